@@ -1,0 +1,59 @@
+//! The admission core: defaulting and validation as pure functions over typed Tenants. The webhook,
+//! the offline CLI and the reconciler's guard all call [`review`], so their answers cannot drift.
+
+pub mod defaults;
+pub mod patch;
+pub mod syntax;
+pub mod validate;
+pub mod violation;
+pub mod warnings;
+
+pub use defaults::{DefaultsConfig, apply_defaults, defaulted};
+pub use validate::validate;
+pub use violation::{Reason, Violation, denial_message};
+
+use crate::api::tenant::Tenant;
+
+/// What admission concludes about a Tenant.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Verdict {
+    /// Empty when the Tenant is allowed.
+    pub violations: Vec<Violation>,
+    pub warnings: Vec<String>,
+}
+
+impl Verdict {
+    pub fn allowed(&self) -> bool {
+        self.violations.is_empty()
+    }
+
+    /// The denial message, as the webhook sends it (`None` when allowed).
+    pub fn message(&self, tenant_name: &str) -> Option<String> {
+        (!self.allowed()).then(|| denial_message(tenant_name, &self.violations))
+    }
+}
+
+/// Judges `new` as defaulting leaves it (and, on UPDATE, the change from `old`, defaulted alike), so
+/// the verdict does not depend on whether the mutating webhook ran first.
+pub fn review(old: Option<&Tenant>, new: &Tenant, config: &DefaultsConfig) -> Verdict {
+    let new = defaulted(new, config);
+    let old = old.map(|o| defaulted(o, config));
+    Verdict {
+        violations: validate(old.as_ref(), &new).err().unwrap_or_default(),
+        warnings: warnings::warnings(&new),
+    }
+}
+
+/// The typed Tenant of a JSON object, or a violation naming the field that does not fit the Tenant
+/// types (e.g. `spec.pools[0].servers` holding a string).
+pub fn parse_tenant(value: &serde_json::Value) -> Result<Tenant, Violation> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let field = e.path().to_string();
+        let field = if field == "." {
+            "<root>".to_owned()
+        } else {
+            field
+        };
+        Violation::new(field, Reason::Invalid, e.into_inner().to_string())
+    })
+}

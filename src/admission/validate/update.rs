@@ -1,0 +1,87 @@
+//! UPDATE rules: what cannot change once a pool exists. Pools are appended, never removed, renamed
+//! or reordered (each is a StatefulSet holding data, and every server lists every pool in order),
+//! and a pool's size is fixed: StatefulSet volume claim templates cannot change.
+
+use super::super::violation::Violations;
+use crate::api::tenant::{Pool, Tenant};
+
+pub fn validate_update(old: &Tenant, new: &Tenant, out: &mut Violations) {
+    let old_pools = &old.spec.pools;
+    let new_pools = &new.spec.pools;
+    for (i, before) in old_pools.iter().enumerate() {
+        let position = new_pools.iter().position(|p| p.name == before.name);
+        match (position, new_pools.get(i)) {
+            (Some(j), _) if j == i => unchanged_pool(i, before, &new_pools[i], out),
+            (Some(j), _) => out.forbidden(
+                format!("spec.pools[{j}].name"),
+                format!(
+                    "pool {:?} moved from position {i} to {j}: pools keep their order, because every server lists all pools in that order; append new pools at the end",
+                    before.name
+                ),
+            ),
+            (None, Some(now)) if !old_pools.iter().any(|p| p.name == now.name) => out.forbidden(
+                format!("spec.pools[{i}].name"),
+                format!(
+                    "pool {:?} was renamed to {:?}: a pool's name is part of its StatefulSet and volume claim names and cannot change",
+                    before.name, now.name
+                ),
+            ),
+            (None, _) => out.forbidden(
+                "spec.pools",
+                format!(
+                    "pool {:?} (spec.pools[{i}]) was removed: removing a pool deletes its servers and the data on them; decommission it in the server first (see docs/operations.md), then remove it",
+                    before.name
+                ),
+            ),
+        }
+    }
+}
+
+fn unchanged_pool(i: usize, before: &Pool, after: &Pool, out: &mut Violations) {
+    let at = format!("spec.pools[{i}]");
+    if before.servers != after.servers {
+        out.forbidden(
+            format!("{at}.servers"),
+            format!(
+                "servers is immutable: changed from {} to {}; to grow the tenant, append a new pool",
+                before.servers, after.servers
+            ),
+        );
+    }
+    if before.volumes_per_server != after.volumes_per_server {
+        out.forbidden(
+            format!("{at}.volumesPerServer"),
+            format!(
+                "volumesPerServer is immutable: changed from {} to {}; to add capacity, append a new pool",
+                before.volumes_per_server, after.volumes_per_server
+            ),
+        );
+    }
+    let storage = |p: &Pool| {
+        p.volume_claim_template
+            .as_ref()
+            .and_then(|t| t.spec.as_ref())
+            .and_then(|s| s.resources.as_ref())
+            .and_then(|r| r.requests.as_ref())
+            .and_then(|r| r.get("storage"))
+            .map(|q| q.0.clone())
+    };
+    let (size_before, size_after) = (storage(before), storage(after));
+    if size_before != size_after {
+        out.forbidden(
+            format!("{at}.volumeClaimTemplate.spec.resources.requests.storage"),
+            format!(
+                "the volume size is immutable: changed from {} to {}; the pool's volumes already exist at their size",
+                size_before.as_deref().unwrap_or("nothing"),
+                size_after.as_deref().unwrap_or("nothing")
+            ),
+        );
+        return;
+    }
+    if before.volume_claim_template != after.volume_claim_template {
+        out.forbidden(
+            format!("{at}.volumeClaimTemplate"),
+            "the volume claim template cannot change after the pool is created: Kubernetes keeps StatefulSet volume claim templates immutable",
+        );
+    }
+}

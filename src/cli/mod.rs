@@ -1,0 +1,54 @@
+//! The command line: one file per subcommand, each a thin edge over the library.
+
+pub mod crd;
+pub mod default;
+pub mod validate;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Exit codes shared by the subcommands.
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_VIOLATIONS: u8 = 1;
+pub const EXIT_UNREADABLE: u8 = 2;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "hanzo-s3-operator",
+    version,
+    about = "Admission-first Kubernetes operator for Hanzo S3 tenants (minio.min.io/v2 Tenant)",
+    long_about = "Admission-first Kubernetes operator for Hanzo S3 tenants.\n\n\
+        The same defaulting and validation code runs in the admission webhooks, in the reconciler, \
+        and offline in these commands, so a Tenant that passes `validate` in CI is admitted by the \
+        cluster with the same defaults and the same messages.",
+    after_help = "Examples:\n  \
+        hanzo-s3-operator validate examples/\n  \
+        hanzo-s3-operator validate --old live.yaml tenant.yaml -o json\n  \
+        hanzo-s3-operator default tenant.yaml --patch\n  \
+        hanzo-s3-operator crd > crds/minio.min.io_tenants.yaml"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    Validate(validate::ValidateArgs),
+    Default(default::DefaultArgs),
+    Crd(crd::CrdArgs),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+/// Runs a parsed command; returns the process exit code.
+pub fn run(cli: Cli) -> u8 {
+    match cli.command {
+        Command::Validate(args) => validate::run(&args),
+        Command::Default(args) => default::run(&args),
+        Command::Crd(args) => crd::run(&args),
+    }
+}
