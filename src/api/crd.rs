@@ -218,7 +218,7 @@ fn relax_to_go_strictness(v: &mut Value, is_root: bool) {
 fn strip_nested_descriptions(v: &mut Value, depth: usize) {
     match v {
         Value::Object(map) => {
-            if depth > 8 {
+            if depth > 4 {
                 map.remove("description");
             }
             for (key, child) in map.iter_mut() {

@@ -16,6 +16,7 @@ use super::syntax::{
     bucket_name, dns_host, dns1035_label, dns1123_label, dns1123_subdomain, env_var_name,
 };
 use super::violation::{Reason, Violation, Violations};
+use crate::api::names::default_service_account_name;
 use crate::api::names::{
     MAX_COMMON_NAME, RESERVED_VOLUME_NAMES, SERVER_CONTAINER_NAME, volume_claim_name,
 };
@@ -57,7 +58,7 @@ pub fn validate(old: Option<&Tenant>, new: &Tenant) -> Result<(), Vec<Violation>
     pools::validate_pools(new, &mut out);
     validate_policies(spec, &mut out);
     validate_paths(spec, &mut out);
-    validate_references(spec, &mut out);
+    validate_references(new.name(), spec, &mut out);
     validate_kes(new, &mut out);
     validate_domains(new, &mut out);
     validate_certificate(spec, &mut out);
@@ -200,7 +201,7 @@ fn check_cert_refs(out: &mut Violations, at: &str, refs: &[LocalCertificateRefer
     }
 }
 
-fn validate_references(spec: &TenantSpec, out: &mut Violations) {
+fn validate_references(tenant_name: &str, spec: &TenantSpec, out: &mut Violations) {
     match spec.configuration.as_ref().map_or("", |c| c.name.as_str()) {
         "" => out.required(
             "spec.configuration.name",
@@ -257,11 +258,15 @@ fn validate_references(spec: &TenantSpec, out: &mut Violations) {
             "client certificate Secret",
         );
     }
+    // The defaulted `<tenant>-sa` is valid whenever the tenant name is; checking it again would only
+    // repeat a bad name's violation.
+    let default_sa = default_service_account_name(tenant_name);
+    let user_sa = spec
+        .service_account_name
+        .as_deref()
+        .filter(|sa| *sa != default_sa);
     for (at, name) in [
-        (
-            "spec.serviceAccountName",
-            spec.service_account_name.as_deref(),
-        ),
+        ("spec.serviceAccountName", user_sa),
         (
             "spec.priorityClassName",
             spec.priority_class_name.as_deref(),
@@ -523,7 +528,7 @@ fn validate_pod_parts(spec: &TenantSpec, out: &mut Violations) {
                         format!("{at}[{i}].name"),
                         Reason::Duplicate,
                         format!(
-                            "the pod already has a container {:?} (the server's is `minio`)",
+                            "the pod already has a container named {:?}; the server's own container is `minio`",
                             c.name
                         ),
                     )

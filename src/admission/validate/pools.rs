@@ -110,9 +110,9 @@ fn validate_sizing(at: &str, pool: &Pool, out: &mut Violations) {
         let near = nearest_valid_servers(servers, volumes);
         out.invalid(
             at.to_owned(),
-            format!("{servers} servers x {volumes} volumes"),
+            format!("servers: {servers}, volumesPerServer: {volumes}"),
             format!(
-                "the server cannot split {total} drives into erasure sets of 2 to 16 drives spread evenly over {servers} servers, and would not start; with {volumes} volumes per server, {near} servers would work"
+                "the server cannot split {total} drives into erasure sets of 2 to 16 drives spread evenly over {servers} servers, and would not start; with volumesPerServer {volumes}, {near} servers would work"
             ),
         );
     }
@@ -254,7 +254,7 @@ pub fn validate_resources(at: &str, resources: &ResourceRequirements, out: &mut 
                 Err(e) => out.invalid(
                     format!("{at}.{kind}.{name}"),
                     &q.0,
-                    format!("the {name} {kind} {e}"),
+                    format!("the {name} {} {e}", kind.trim_end_matches('s')),
                 ),
             }
         }

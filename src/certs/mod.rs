@@ -1,0 +1,1 @@
+//! Certificates: the operator CA kept in a Secret, in-memory serving certificates, caBundle injection and rotation.

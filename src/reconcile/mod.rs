@@ -1,0 +1,1 @@
+//! The slim reconciler: admitted Tenants become Services, Secrets and one StatefulSet per pool.

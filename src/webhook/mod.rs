@@ -1,0 +1,1 @@
+//! The admission webhook server: AdmissionReview v1 over HTTPS (axum + rustls).
