@@ -15,8 +15,11 @@ pub const DEFAULT_REQUEST_AUTO_CERT: bool = true;
 pub const DEFAULT_KES_REPLICAS: i32 = 2;
 pub const DEFAULT_KES_KEY_NAME: &str = "my-minio-key";
 
-/// `(path below .spec, value)`, in the CRD's `properties` nesting.
-pub const SCHEMA_DEFAULTS: &[(&str, fn() -> Value)] = &[
+/// A default's JSON value, made on demand (a `Value` cannot be a constant).
+pub type DefaultValue = fn() -> Value;
+
+/// `(path from the object root, value)`, in the CRD's `properties` nesting.
+pub const SCHEMA_DEFAULTS: &[(&str, DefaultValue)] = &[
     ("spec.podManagementPolicy", || {
         json!(DEFAULT_POD_MANAGEMENT_POLICY)
     }),

@@ -19,8 +19,6 @@ pub enum QuantityError {
         "is not a quantity: expected a number with an optional suffix (Ki, Mi, Gi, Ti, Pi, Ei, m, k, M, G, T, P, E) or exponent (e3), like 10Gi or 500m"
     )]
     Syntax,
-    #[error("is too large")]
-    TooLarge,
 }
 
 impl Quantity {
@@ -48,7 +46,7 @@ impl Quantity {
         let digits = format!("{int_part}{frac_part}");
         let digits = digits.trim_start_matches('0');
         if digits.len() > 30 {
-            return Err(QuantityError::TooLarge);
+            return Ok(Quantity::capped(sign));
         }
         let mantissa: i128 = if digits.is_empty() {
             0
@@ -81,29 +79,45 @@ impl Quantity {
             "E" => scale -= 18,
             exp if exp.starts_with(['e', 'E']) => {
                 let e: i64 = exp[1..].parse().map_err(|_| QuantityError::Syntax)?;
-                if e.abs() > 30 {
-                    return Err(QuantityError::TooLarge);
+                if e > 30 {
+                    return Ok(Quantity::capped(sign));
+                }
+                if e < -30 {
+                    return Ok(Quantity {
+                        numerator: 0,
+                        scale: 0,
+                    });
                 }
                 scale -= e;
             }
             _ => return Err(QuantityError::Syntax),
         }
-        let mut numerator = mantissa
-            .checked_mul(multiplier)
-            .ok_or(QuantityError::TooLarge)?;
+        let Some(mut numerator) = mantissa.checked_mul(multiplier) else {
+            return Ok(Quantity::capped(sign));
+        };
         while scale < 0 {
-            numerator = numerator.checked_mul(10).ok_or(QuantityError::TooLarge)?;
+            let Some(n) = numerator.checked_mul(10) else {
+                return Ok(Quantity::capped(sign));
+            };
+            numerator = n;
             scale += 1;
         }
         let q = Quantity {
             numerator: sign * numerator,
             scale: scale as u32,
         };
-        // Upstream caps quantities at 2^63-1 in magnitude.
         if q.integer_part().abs() > i64::MAX as i128 {
-            return Err(QuantityError::TooLarge);
+            return Ok(Quantity::capped(sign));
         }
         Ok(q)
+    }
+
+    /// Upstream caps quantities at 2^63-1 in magnitude rather than refusing them.
+    fn capped(sign: i128) -> Quantity {
+        Quantity {
+            numerator: sign * i64::MAX as i128,
+            scale: 0,
+        }
     }
 
     fn integer_part(&self) -> i128 {
@@ -157,8 +171,17 @@ mod tests {
         for bad in ["", "Gi", "10GB", "1.2.3", "ten", "10 Gi", "1e", "1.5.Gi"] {
             assert!(Quantity::parse(bad).is_err(), "{bad}");
         }
-        assert_eq!(Quantity::parse("1e100"), Err(QuantityError::TooLarge));
-        assert_eq!(Quantity::parse("16Ei"), Err(QuantityError::TooLarge));
+        let max = Quantity::parse("9223372036854775807").unwrap();
+        assert_eq!(
+            Quantity::parse("1e100"),
+            Ok(max),
+            "capped, as upstream does"
+        );
+        assert_eq!(Quantity::parse("16Ei"), Ok(max));
+        assert_eq!(
+            Quantity::parse("99999999999999999999999999999999999"),
+            Ok(max)
+        );
     }
 
     #[test]
