@@ -552,17 +552,34 @@ fn rejects_a_sidecar_named_like_the_server() {
 
 #[test]
 fn rejects_volumes_named_like_the_operators() {
-    assert_eq!(
-        with(|t| {
-            t.spec.additional_volumes = vec![Volume {
-                name: "data1".into(),
+    let message = |name: &str| {
+        format!(
+            "spec.additionalVolumes[0].name: Duplicate value: \"{name}\": the pod already has a volume \"{name}\"; the operator uses `configuration`, `tls` and one per volume, named after the volume claim template"
+        )
+    };
+    // The base pool's claim template has no name, so its volumes are `0` and `1`, as in Go.
+    for name in ["1", "tls"] {
+        assert_eq!(
+            with(|t| t.spec.additional_volumes = vec![Volume {
+                name: name.into(),
                 ..Default::default()
-            }];
-        }),
-        vec![
-            "spec.additionalVolumes[0].name: Duplicate value: \"data1\": the pod already has a volume \"data1\"; the operator uses `configuration`, `tls` and `data0`..`data{volumesPerServer-1}`",
-        ]
-    );
+            }]),
+            vec![message(name)]
+        );
+    }
+    let named = with(|t| {
+        t.spec.pools[0]
+            .volume_claim_template
+            .as_mut()
+            .unwrap()
+            .metadata
+            .name = Some("data".into());
+        t.spec.additional_volumes = vec![Volume {
+            name: "data1".into(),
+            ..Default::default()
+        }];
+    });
+    assert_eq!(named, vec![message("data1")]);
 }
 
 #[test]

@@ -52,9 +52,17 @@ pub fn pool_statefulset_name(tenant: &Tenant, pool: &Pool) -> String {
     format!("{}-{}", tenant.name(), pool.name)
 }
 
-/// `data0` .. `data{v-1}`: one claim template per volume, as in the Go operators.
-pub fn volume_claim_name(index: i32) -> String {
-    format!("data{index}")
+/// Claim template `index` of a pool: the template's own `metadata.name` followed by the index, as the
+/// Go operators name them (`data0`, `data1`, ... for a template named `data`; `0`, `1`, ... for an
+/// unnamed one). Kept exactly so the PersistentVolumeClaims of a tenant moved from the Go operator,
+/// `<claim>-<pod>`, are the same claims.
+pub fn volume_claim_name(pool: &Pool, index: i32) -> String {
+    let prefix = pool
+        .volume_claim_template
+        .as_ref()
+        .and_then(|t| t.metadata.name.as_deref())
+        .unwrap_or("");
+    format!("{prefix}{index}")
 }
 
 /// Host name of the last (longest) pod of a pool: `<tenant>-<pool>-<servers-1>`.

@@ -537,14 +537,11 @@ fn validate_pod_parts(spec: &TenantSpec, out: &mut Violations) {
             }
         }
     }
-    let max_volumes = spec
+    let claims: Vec<String> = spec
         .pools
         .iter()
-        .map(|p| p.volumes_per_server)
-        .max()
-        .unwrap_or(0)
-        .max(0);
-    let claims: Vec<String> = (0..max_volumes).map(volume_claim_name).collect();
+        .flat_map(|p| (0..p.volumes_per_server.max(0)).map(|i| volume_claim_name(p, i)))
+        .collect();
     let mut volumes: HashSet<&str> = RESERVED_VOLUME_NAMES
         .iter()
         .copied()
@@ -566,7 +563,7 @@ fn validate_pod_parts(spec: &TenantSpec, out: &mut Violations) {
                     format!("volume names {e}"),
                 );
             } else if !volumes.insert(v.name.as_str()) {
-                out.push(Violation::new(format!("{at}[{i}].name"), Reason::Duplicate, format!("the pod already has a volume {:?}; the operator uses `configuration`, `tls` and `data0`..`data{{volumesPerServer-1}}`", v.name)).with_value(&v.name));
+                out.push(Violation::new(format!("{at}[{i}].name"), Reason::Duplicate, format!("the pod already has a volume {:?}; the operator uses `configuration`, `tls` and one per volume, named after the volume claim template", v.name)).with_value(&v.name));
             }
         }
     }
