@@ -47,13 +47,13 @@ pub fn review(old: Option<&Tenant>, new: &Tenant, config: &DefaultsConfig) -> Ve
 /// The typed Tenant of a JSON object, or a violation naming the field that does not fit the Tenant
 /// types (e.g. `spec.pools[0].servers` holding a string).
 pub fn parse_tenant(value: &serde_json::Value) -> Result<Tenant, Violation> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let field = e.path().to_string();
-        let field = if field == "." {
-            "<root>".to_owned()
-        } else {
-            field
-        };
-        Violation::new(field, Reason::Invalid, e.into_inner().to_string())
+    use serde::Deserialize;
+    // Path tracking costs on every field; pay for it only to explain a failure.
+    Tenant::deserialize(value).or_else(|_| {
+        serde_path_to_error::deserialize(value).map_err(|e| {
+            let field = e.path().to_string();
+            let field = if field == "." { "<root>".to_owned() } else { field };
+            Violation::new(field, Reason::Invalid, e.into_inner().to_string())
+        })
     })
 }
