@@ -171,39 +171,21 @@ fn push_expanded(out: &mut Vec<Document>, source: &str, line: Option<usize>, val
         .and_then(Value::as_str)
         .is_some_and(|k| k.ends_with("List"))
         && value.get("items").is_some_and(Value::is_array);
-    if is_list {
-        if let Some(Value::Array(items)) = value.get("items") {
-            for item in items {
-                out.push(Document {
-                    origin: Origin {
-                        source: source.to_owned(),
-                        document: out.len() + 1,
-                        line,
-                    },
-                    value: item.clone(),
-                });
-            }
-        }
-    } else if let Value::Array(items) = value {
-        for item in items {
-            out.push(Document {
-                origin: Origin {
-                    source: source.to_owned(),
-                    document: out.len() + 1,
-                    line,
-                },
-                value: item,
-            });
-        }
-    } else {
-        out.push(Document {
-            origin: Origin {
-                source: source.to_owned(),
-                document: out.len() + 1,
-                line,
-            },
-            value,
-        });
+    let items = match value {
+        Value::Object(mut map) if is_list => match map.remove("items") {
+            Some(Value::Array(items)) => items,
+            _ => Vec::new(),
+        },
+        Value::Array(items) => items,
+        single => vec![single],
+    };
+    for value in items {
+        let origin = Origin {
+            source: source.to_owned(),
+            document: out.len() + 1,
+            line,
+        };
+        out.push(Document { origin, value });
     }
 }
 

@@ -52,7 +52,11 @@ pub fn parse_tenant(value: &serde_json::Value) -> Result<Tenant, Violation> {
     Tenant::deserialize(value).or_else(|_| {
         serde_path_to_error::deserialize(value).map_err(|e| {
             let field = e.path().to_string();
-            let field = if field == "." { "<root>".to_owned() } else { field };
+            let field = if field == "." {
+                "<root>".to_owned()
+            } else {
+                field
+            };
             Violation::new(field, Reason::Invalid, e.into_inner().to_string())
         })
     })

@@ -144,6 +144,10 @@ impl Violations {
         self.push(Violation::new(field, Reason::Invalid, detail).with_value(value));
     }
 
+    pub fn duplicate(&mut self, field: impl Into<String>, value: &str, detail: impl Into<String>) {
+        self.push(Violation::new(field, Reason::Duplicate, detail).with_value(value));
+    }
+
     pub fn forbidden(&mut self, field: impl Into<String>, detail: impl Into<String>) {
         self.push(Violation::new(field, Reason::Forbidden, detail));
     }

@@ -189,13 +189,10 @@ fn check_cert_refs(out: &mut Violations, at: &str, refs: &[LocalCertificateRefer
             "certificate Secret",
         );
         if !r.name.is_empty() && !seen.insert(r.name.as_str()) {
-            out.push(
-                Violation::new(
-                    format!("{at}[{i}].name"),
-                    Reason::Duplicate,
-                    "each certificate Secret may be listed once",
-                )
-                .with_value(&r.name),
+            out.duplicate(
+                format!("{at}[{i}].name"),
+                &r.name,
+                "each certificate Secret may be listed once",
             );
         }
     }
@@ -229,13 +226,10 @@ fn validate_references(tenant_name: &str, spec: &TenantSpec, out: &mut Violation
             "user credentials Secret",
         );
         if !name.is_empty() && !users.insert(name) {
-            out.push(
-                Violation::new(
-                    format!("spec.users[{i}].name"),
-                    Reason::Duplicate,
-                    "each user Secret may be listed once",
-                )
-                .with_value(name),
+            out.duplicate(
+                format!("spec.users[{i}].name"),
+                name,
+                "each user Secret may be listed once",
             );
         }
     }
@@ -490,13 +484,10 @@ fn validate_buckets(spec: &TenantSpec, out: &mut Violations) {
                 format!("bucket names {e}"),
             );
         } else if !seen.insert(name) {
-            out.push(
-                Violation::new(
-                    format!("spec.buckets[{i}].name"),
-                    Reason::Duplicate,
-                    "each bucket may be listed once",
-                )
-                .with_value(name),
+            out.duplicate(
+                format!("spec.buckets[{i}].name"),
+                name,
+                "each bucket may be listed once",
             );
         }
     }
@@ -507,35 +498,20 @@ fn validate_buckets(spec: &TenantSpec, out: &mut Violations) {
 fn validate_pod_parts(spec: &TenantSpec, out: &mut Violations) {
     let mut containers: HashSet<&str> = HashSet::from([SERVER_CONTAINER_NAME]);
     let sidecars = spec.side_cars.as_ref();
-    let lists = [
+    let container_lists = [
         ("spec.initContainers", &spec.init_containers[..]),
         (
             "spec.sideCars.containers",
             sidecars.map_or(&[][..], |s| &s.containers[..]),
         ),
     ];
-    for (at, list) in lists {
-        for (i, c) in list.iter().enumerate() {
-            if let Err(e) = dns1123_label(&c.name) {
-                out.invalid(
-                    format!("{at}[{i}].name"),
-                    &c.name,
-                    format!("container names {e}"),
-                );
-            } else if !containers.insert(c.name.as_str()) {
-                out.push(
-                    Violation::new(
-                        format!("{at}[{i}].name"),
-                        Reason::Duplicate,
-                        format!(
-                            "the pod already has a container named {:?}; the server's own container is `minio`",
-                            c.name
-                        ),
-                    )
-                    .with_value(&c.name),
-                );
-            }
-        }
+    for (at, list) in container_lists {
+        let names = list.iter().map(|c| c.name.as_str());
+        unique_labels(out, at, names, &mut containers, "container", |name| {
+            format!(
+                "the pod already has a container named {name:?}; the server's own container is `minio`"
+            )
+        });
     }
     let claims: Vec<String> = spec
         .pools
@@ -555,17 +531,12 @@ fn validate_pod_parts(spec: &TenantSpec, out: &mut Violations) {
         ),
     ];
     for (at, list) in volume_lists {
-        for (i, v) in list.iter().enumerate() {
-            if let Err(e) = dns1123_label(&v.name) {
-                out.invalid(
-                    format!("{at}[{i}].name"),
-                    &v.name,
-                    format!("volume names {e}"),
-                );
-            } else if !volumes.insert(v.name.as_str()) {
-                out.push(Violation::new(format!("{at}[{i}].name"), Reason::Duplicate, format!("the pod already has a volume {:?}; the operator uses `configuration`, `tls` and one per volume, named after the volume claim template", v.name)).with_value(&v.name));
-            }
-        }
+        let names = list.iter().map(|v| v.name.as_str());
+        unique_labels(out, at, names, &mut volumes, "volume", |name| {
+            format!(
+                "the pod already has a volume {name:?}; the operator uses `configuration`, `tls` and one per volume, named after the volume claim template"
+            )
+        });
     }
     for (i, mount) in spec.additional_volume_mounts.iter().enumerate() {
         if !spec.additional_volumes.iter().any(|v| v.name == mount.name) {
@@ -585,6 +556,24 @@ fn validate_pod_parts(spec: &TenantSpec, out: &mut Violations) {
     }
     if let Some(resources) = sidecars.and_then(|s| s.resources.as_ref()) {
         pools::validate_resources("spec.sideCars.resources", resources, out);
+    }
+}
+
+/// Each name must be a DNS label not yet in `taken` (names of one pod's containers or volumes).
+fn unique_labels<'a>(
+    out: &mut Violations,
+    at: &str,
+    names: impl Iterator<Item = &'a str>,
+    taken: &mut HashSet<&'a str>,
+    what: &str,
+    clash: impl Fn(&str) -> String,
+) {
+    for (i, name) in names.enumerate() {
+        if let Err(e) = dns1123_label(name) {
+            out.invalid(format!("{at}[{i}].name"), name, format!("{what} names {e}"));
+        } else if !taken.insert(name) {
+            out.duplicate(format!("{at}[{i}].name"), name, clash(name));
+        }
     }
 }
 

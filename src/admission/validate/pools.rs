@@ -36,13 +36,10 @@ pub fn validate_pools(tenant: &Tenant, out: &mut Violations) {
                 format!("pool names become part of StatefulSet and pod names, so they {e}"),
             );
         } else if !seen.insert(pool.name.as_str()) {
-            out.push(
-                Violation::new(
-                    format!("{at}.name"),
-                    Reason::Duplicate,
-                    "each pool needs a name of its own: it names the pool's StatefulSet",
-                )
-                .with_value(&pool.name),
+            out.duplicate(
+                format!("{at}.name"),
+                &pool.name,
+                "each pool needs a name of its own: it names the pool's StatefulSet",
             );
         }
         validate_sizing(&at, pool, out);
