@@ -1,1 +1,537 @@
 //! A real local Kubernetes control plane for tests, benchmarks and `hanzo-s3-operator dev`.
+//!
+//! etcd, kube-apiserver, and optionally kube-controller-manager, kube-scheduler and kwok (fake
+//! nodes that turn pods Running), all built from their Go modules by `tests/controlplane/build.sh`
+//! and started here on 127.0.0.1 with free ports, a temporary directory and certificates made with
+//! rcgen. No mocks: tests talk to the real apiserver.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), hanzo_controlplane::Error> {
+//! use hanzo_controlplane::{ControlPlane, Options};
+//! let cp = ControlPlane::start(Options::with_nodes(3)).await?;
+//! let client = cp.client().await?;
+//! let ns = cp.create_namespace("demo").await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Tests in one binary share one instance through [`ControlPlane::shared`] and separate their work
+//! by namespace. Every process is killed and the directory removed when the instance is dropped, and
+//! also when the test process exits without dropping it (a watchdog sees the parent go).
+
+mod pki;
+mod process;
+mod provisioner;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use k8s_openapi::api::core::v1::{Namespace, Node, ServiceAccount};
+use kube::api::{Api, ObjectMeta, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+use pki::Pki;
+use process::Processes;
+
+const VERSIONS: &str = include_str!("../versions.env");
+const STAGES: &str = include_str!("../stages.yaml");
+/// Annotation kwok selects its nodes by.
+pub const FAKE_NODE_ANNOTATION: &str = "kwok.x-k8s.io/node";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "control plane binary {missing} not found in {dir}: build them with `tests/controlplane/build.sh` (needs Go; builds once, then cached)"
+    )]
+    MissingBinaries { dir: PathBuf, missing: String },
+    #[error("cannot {what}: {source}")]
+    Io {
+        what: &'static str,
+        source: std::io::Error,
+    },
+    #[error("cannot start {name} ({binary}): {source}")]
+    Spawn {
+        name: String,
+        binary: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("certificate generation failed: {0}")]
+    Certificates(#[from] rcgen::Error),
+    #[error("kubeconfig: {0}")]
+    Kubeconfig(String),
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("the control plane did not become ready: {reason}\n{logs}")]
+    NotReady { reason: String, logs: String },
+    #[error("tests/controlplane/build.sh failed ({0}); run it by hand to see why")]
+    Build(String),
+}
+
+impl Error {
+    fn io(what: &'static str, source: std::io::Error) -> Error {
+        Error::Io { what, source }
+    }
+}
+
+/// What to start.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Fake nodes. With at least one, kube-controller-manager, kube-scheduler, kwok and a volume
+    /// provisioner run too, so StatefulSets get Pods Running and bound PersistentVolumeClaims.
+    pub nodes: usize,
+}
+
+impl Options {
+    /// etcd and kube-apiserver only: enough for admission and API tests.
+    pub fn api_only() -> Options {
+        Options { nodes: 0 }
+    }
+
+    pub fn with_nodes(nodes: usize) -> Options {
+        Options { nodes }
+    }
+}
+
+fn version(key: &str) -> &'static str {
+    VERSIONS
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+        .unwrap_or("unknown")
+}
+
+/// Where build.sh puts the binaries (`HANZO_CONTROLPLANE_CACHE` overrides the cache root).
+pub fn bin_dir() -> PathBuf {
+    let root = std::env::var_os("HANZO_CONTROLPLANE_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let home =
+                std::env::var_os("HOME").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
+            home.join(".cache/hanzo-s3-operator/controlplane")
+        });
+    root.join(format!(
+        "k8s-{}-etcd-{}-kwok-{}",
+        version("K8S_VERSION"),
+        version("ETCD_VERSION"),
+        version("KWOK_VERSION")
+    ))
+    .join("bin")
+}
+
+/// The Kubernetes version the control plane runs.
+pub fn kubernetes_version() -> &'static str {
+    version("K8S_VERSION")
+}
+
+const BINARIES: [&str; 5] = [
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kwok",
+];
+
+fn check_binaries() -> Result<PathBuf, Error> {
+    let dir = bin_dir();
+    if let Some(missing) = BINARIES.iter().find(|b| !dir.join(b).is_file()) {
+        return Err(Error::MissingBinaries {
+            dir,
+            missing: (*missing).to_owned(),
+        });
+    }
+    Ok(dir)
+}
+
+/// Builds the binaries when missing (runs build.sh, which prints its progress), then returns
+/// their directory.
+pub fn ensure_built() -> Result<PathBuf, Error> {
+    if let Ok(dir) = check_binaries() {
+        return Ok(dir);
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("build.sh");
+    let status = std::process::Command::new("bash")
+        .arg(&script)
+        .status()
+        .map_err(|e| Error::io("run tests/controlplane/build.sh", e))?;
+    if !status.success() {
+        return Err(Error::Build(status.to_string()));
+    }
+    check_binaries()
+}
+
+fn free_port() -> Result<u16, Error> {
+    let listener =
+        TcpListener::bind("127.0.0.1:0").map_err(|e| Error::io("find a free port", e))?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| Error::io("find a free port", e))
+}
+
+pub struct ControlPlane {
+    processes: std::sync::Mutex<Processes>,
+    dir: PathBuf,
+    kubeconfig_path: PathBuf,
+    kubeconfig: Kubeconfig,
+    server: String,
+    ca_pem: String,
+    nodes: Vec<String>,
+    _provisioner: Option<provisioner::Provisioner>,
+}
+
+impl ControlPlane {
+    /// Starts a control plane and waits until it is ready (and its nodes, if any, are Ready).
+    pub async fn start(options: Options) -> Result<ControlPlane, Error> {
+        let bin = check_binaries()?;
+        let dir = std::env::temp_dir().join(format!(
+            "hanzo-cp-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ));
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io("create the temp directory", e))?;
+        let mut processes = Processes::new(&dir)?;
+        let pki = Pki::generate()?;
+        let write = |name: &str, content: &str| -> Result<PathBuf, Error> {
+            let path = dir.join(name);
+            std::fs::write(&path, content).map_err(|e| Error::io("write a certificate", e))?;
+            Ok(path)
+        };
+        let ca = write("ca.crt", &pki.ca_pem)?;
+        let serving_cert = write("apiserver.crt", &pki.serving_cert_pem)?;
+        let serving_key = write("apiserver.key", &pki.serving_key_pem)?;
+        let sa_key = write("sa.key", &pki.service_account_key_pem)?;
+        let sa_pub = write("sa.pub", &pki.service_account_pub_pem)?;
+
+        let (etcd_port, etcd_peer, api_port) = (free_port()?, free_port()?, free_port()?);
+        let etcd_url = format!("http://127.0.0.1:{etcd_port}");
+        let peer_url = format!("http://127.0.0.1:{etcd_peer}");
+        let s = |v: &str| v.to_owned();
+        processes.spawn(
+            "etcd",
+            &bin.join("etcd"),
+            &[
+                s("--name=default"),
+                format!("--data-dir={}", dir.join("etcd").display()),
+                format!("--listen-client-urls={etcd_url}"),
+                format!("--advertise-client-urls={etcd_url}"),
+                format!("--listen-peer-urls={peer_url}"),
+                format!("--initial-advertise-peer-urls={peer_url}"),
+                format!("--initial-cluster=default={peer_url}"),
+                // Test data need not survive a power cut; fsync dominates etcd latency otherwise.
+                s("--unsafe-no-fsync"),
+                s("--log-level=warn"),
+            ],
+        )?;
+        processes.spawn(
+            "kube-apiserver",
+            &bin.join("kube-apiserver"),
+            &[
+                format!("--etcd-servers={etcd_url}"),
+                s("--bind-address=127.0.0.1"),
+                s("--advertise-address=127.0.0.1"),
+                format!("--secure-port={api_port}"),
+                format!("--tls-cert-file={}", serving_cert.display()),
+                format!("--tls-private-key-file={}", serving_key.display()),
+                format!("--client-ca-file={}", ca.display()),
+                s("--service-cluster-ip-range=10.0.0.0/24"),
+                s("--service-account-issuer=https://kubernetes.default.svc"),
+                format!("--service-account-key-file={}", sa_pub.display()),
+                format!("--service-account-signing-key-file={}", sa_key.display()),
+                s("--authorization-mode=RBAC"),
+                s("--allow-privileged=true"),
+                s("--endpoint-reconciler-type=none"),
+                s("--profiling=false"),
+                s("--v=1"),
+            ],
+        )?;
+
+        let server = format!("https://127.0.0.1:{api_port}");
+        let kubeconfig_yaml = kubeconfig_yaml(&server, &pki);
+        let kubeconfig_path = dir.join("kubeconfig");
+        std::fs::write(&kubeconfig_path, &kubeconfig_yaml)
+            .map_err(|e| Error::io("write the kubeconfig", e))?;
+        let kubeconfig = Kubeconfig::from_yaml(&kubeconfig_yaml)
+            .map_err(|e| Error::Kubeconfig(e.to_string()))?;
+
+        let mut cp = ControlPlane {
+            processes: std::sync::Mutex::new(processes),
+            dir: dir.clone(),
+            kubeconfig_path: kubeconfig_path.clone(),
+            kubeconfig,
+            server,
+            ca_pem: pki.ca_pem.clone(),
+            nodes: Vec::new(),
+            _provisioner: None,
+        };
+        cp.wait_ready().await?;
+
+        if options.nodes > 0 {
+            let kc = format!("--kubeconfig={}", kubeconfig_path.display());
+            let mut procs = cp.lock_processes();
+            procs.spawn(
+                "kube-controller-manager",
+                &bin.join("kube-controller-manager"),
+                &[
+                    kc.clone(),
+                    format!("--service-account-private-key-file={}", sa_key.display()),
+                    format!("--root-ca-file={}", ca.display()),
+                    s("--leader-elect=false"),
+                    s("--bind-address=127.0.0.1"),
+                    s("--secure-port=0"),
+                    s("--controllers=*"),
+                    s("--v=1"),
+                ],
+            )?;
+            procs.spawn(
+                "kube-scheduler",
+                &bin.join("kube-scheduler"),
+                &[
+                    kc.clone(),
+                    s("--leader-elect=false"),
+                    s("--secure-port=0"),
+                    s("--v=1"),
+                ],
+            )?;
+            let stages = dir.join("stages.yaml");
+            std::fs::write(&stages, STAGES).map_err(|e| Error::io("write kwok stages", e))?;
+            procs.spawn(
+                "kwok",
+                &bin.join("kwok"),
+                &[
+                    kc,
+                    format!("--config={}", stages.display()),
+                    format!("--manage-nodes-with-annotation-selector={FAKE_NODE_ANNOTATION}=fake"),
+                    s("--cidr=10.244.0.0/16"),
+                    s("--node-ip=10.96.0.2"),
+                    s("--node-lease-duration-seconds=40"),
+                    format!("--server-address=127.0.0.1:{}", free_port()?),
+                ],
+            )?;
+            drop(procs);
+            cp._provisioner = Some(provisioner::Provisioner::start(cp.kubeconfig.clone())?);
+            cp.nodes = cp.create_nodes(options.nodes).await?;
+        }
+        Ok(cp)
+    }
+
+    /// One control plane for the whole test binary, with `nodes` fake nodes (the first caller's
+    /// count wins). Started on a thread of its own so it outlives every test's runtime.
+    pub fn shared(nodes: usize) -> Result<&'static ControlPlane, Error> {
+        static SHARED: OnceLock<Result<ControlPlane, String>> = OnceLock::new();
+        let result = SHARED.get_or_init(|| {
+            std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .enable_all()
+                    .build()
+                    .map_err(|e| e.to_string())?;
+                runtime
+                    .block_on(ControlPlane::start(Options::with_nodes(nodes)))
+                    .map_err(|e| e.to_string())
+            })
+            .join()
+            .unwrap_or_else(|_| Err("control plane start-up panicked".to_owned()))
+        });
+        result.as_ref().map_err(|reason| Error::NotReady {
+            reason: reason.clone(),
+            logs: String::new(),
+        })
+    }
+
+    fn lock_processes(&self) -> std::sync::MutexGuard<'_, Processes> {
+        self.processes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn wait_ready(&self) -> Result<(), Error> {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let mut last = String::from("no answer yet");
+        while Instant::now() < deadline {
+            // Bound first: the guard must be gone before not_ready() locks again.
+            let exited = self.lock_processes().exited();
+            if let Some(exited) = exited {
+                return Err(self.not_ready(exited));
+            }
+            if let Ok(client) = self.client().await {
+                let req = http::Request::get("/readyz").body(Vec::new());
+                match req {
+                    Ok(req) => match client.request_text(req).await {
+                        Ok(text) if text.trim() == "ok" => return Ok(()),
+                        Ok(text) => last = text,
+                        Err(e) => last = e.to_string(),
+                    },
+                    Err(e) => last = e.to_string(),
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(self.not_ready(format!("/readyz did not answer ok within 90s: {last}")))
+    }
+
+    fn not_ready(&self, reason: String) -> Error {
+        Error::NotReady {
+            reason,
+            logs: self.log_tails(40),
+        }
+    }
+
+    async fn create_nodes(&self, count: usize) -> Result<Vec<String>, Error> {
+        let client = self.client().await?;
+        let nodes: Api<Node> = Api::all(client);
+        let mut names = Vec::new();
+        for i in 0..count {
+            let name = format!("fake-node-{i}");
+            let node: Node = serde_json::from_value(serde_json::json!({
+                "metadata": {
+                    "name": name,
+                    "annotations": {FAKE_NODE_ANNOTATION: "fake"},
+                    "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "type": "kwok"}
+                },
+                "status": {
+                    "allocatable": {"cpu": "64", "memory": "256Gi", "pods": "110"},
+                    "capacity": {"cpu": "64", "memory": "256Gi", "pods": "110"}
+                }
+            }))
+            .map_err(|e| Error::Kubeconfig(e.to_string()))?;
+            nodes.create(&PostParams::default(), &node).await?;
+            names.push(name);
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let list = nodes.list(&Default::default()).await?;
+            let ready = list
+                .items
+                .iter()
+                .filter(|n| {
+                    n.status
+                        .as_ref()
+                        .and_then(|s| s.conditions.as_ref())
+                        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+                })
+                .count();
+            if ready >= count {
+                return Ok(names);
+            }
+            if Instant::now() > deadline {
+                return Err(
+                    self.not_ready(format!("{ready} of {count} fake nodes Ready after 60s"))
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// A client for the admin identity, bound to the caller's runtime (make one per test: a
+    /// client outliving the runtime that made it hangs).
+    pub async fn client(&self) -> Result<kube::Client, Error> {
+        let config = kube::Config::from_custom_kubeconfig(
+            self.kubeconfig.clone(),
+            &KubeConfigOptions::default(),
+        )
+        .await
+        .map_err(|e| Error::Kubeconfig(e.to_string()))?;
+        Ok(kube::Client::try_from(config)?)
+    }
+
+    /// A fresh namespace named `<prefix>-<n>`; with nodes, waits for its `default` ServiceAccount
+    /// (pods are refused without it).
+    pub async fn create_namespace(&self, prefix: &str) -> Result<String, Error> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let name = format!("{prefix}-{}", COUNTER.fetch_add(1, Ordering::Relaxed));
+        let client = self.client().await?;
+        let namespaces: Api<Namespace> = Api::all(client.clone());
+        let ns = Namespace {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                ..ObjectMeta::default()
+            },
+            ..Namespace::default()
+        };
+        namespaces.create(&PostParams::default(), &ns).await?;
+        if !self.nodes.is_empty() {
+            let accounts: Api<ServiceAccount> = Api::namespaced(client, &name);
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while accounts.get_opt("default").await?.is_none() {
+                if Instant::now() > deadline {
+                    return Err(
+                        self.not_ready(format!("no default ServiceAccount in {name} after 30s"))
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        Ok(name)
+    }
+
+    pub fn kubeconfig_path(&self) -> &Path {
+        &self.kubeconfig_path
+    }
+
+    pub fn kubeconfig(&self) -> &Kubeconfig {
+        &self.kubeconfig
+    }
+
+    /// `https://127.0.0.1:<port>`.
+    pub fn server_url(&self) -> &str {
+        &self.server
+    }
+
+    /// The cluster CA, which also signed the admin client certificate.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where each component writes `<name>.log`.
+    pub fn log_dir(&self) -> PathBuf {
+        self.lock_processes().log_dir().to_owned()
+    }
+
+    pub fn node_names(&self) -> &[String] {
+        &self.nodes
+    }
+
+    /// The last `lines` lines of every component's log: print them when a test fails.
+    pub fn log_tails(&self, lines: usize) -> String {
+        self.lock_processes().log_tails(lines)
+    }
+
+    /// Stops every process and removes the directory (also done on drop).
+    pub fn stop(&self) {
+        self.lock_processes().stop();
+    }
+}
+
+fn kubeconfig_yaml(server: &str, pki: &Pki) -> String {
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    format!(
+        "apiVersion: v1
+kind: Config
+clusters:
+- name: hanzo-local
+  cluster:
+    server: {server}
+    certificate-authority-data: {ca}
+users:
+- name: admin
+  user:
+    client-certificate-data: {cert}
+    client-key-data: {key}
+contexts:
+- name: hanzo-local
+  context:
+    cluster: hanzo-local
+    user: admin
+current-context: hanzo-local
+",
+        ca = b64(&pki.ca_pem),
+        cert = b64(&pki.admin_cert_pem),
+        key = b64(&pki.admin_key_pem),
+    )
+}

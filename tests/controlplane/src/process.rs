@@ -1,0 +1,138 @@
+//! Child processes of one control plane: one process group, one log file each, and a watchdog that
+//! kills the group and removes the directory when the test process goes away by any route (a
+//! panic, a `process::exit`, or a shared instance in a `static`, which is never dropped).
+
+use std::fs::File;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use crate::Error;
+
+pub struct Processes {
+    dir: PathBuf,
+    log_dir: PathBuf,
+    group: Option<i32>,
+    children: Vec<(String, Child)>,
+    watchdog: Option<Child>,
+}
+
+impl Processes {
+    pub fn new(dir: &Path) -> Result<Processes, Error> {
+        let log_dir = dir.join("logs");
+        std::fs::create_dir_all(&log_dir).map_err(|e| Error::io("create the log directory", e))?;
+        Ok(Processes {
+            dir: dir.to_owned(),
+            log_dir,
+            group: None,
+            children: Vec::new(),
+            watchdog: None,
+        })
+    }
+
+    pub fn log_dir(&self) -> &Path {
+        &self.log_dir
+    }
+
+    /// Starts `binary args...` with stdout and stderr in `logs/<name>.log`.
+    pub fn spawn(&mut self, name: &str, binary: &Path, args: &[String]) -> Result<(), Error> {
+        let log_path = self.log_dir.join(format!("{name}.log"));
+        let log = File::create(&log_path).map_err(|e| Error::io("create a log file", e))?;
+        let err_log = log
+            .try_clone()
+            .map_err(|e| Error::io("open a log file", e))?;
+        let mut cmd = Command::new(binary);
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err_log)
+            .process_group(self.group.unwrap_or(0));
+        let child = cmd.spawn().map_err(|e| Error::Spawn {
+            name: name.to_owned(),
+            binary: binary.to_owned(),
+            source: e,
+        })?;
+        if self.group.is_none() {
+            let pgid = child.id() as i32;
+            self.group = Some(pgid);
+            self.start_watchdog(pgid)?;
+        }
+        self.children.push((name.to_owned(), child));
+        Ok(())
+    }
+
+    fn start_watchdog(&mut self, pgid: i32) -> Result<(), Error> {
+        // Polls the test process; when it is gone, kills the whole group and removes the directory.
+        let script = format!(
+            "while kill -0 {parent} 2>/dev/null; do sleep 1; done; kill -9 -{pgid} 2>/dev/null; rm -rf '{dir}'",
+            parent = std::process::id(),
+            dir = self.dir.display()
+        );
+        let child = Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .map_err(|e| Error::io("start the watchdog", e))?;
+        self.watchdog = Some(child);
+        Ok(())
+    }
+
+    /// A component that has exited, with its status, if any did.
+    pub fn exited(&mut self) -> Option<String> {
+        self.children.iter_mut().find_map(|(name, child)| {
+            child
+                .try_wait()
+                .ok()
+                .flatten()
+                .map(|status| format!("{name} exited ({status})"))
+        })
+    }
+
+    /// The last `lines` lines of every component's log.
+    pub fn log_tails(&self, lines: usize) -> String {
+        let mut out = String::new();
+        for (name, _) in &self.children {
+            let path = self.log_dir.join(format!("{name}.log"));
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let all: Vec<&str> = text.lines().collect();
+            let tail = &all[all.len().saturating_sub(lines)..];
+            out.push_str(&format!(
+                "----- {} (last {} lines) -----\n",
+                path.display(),
+                tail.len()
+            ));
+            for line in tail {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(pgid) = self.group.take() {
+            // SAFETY: kill(2) on our own process group has no memory-safety preconditions.
+            unsafe {
+                libc::kill(-pgid, libc::SIGKILL);
+            }
+        }
+        for (_, child) in &mut self.children {
+            let _ = child.wait();
+        }
+        self.children.clear();
+        if let Some(mut w) = self.watchdog.take() {
+            let _ = w.kill();
+            let _ = w.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

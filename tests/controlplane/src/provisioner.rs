@@ -1,0 +1,127 @@
+//! A minimal volume provisioner: every pending PersistentVolumeClaim gets a hostPath
+//! PersistentVolume pre-bound to it, so the scheduler's volume binding lets its pod be placed, as a
+//! real cluster's provisioner would. Runs on a thread with its own runtime so it outlives the
+//! runtimes of individual tests.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{
+    HostPathVolumeSource, ObjectReference, PersistentVolume, PersistentVolumeClaim,
+    PersistentVolumeSpec,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use kube::api::{Api, ObjectMeta, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::{WatchStreamExt, watcher};
+
+use crate::Error;
+
+pub struct Provisioner {
+    stop: Arc<AtomicBool>,
+}
+
+impl Provisioner {
+    pub fn start(kubeconfig: Kubeconfig) -> Result<Provisioner, Error> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::io("start the provisioner runtime", e))?;
+        std::thread::Builder::new()
+            .name("pv-provisioner".into())
+            .spawn(move || runtime.block_on(run(kubeconfig, flag)))
+            .map_err(|e| Error::io("start the provisioner thread", e))?;
+        Ok(Provisioner { stop })
+    }
+}
+
+impl Drop for Provisioner {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+async fn run(kubeconfig: Kubeconfig, stop: Arc<AtomicBool>) {
+    let Ok(config) =
+        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await
+    else {
+        return;
+    };
+    let Ok(client) = kube::Client::try_from(config) else {
+        return;
+    };
+    let claims: Api<PersistentVolumeClaim> = Api::all(client.clone());
+    let volumes: Api<PersistentVolume> = Api::all(client);
+    let mut events = watcher(claims, watcher::Config::default())
+        .applied_objects()
+        .boxed();
+    while let Some(event) = events.next().await {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let Ok(claim) = event else {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            continue;
+        };
+        let pending = claim.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Pending");
+        let unbound = claim
+            .spec
+            .as_ref()
+            .and_then(|s| s.volume_name.as_ref())
+            .is_none();
+        if pending && unbound && claim.metadata.deletion_timestamp.is_none() {
+            let _ = volumes
+                .create(&PostParams::default(), &volume_for(&claim))
+                .await;
+        }
+    }
+}
+
+fn volume_for(claim: &PersistentVolumeClaim) -> PersistentVolume {
+    let ns = claim.metadata.namespace.clone().unwrap_or_default();
+    let name = claim.metadata.name.clone().unwrap_or_default();
+    let spec = claim.spec.clone().unwrap_or_default();
+    let size = spec
+        .resources
+        .as_ref()
+        .and_then(|r| r.requests.as_ref())
+        .and_then(|r| r.get("storage"))
+        .cloned()
+        .unwrap_or_else(|| Quantity("1Gi".into()));
+    PersistentVolume {
+        metadata: ObjectMeta {
+            name: Some(format!(
+                "pv-{}",
+                claim.metadata.uid.as_deref().unwrap_or(&name)
+            )),
+            labels: Some(BTreeMap::from([(
+                "hanzo.ai/test-provisioner".into(),
+                "true".into(),
+            )])),
+            ..ObjectMeta::default()
+        },
+        spec: Some(PersistentVolumeSpec {
+            capacity: Some(BTreeMap::from([("storage".into(), size)])),
+            access_modes: spec.access_modes.clone(),
+            storage_class_name: spec.storage_class_name.clone(),
+            volume_mode: spec.volume_mode.clone(),
+            persistent_volume_reclaim_policy: Some("Retain".into()),
+            claim_ref: Some(ObjectReference {
+                namespace: Some(ns.clone()),
+                name: Some(name.clone()),
+                uid: claim.metadata.uid.clone(),
+                ..ObjectReference::default()
+            }),
+            host_path: Some(HostPathVolumeSource {
+                path: format!("/tmp/hanzo-pv/{ns}/{name}"),
+                type_: None,
+            }),
+            ..PersistentVolumeSpec::default()
+        }),
+        status: None,
+    }
+}
