@@ -270,47 +270,50 @@ impl ControlPlane {
 
         if options.nodes > 0 {
             let kc = format!("--kubeconfig={}", kubeconfig_path.display());
-            let mut procs = cp.lock_processes();
-            procs.spawn(
-                "kube-controller-manager",
-                &bin.join("kube-controller-manager"),
-                &[
-                    kc.clone(),
-                    format!("--service-account-private-key-file={}", sa_key.display()),
-                    format!("--root-ca-file={}", ca.display()),
-                    s("--leader-elect=false"),
-                    s("--bind-address=127.0.0.1"),
-                    s("--secure-port=0"),
-                    s("--controllers=*"),
-                    s("--v=1"),
-                ],
-            )?;
-            procs.spawn(
-                "kube-scheduler",
-                &bin.join("kube-scheduler"),
-                &[
-                    kc.clone(),
-                    s("--leader-elect=false"),
-                    s("--secure-port=0"),
-                    s("--v=1"),
-                ],
-            )?;
-            let stages = dir.join("stages.yaml");
-            std::fs::write(&stages, STAGES).map_err(|e| Error::io("write kwok stages", e))?;
-            procs.spawn(
-                "kwok",
-                &bin.join("kwok"),
-                &[
-                    kc,
-                    format!("--config={}", stages.display()),
-                    format!("--manage-nodes-with-annotation-selector={FAKE_NODE_ANNOTATION}=fake"),
-                    s("--cidr=10.244.0.0/16"),
-                    s("--node-ip=10.96.0.2"),
-                    s("--node-lease-duration-seconds=40"),
-                    format!("--server-address=127.0.0.1:{}", free_port()?),
-                ],
-            )?;
-            drop(procs);
+            {
+                let mut procs = cp.lock_processes();
+                procs.spawn(
+                    "kube-controller-manager",
+                    &bin.join("kube-controller-manager"),
+                    &[
+                        kc.clone(),
+                        format!("--service-account-private-key-file={}", sa_key.display()),
+                        format!("--root-ca-file={}", ca.display()),
+                        s("--leader-elect=false"),
+                        s("--bind-address=127.0.0.1"),
+                        s("--secure-port=0"),
+                        s("--controllers=*"),
+                        s("--v=1"),
+                    ],
+                )?;
+                procs.spawn(
+                    "kube-scheduler",
+                    &bin.join("kube-scheduler"),
+                    &[
+                        kc.clone(),
+                        s("--leader-elect=false"),
+                        s("--secure-port=0"),
+                        s("--v=1"),
+                    ],
+                )?;
+                let stages = dir.join("stages.yaml");
+                std::fs::write(&stages, STAGES).map_err(|e| Error::io("write kwok stages", e))?;
+                procs.spawn(
+                    "kwok",
+                    &bin.join("kwok"),
+                    &[
+                        kc,
+                        format!("--config={}", stages.display()),
+                        format!(
+                            "--manage-nodes-with-annotation-selector={FAKE_NODE_ANNOTATION}=fake"
+                        ),
+                        s("--cidr=10.244.0.0/16"),
+                        s("--node-ip=10.96.0.2"),
+                        s("--node-lease-duration-seconds=40"),
+                        format!("--server-address=127.0.0.1:{}", free_port()?),
+                    ],
+                )?;
+            }
             cp._provisioner = Some(provisioner::Provisioner::start(cp.kubeconfig.clone())?);
             cp.nodes = cp.create_nodes(options.nodes).await?;
         }
