@@ -3,6 +3,7 @@
 
 pub mod crd;
 pub mod defaults_schema;
+mod lenient;
 pub mod names;
 pub mod quantity;
 pub mod status;

@@ -219,7 +219,11 @@ pub struct Pool {
     pub servers: i32,
     #[serde(default)]
     pub volumes_per_server: i32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "super::lenient::option_claim",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub volume_claim_template: Option<PersistentVolumeClaim>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
@@ -416,7 +420,11 @@ pub struct KesConfig {
 pub struct SideCars {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub containers: Vec<Container>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "super::lenient::claims",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub volume_claim_templates: Vec<PersistentVolumeClaim>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<Volume>,
