@@ -2,7 +2,9 @@
 
 pub mod crd;
 pub mod default;
+pub mod run;
 pub mod validate;
+pub mod webhook_config;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -24,7 +26,8 @@ pub const EXIT_UNREADABLE: u8 = 2;
         hanzo-s3-operator validate examples/\n  \
         hanzo-s3-operator validate --old live.yaml tenant.yaml -o json\n  \
         hanzo-s3-operator default tenant.yaml --patch\n  \
-        hanzo-s3-operator crd > crds/minio.min.io_tenants.yaml"
+        hanzo-s3-operator crd > crds/minio.min.io_tenants.yaml\n  \
+        hanzo-s3-operator run --standalone --listen 127.0.0.1:8443 --ca-out /tmp/ca.pem"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -36,6 +39,8 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     Default(default::DefaultArgs),
     Crd(crd::CrdArgs),
+    Run(run::RunArgs),
+    WebhookConfig(webhook_config::WebhookConfigArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -50,5 +55,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Validate(args) => validate::run(&args),
         Command::Default(args) => default::run(&args),
         Command::Crd(args) => crd::run(&args),
+        Command::Run(args) => run::run(&args),
+        Command::WebhookConfig(args) => webhook_config::run(&args),
     }
 }

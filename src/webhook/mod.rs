@@ -1,1 +1,12 @@
 //! The admission webhook server: AdmissionReview v1 over HTTPS (axum + rustls).
+//!
+//! `review` answers one review (the contract), `server` carries reviews (TLS, HTTP, limits,
+//! metrics), `tls` holds the swappable serving certificate, `cluster` the API reads the validating
+//! webhook needs, `config` the webhook configurations registered with the apiserver.
+
+pub mod cluster;
+pub mod config;
+pub mod metrics;
+pub mod review;
+pub mod server;
+pub mod tls;
