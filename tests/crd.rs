@@ -157,3 +157,45 @@ fn keeps_go_printer_columns_short_name_and_immutability_rules() {
     assert_eq!(servers["rule"], "self == oldSelf");
     assert!(version["schema"]["openAPIV3Schema"]["properties"]["scheduler"].is_object());
 }
+
+/// Every `default` in the schema is either one of ours (SCHEMA_DEFAULTS) or the empty reference name
+/// the Go CRD has too; nothing that would silently fill `servers: 0` or a pool `name: ""`.
+#[test]
+fn the_only_defaults_are_ours_and_go_compatible_reference_names() {
+    fn walk(node: &Value, path: String, out: &mut Vec<(String, Value)>) {
+        if let Some(d) = node.get("default") {
+            out.push((path.clone(), d.clone()));
+        }
+        if let Some(Value::Object(props)) = node.get("properties") {
+            for (k, child) in props {
+                walk(child, format!("{path}.{k}"), out);
+            }
+        }
+        if let Some(items) = node.get("items") {
+            walk(items, format!("{path}[]"), out);
+        }
+    }
+    let mut defaults = Vec::new();
+    walk(&tenant_schema().unwrap(), String::new(), &mut defaults);
+    let ours: Vec<String> = SCHEMA_DEFAULTS
+        .iter()
+        .map(|(p, _)| format!(".{p}"))
+        .collect();
+    for (path, value) in &defaults {
+        let reference_name = path.ends_with(".name") && value == &Value::from("");
+        assert!(
+            ours.contains(path) || reference_name,
+            "unexpected default {value} at {path}"
+        );
+    }
+    assert_eq!(
+        defaults.iter().filter(|(p, _)| ours.contains(p)).count(),
+        SCHEMA_DEFAULTS.len()
+    );
+    assert!(
+        !defaults.iter().any(|(p, _)| p.starts_with(".spec.pools[].")
+            && !p.contains("Ref")
+            && !p.contains("secret")
+            && !p.contains("configMap"))
+    );
+}

@@ -104,6 +104,10 @@ pub fn tenant_schema() -> Result<Value, CrdError> {
         // `kubectl explain` from the upstream types anyway; ours are kept on our own fields.
         obj.remove("title");
     }
+    // schemars writes a `default` for every `#[serde(default)]` field (`servers: 0`, pool `name: ""`,
+    // ...). Those are deserialization conveniences, not API defaults: drop them all, then add back
+    // exactly the Go CRD's and ours.
+    strip_defaults(&mut root);
     relax_to_go_strictness(&mut root, true);
     strip_nested_descriptions(&mut root, 0);
 
@@ -167,6 +171,17 @@ fn node<'a>(root: &'a mut Value, path: &[&str]) -> Result<&'a mut Map<String, Va
     }
     cur.as_object_mut()
         .ok_or_else(|| CrdError::MissingNode(path.join(".")))
+}
+
+fn strip_defaults(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            map.remove("default");
+            map.values_mut().for_each(strip_defaults);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_defaults),
+        _ => {}
+    }
 }
 
 /// Upstream marks some reference names "effectively required, but allowed to be empty" and gives
