@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand, each a thin edge over the library.
 
+pub mod conformance;
 pub mod crd;
 pub mod default;
 pub mod run;
@@ -41,6 +42,7 @@ pub enum Command {
     Crd(crd::CrdArgs),
     Run(run::RunArgs),
     WebhookConfig(webhook_config::WebhookConfigArgs),
+    Conformance(conformance::ConformanceArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -57,5 +59,6 @@ pub fn run(cli: Cli) -> u8 {
         Command::Crd(args) => crd::run(&args),
         Command::Run(args) => run::run(&args),
         Command::WebhookConfig(args) => webhook_config::run(&args),
+        Command::Conformance(args) => conformance::run(&args),
     }
 }

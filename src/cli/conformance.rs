@@ -1,0 +1,428 @@
+//! `conformance`: drives a live Tenant webhook with the fixtures and the protocol negatives.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use bytes::Bytes;
+use clap::Args;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+use super::{EXIT_OK, EXIT_UNREADABLE, EXIT_VIOLATIONS};
+
+/// Check a live Tenant admission webhook against the AdmissionReview v1 contract.
+///
+/// Sends the fixtures of webhooks/fixtures (valid, invalid, update removing a pool, delete, dry
+/// run, malformed) to /mutate and /validate and checks uid echo, apiVersion/kind, patch encoding and
+/// that the patch applies, denial status codes, 400 for malformed reviews, 413 above the body
+/// limit, the ?timeout= deadline, keep-alive reuse, HTTP/2 and TLS 1.2 and 1.3. Prints a table;
+/// exit code 1 when any check fails.
+#[derive(Args, Debug)]
+#[command(after_help = "Example:\n  \
+    hanzo-s3-operator run --standalone --listen 127.0.0.1:8443 --ca-out /tmp/ca.pem &\n  \
+    hanzo-s3-operator conformance --url https://127.0.0.1:8443 --ca /tmp/ca.pem")]
+pub struct ConformanceArgs {
+    /// Base URL of the webhook server (https://host:port).
+    #[arg(long, value_name = "URL")]
+    pub url: String,
+    /// PEM CA to trust for the server's certificate (default: the system roots).
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+}
+
+macro_rules! fixture {
+    ($name:literal) => {
+        (
+            $name,
+            include_str!(concat!("../../webhooks/fixtures/", $name, ".request.json")),
+            include_str!(concat!("../../webhooks/fixtures/", $name, ".mutate.json")),
+            include_str!(concat!("../../webhooks/fixtures/", $name, ".validate.json")),
+        )
+    };
+}
+
+const FIXTURES: [(&str, &str, &str, &str); 8] = [
+    fixture!("create-valid"),
+    fixture!("create-invalid"),
+    fixture!("update-removing-a-pool"),
+    fixture!("delete"),
+    fixture!("dry-run-create"),
+    fixture!("malformed"),
+    fixture!("wrong-kind"),
+    fixture!("no-uid"),
+];
+
+struct Check {
+    name: String,
+    passed: bool,
+    detail: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct ConnError(String);
+
+struct Target {
+    host: String,
+    port: u16,
+    tls: Arc<rustls::ClientConfig>,
+}
+
+fn client_config(
+    ca: Option<&PathBuf>,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    alpn: &[&[u8]],
+) -> Result<rustls::ClientConfig, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    if let Some(path) = ca {
+        let pem =
+            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+            let cert = cert.map_err(|e| format!("bad PEM in {}: {e}", path.display()))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("bad CA in {}: {e}", path.display()))?;
+        }
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(versions)
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(config)
+}
+
+type Tls = tokio_rustls::client::TlsStream<TcpStream>;
+
+async fn connect(target: &Target, tls: Arc<rustls::ClientConfig>) -> Result<Tls, ConnError> {
+    let tcp = TcpStream::connect((target.host.as_str(), target.port))
+        .await
+        .map_err(|e| ConnError(format!("connect: {e}")))?;
+    let name = rustls::pki_types::ServerName::try_from(target.host.clone())
+        .map_err(|e| ConnError(e.to_string()))?;
+    TlsConnector::from(tls)
+        .connect(name, tcp)
+        .await
+        .map_err(|e| ConnError(format!("TLS: {e}")))
+}
+
+struct Conn {
+    sender: http1::SendRequest<Full<Bytes>>,
+}
+
+async fn open(target: &Target) -> Result<Conn, ConnError> {
+    let tls = connect(target, target.tls.clone()).await?;
+    let (sender, conn) = http1::handshake(TokioIo::new(tls))
+        .await
+        .map_err(|e| ConnError(e.to_string()))?;
+    tokio::spawn(conn);
+    Ok(Conn { sender })
+}
+
+impl Conn {
+    async fn post(
+        &mut self,
+        host: &str,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<(u16, Vec<u8>), ConnError> {
+        self.sender
+            .ready()
+            .await
+            .map_err(|e| ConnError(format!("connection not reusable: {e}")))?;
+        let req = hyper::Request::post(path)
+            .header("host", host)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| ConnError(e.to_string()))?;
+        let res = self
+            .sender
+            .send_request(req)
+            .await
+            .map_err(|e| ConnError(e.to_string()))?;
+        let status = res.status().as_u16();
+        let body = res
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| ConnError(e.to_string()))?
+            .to_bytes()
+            .to_vec();
+        Ok((status, body))
+    }
+}
+
+/// Checks one answer against its golden file's essentials (not byte equality: another server may
+/// word its messages differently and still honour the contract).
+fn judge_answer(
+    endpoint: &str,
+    request: &Value,
+    golden: &Value,
+    status: u16,
+    body: &[u8],
+) -> Result<String, String> {
+    if golden.get("httpStatus").is_some() {
+        return if status == 400 {
+            Ok("400".into())
+        } else {
+            Err(format!("expected HTTP 400, got {status}"))
+        };
+    }
+    if status != 200 {
+        return Err(format!(
+            "expected HTTP 200, got {status}: {}",
+            String::from_utf8_lossy(body)
+        ));
+    }
+    let review: Value =
+        serde_json::from_slice(body).map_err(|e| format!("response is not JSON: {e}"))?;
+    if review["apiVersion"] != "admission.k8s.io/v1" || review["kind"] != "AdmissionReview" {
+        return Err(format!(
+            "wrong GVK: {} {}",
+            review["apiVersion"], review["kind"]
+        ));
+    }
+    let response = &review["response"];
+    if response["uid"] != request["request"]["uid"] {
+        return Err(format!(
+            "uid {} does not echo {}",
+            response["uid"], request["request"]["uid"]
+        ));
+    }
+    let allowed = response["allowed"].as_bool().ok_or("no allowed")?;
+    if allowed != golden["response"]["allowed"].as_bool().unwrap_or(!allowed) {
+        return Err(format!(
+            "allowed={allowed}, expected {}",
+            golden["response"]["allowed"]
+        ));
+    }
+    if !allowed {
+        let code = response["status"]["code"].as_i64().unwrap_or(0);
+        if code != 422 && code != 403 {
+            return Err(format!("denial status.code {code}, expected 422 or 403"));
+        }
+    }
+    match (endpoint, response.get("patch")) {
+        ("/validate", Some(_)) => return Err("the validating webhook returned a patch".into()),
+        (_, Some(patch)) => {
+            if response["patchType"] != "JSONPatch" {
+                return Err(format!("patchType {}", response["patchType"]));
+            }
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(patch.as_str().unwrap_or_default())
+                .map_err(|e| format!("patch is not base64: {e}"))?;
+            let ops: json_patch::Patch = serde_json::from_slice(&raw)
+                .map_err(|e| format!("patch is not a JSONPatch: {e}"))?;
+            let mut object = request["request"]["object"].clone();
+            json_patch::patch(&mut object, &ops)
+                .map_err(|e| format!("patch does not apply: {e}"))?;
+            crate::admission::parse_tenant(&object)
+                .map_err(|v| format!("patched object is no Tenant: {}", v.message()))?;
+            return Ok(format!("allowed, {} patch op(s) apply", ops.0.len()));
+        }
+        _ => {}
+    }
+    Ok(if allowed {
+        "allowed".into()
+    } else {
+        format!("denied {}", response["status"]["code"])
+    })
+}
+
+async fn run_checks(args: &ConformanceArgs) -> Result<Vec<Check>, String> {
+    let url = args.url.trim_end_matches('/');
+    let authority = url
+        .strip_prefix("https://")
+        .ok_or("the URL must start with https://")?;
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) => (
+            h.trim_matches(['[', ']']).to_owned(),
+            p.parse::<u16>().map_err(|_| "bad port")?,
+        ),
+        None => (authority.to_owned(), 443),
+    };
+    let both = [&rustls::version::TLS13, &rustls::version::TLS12];
+    let tls = Arc::new(client_config(args.ca.as_ref(), &both, &[b"http/1.1"])?);
+    let target = Target {
+        host: host.clone(),
+        port,
+        tls,
+    };
+    let mut checks = Vec::new();
+    let mut push = |name: String, result: Result<String, String>| {
+        let passed = result.is_ok();
+        checks.push(Check {
+            name,
+            passed,
+            detail: result.unwrap_or_else(|e| e),
+        });
+    };
+
+    // Every fixture on one connection per endpoint: also proves keep-alive reuse.
+    for endpoint in ["/mutate", "/validate"] {
+        let mut conn = match open(&target).await {
+            Ok(c) => c,
+            Err(e) => {
+                push(format!("connect {endpoint}"), Err(e.0));
+                continue;
+            }
+        };
+        let mut reused = 0;
+        for (name, request, mutate, validate) in FIXTURES {
+            let golden: Value = serde_json::from_str(if endpoint == "/mutate" {
+                mutate
+            } else {
+                validate
+            })
+            .unwrap_or(Value::Null);
+            let request_json: Value = serde_json::from_str(request).unwrap_or(Value::Null);
+            let result = match conn
+                .post(
+                    &authority_host(&host, port),
+                    &format!("{endpoint}?timeout=5s"),
+                    request.as_bytes().to_vec(),
+                )
+                .await
+            {
+                Ok((status, body)) => {
+                    reused += 1;
+                    judge_answer(endpoint, &request_json, &golden, status, &body)
+                }
+                Err(e) => {
+                    // The server closed the connection (e.g. after a 400): continue on a new one.
+                    match open(&target).await {
+                        Ok(c) => conn = c,
+                        Err(e2) => return Err(e2.0),
+                    }
+                    Err(e.0)
+                }
+            };
+            push(format!("{endpoint} {name}"), result);
+        }
+        push(
+            format!("{endpoint} keep-alive reuse"),
+            if reused == FIXTURES.len() {
+                Ok(format!("{reused} requests on one connection"))
+            } else {
+                Err(format!(
+                    "only {reused} of {} requests reused the connection",
+                    FIXTURES.len()
+                ))
+            },
+        );
+    }
+
+    let body_limit = async {
+        let mut conn = open(&target).await.map_err(|e| e.0)?;
+        let big = vec![b' '; 8 * 1024 * 1024];
+        match conn
+            .post(&authority_host(&host, port), "/validate", big)
+            .await
+        {
+            Ok((413, _)) => Ok("413 for an 8 MiB body".to_owned()),
+            Ok((status, _)) => Err(format!("expected 413 for an 8 MiB body, got {status}")),
+            Err(e) => Err(format!("no answer to an 8 MiB body: {}", e.0)),
+        }
+    };
+    push("body limit (413)".into(), body_limit.await);
+
+    let deadline = async {
+        let mut conn = open(&target).await.map_err(|e| e.0)?;
+        let started = Instant::now();
+        let (status, _) = conn
+            .post(
+                &authority_host(&host, port),
+                "/validate?timeout=1s",
+                FIXTURES[0].1.as_bytes().to_vec(),
+            )
+            .await
+            .map_err(|e| e.0)?;
+        let took = started.elapsed();
+        if status == 200 && took < Duration::from_secs(1) {
+            Ok(format!(
+                "answered in {} ms within ?timeout=1s",
+                took.as_millis()
+            ))
+        } else {
+            Err(format!(
+                "status {status} after {} ms with ?timeout=1s",
+                took.as_millis()
+            ))
+        }
+    };
+    push("timeout parameter".into(), deadline.await);
+
+    for (label, versions) in [
+        ("TLS 1.3", &[&rustls::version::TLS13][..]),
+        ("TLS 1.2", &[&rustls::version::TLS12][..]),
+    ] {
+        let result = async {
+            let config = Arc::new(client_config(args.ca.as_ref(), versions, &[b"http/1.1"])?);
+            connect(&target, config)
+                .await
+                .map(|_| "handshake ok".to_owned())
+                .map_err(|e| e.0)
+        };
+        push(label.into(), result.await);
+    }
+    let h2 = async {
+        let config = Arc::new(client_config(
+            args.ca.as_ref(),
+            &both,
+            &[b"h2", b"http/1.1"],
+        )?);
+        let tls = connect(&target, config).await.map_err(|e| e.0)?;
+        match tls.get_ref().1.alpn_protocol() {
+            Some(b"h2") => Ok("ALPN h2".to_owned()),
+            other => Err(format!("ALPN {:?}", other.map(String::from_utf8_lossy))),
+        }
+    };
+    push("HTTP/2".into(), h2.await);
+    Ok(checks)
+}
+
+fn authority_host(host: &str, port: u16) -> String {
+    format!("{host}:{port}")
+}
+
+pub fn run(args: &ConformanceArgs) -> u8 {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_UNREADABLE;
+        }
+    };
+    let checks = match runtime.block_on(run_checks(args)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_UNREADABLE;
+        }
+    };
+    let width = checks.iter().map(|c| c.name.len()).max().unwrap_or(10);
+    for c in &checks {
+        println!(
+            "{:<width$}  {}  {}",
+            c.name,
+            if c.passed { "PASS" } else { "FAIL" },
+            c.detail
+        );
+    }
+    let failed = checks.iter().filter(|c| !c.passed).count();
+    println!("{} passed, {} failed", checks.len() - failed, failed);
+    if failed == 0 {
+        EXIT_OK
+    } else {
+        EXIT_VIOLATIONS
+    }
+}

@@ -1,0 +1,131 @@
+//! `run --standalone` passes `conformance`, and `conformance` fails a server that breaks the
+//! contract (a 200 with an empty uid).
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::CommandCargoExt;
+use hanzo_s3_operator::certs::Ca;
+use hanzo_s3_operator::webhook::tls::{ServingCert, server_config};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use predicates::prelude::*;
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn the_standalone_server_passes_every_conformance_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    let port = free_port();
+    let _server = Server(
+        Command::cargo_bin("hanzo-s3-operator")
+            .unwrap()
+            .args([
+                "run",
+                "--standalone",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--ca-out",
+            ])
+            .arg(&ca)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while (!ca.exists() || std::net::TcpStream::connect(("127.0.0.1", port)).is_err())
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_cmd::Command::cargo_bin("hanzo-s3-operator")
+        .unwrap()
+        .args([
+            "conformance",
+            "--url",
+            &format!("https://127.0.0.1:{port}"),
+            "--ca",
+        ])
+        .arg(&ca)
+        .assert()
+        .code(0)
+        .stdout(predicate::str::is_match(r"/validate create-invalid\s+PASS  denied 422").unwrap())
+        .stdout(predicate::str::is_match(r"body limit \(413\)\s+PASS").unwrap())
+        .stdout(predicate::str::contains("23 passed, 0 failed"));
+}
+
+#[tokio::test]
+async fn a_server_that_breaks_the_contract_fails() {
+    let ca = Ca::generate("bad-ca").unwrap();
+    let pair = ca.sign_serving(&["127.0.0.1".into()]).unwrap();
+    let cert = Arc::new(ServingCert::default());
+    cert.set_pem(&pair.cert_pem, &pair.key_pem).unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config(cert).unwrap()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let service = hyper::service::service_fn(|_req| async {
+                    let body = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"","allowed":true}}"#;
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(
+                        http_body_util::Full::new(bytes::Bytes::from(body)),
+                    ))
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca.cert_pem()).unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        assert_cmd::Command::cargo_bin("hanzo-s3-operator")
+            .unwrap()
+            .args(["conformance", "--url", &format!("https://{addr}"), "--ca"])
+            .arg(&ca_file)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let line = |pattern: &str| regex_lite_match(&stdout, pattern);
+    assert!(
+        line("/validate create-valid FAIL uid \"\" does not echo"),
+        "{stdout}"
+    );
+    assert!(
+        line("/validate malformed FAIL expected HTTP 400, got 200"),
+        "{stdout}"
+    );
+}
+
+/// Whether some line equals `pattern` once runs of spaces are folded.
+fn regex_lite_match(text: &str, pattern: &str) -> bool {
+    let fold = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    text.lines().any(|l| fold(l).starts_with(&fold(pattern)))
+}
