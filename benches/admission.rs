@@ -5,39 +5,11 @@
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use hanzo_s3_operator::admission::patch::defaulting_patch;
 use hanzo_s3_operator::admission::{DefaultsConfig, parse_tenant, review};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-/// A Tenant with `pools` pools, each carrying affinity, tolerations and resources like real ones.
-pub fn tenant_of(pools: usize) -> Value {
-    let pool = |i: usize| {
-        json!({
-            "name": format!("pool-{i}"), "servers": 4, "volumesPerServer": 4,
-            "volumeClaimTemplate": {"metadata": {"name": "data"}, "spec": {
-                "accessModes": ["ReadWriteOnce"], "storageClassName": "fast-ssd",
-                "resources": {"requests": {"storage": "1Ti"}}}},
-            "resources": {"requests": {"cpu": "4", "memory": "16Gi"}, "limits": {"memory": "32Gi"}},
-            "affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{
-                "labelSelector": {"matchExpressions": [{"key": "v1.min.io/tenant", "operator": "In", "values": ["bench"]},
-                                                       {"key": "v1.min.io/pool", "operator": "In", "values": [format!("pool-{i}")]}]},
-                "topologyKey": "kubernetes.io/hostname"}]}},
-            "tolerations": [{"key": "storage", "operator": "Equal", "value": "dedicated", "effect": "NoSchedule"}],
-            "nodeSelector": {"node.kubernetes.io/pool": "storage"},
-            "securityContext": {"runAsUser": 1000, "runAsGroup": 1000, "fsGroup": 1000, "runAsNonRoot": true},
-            "labels": {"team": "storage"}, "annotations": {"example.com/owner": "storage-team"}
-        })
-    };
-    json!({
-        "apiVersion": "minio.min.io/v2", "kind": "Tenant",
-        "metadata": {"name": "bench", "namespace": "storage", "labels": {"app": "s3"}},
-        "spec": {
-            "configuration": {"name": "bench-env"},
-            "env": [{"name": "S3_BROWSER", "value": "on"}, {"name": "S3_STORAGE_CLASS_STANDARD", "value": "EC:2"}],
-            "features": {"bucketDNS": true, "domains": {"minio": ["s3.example.com"], "console": "console.example.com"}},
-            "buckets": [{"name": "logs"}, {"name": "backups", "objectLock": true}],
-            "pools": (0..pools).map(pool).collect::<Vec<_>>()
-        }
-    })
-}
+#[path = "common.rs"]
+mod common;
+use common::tenant_of;
 
 fn bench(c: &mut Criterion) {
     let config = DefaultsConfig::default();

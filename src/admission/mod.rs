@@ -61,3 +61,19 @@ pub fn parse_tenant(value: &serde_json::Value) -> Result<Tenant, Violation> {
         })
     })
 }
+
+/// Like [`parse_tenant`], straight from JSON text: no intermediate `Value` tree.
+pub fn parse_tenant_str(json: &str) -> Result<Tenant, Violation> {
+    serde_json::from_str(json).or_else(|_| {
+        let mut de = serde_json::Deserializer::from_str(json);
+        serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let field = e.path().to_string();
+            let field = if field == "." {
+                "<root>".to_owned()
+            } else {
+                field
+            };
+            Violation::new(field, Reason::Invalid, e.into_inner().to_string())
+        })
+    })
+}

@@ -4,6 +4,7 @@
 
 use base64::Engine;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use crate::admission::patch::defaulting_patch;
@@ -36,17 +37,18 @@ pub struct BadReview(pub String);
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ReviewIn {
+struct ReviewIn<'a> {
     #[serde(default)]
     api_version: String,
     #[serde(default)]
     kind: String,
-    request: Option<RequestIn>,
+    #[serde(borrow)]
+    request: Option<RequestIn<'a>>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RequestIn {
+struct RequestIn<'a> {
     #[serde(default)]
     uid: String,
     #[serde(default)]
@@ -57,10 +59,12 @@ struct RequestIn {
     namespace: Option<String>,
     #[serde(default)]
     name: Option<String>,
-    #[serde(default)]
-    object: Option<Value>,
-    #[serde(default)]
-    old_object: Option<Value>,
+    /// Borrowed as text: /validate deserializes the Tenant from it directly, and only /mutate
+    /// builds a tree (to check its patch against the object as received).
+    #[serde(default, borrow)]
+    object: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    old_object: Option<&'a RawValue>,
     #[serde(default)]
     dry_run: Option<bool>,
 }
@@ -141,7 +145,7 @@ pub async fn answer(
         violations: 0,
     };
     let is_tenant = request.kind.group == GROUP && request.kind.kind == KIND;
-    let object = match request.operation.as_str() {
+    let raw_object = match request.operation.as_str() {
         // Nothing to judge: deletion is always allowed (a Tenant's data outlives it in its PVCs),
         // and a review for another kind means a mis-registration we should not turn into outages.
         "CREATE" | "UPDATE" if is_tenant => request.object.as_ref().ok_or_else(|| {
@@ -152,7 +156,7 @@ pub async fn answer(
         })?,
         _ => return Ok((allow(&request.uid, Vec::new()), outcome)),
     };
-    let new = match admission::parse_tenant(object) {
+    let new = match admission::parse_tenant_str(raw_object.get()) {
         Ok(mut tenant) => {
             // The object carries its namespace on CREATE only after defaulting by the apiserver;
             // the request always has it.
@@ -165,7 +169,7 @@ pub async fn answer(
             outcome.allowed = false;
             outcome.verdict = "denied";
             outcome.violations = 1;
-            let name = name_of(object, &outcome.name);
+            let name = name_of(raw_object, &outcome.name);
             return Ok((
                 deny_invalid(&request.uid, &name, &[violation], Vec::new()),
                 outcome,
@@ -177,7 +181,9 @@ pub async fn answer(
     }
     match webhook {
         Webhook::Mutate => {
-            let (patch, _) = defaulting_patch(object, &new, config)
+            let object: Value = serde_json::from_str(raw_object.get())
+                .map_err(|e| BadReview(format!("request.object is not JSON: {e}")))?;
+            let (patch, _) = defaulting_patch(&object, &new, config)
                 .map_err(|e| BadReview(format!("cannot default the object: {e}")))?;
             let mut response = allow(&request.uid, Vec::new());
             if !patch.0.is_empty() {
@@ -193,9 +199,8 @@ pub async fn answer(
         Webhook::Validate => {
             let old = request
                 .old_object
-                .as_ref()
                 .filter(|_| request.operation == "UPDATE")
-                .and_then(|o| admission::parse_tenant(o).ok())
+                .and_then(|o| admission::parse_tenant_str(o.get()).ok())
                 .map(|mut o| {
                     if o.namespace().is_empty() {
                         o.metadata.namespace = Some(outcome.namespace.clone());
@@ -258,12 +263,20 @@ async fn cluster_checks(
     None
 }
 
-fn name_of(object: &Value, fallback: &str) -> String {
-    object
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or(fallback)
-        .to_owned()
+/// The object's name, for the denial message of an object that is not a valid Tenant.
+fn name_of(object: &RawValue, fallback: &str) -> String {
+    #[derive(Deserialize)]
+    struct Named {
+        metadata: Option<Meta>,
+    }
+    #[derive(Deserialize)]
+    struct Meta {
+        name: Option<String>,
+    }
+    serde_json::from_str::<Named>(object.get())
+        .ok()
+        .and_then(|n| n.metadata?.name)
+        .unwrap_or_else(|| fallback.to_owned())
 }
 
 fn review_envelope(response: Value) -> Value {

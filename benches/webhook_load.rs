@@ -1,0 +1,201 @@
+//! Load benchmark of the webhook server (not a test): AdmissionReviews of about 2, 10 and 50 KB to
+//! /validate, keep-alive and new-connection modes, 1, 16 and 64 requests in flight; req/s, p50 and
+//! p99, next to a bare axum + rustls echo server answering the same bodies in the same run (the
+//! ceiling). Loopback only; every cell is bounded in requests and seconds.
+//!
+//!   cargo bench --bench webhook_load      # writes benches/results/webhook.md
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes as AxumBytes;
+use axum::routing::post;
+use bytes::Bytes;
+use hanzo_s3_operator::admission::DefaultsConfig;
+use hanzo_s3_operator::certs::Ca;
+use hanzo_s3_operator::webhook::metrics::Metrics;
+use hanzo_s3_operator::webhook::server::{self, AppState};
+use hanzo_s3_operator::webhook::tls::{ServingCert, server_config};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde_json::json;
+use tokio::net::{TcpListener, TcpStream};
+use tower::ServiceExt;
+
+#[path = "common.rs"]
+mod common;
+
+const MAX_REQUESTS: usize = 3000;
+const MAX_SECONDS: f64 = 2.0;
+
+struct Cell {
+    rps: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+fn review(pools: usize) -> Vec<u8> {
+    let mut t = common::tenant_of(pools);
+    t["spec"]["image"] = json!("ghcr.io/hanzos3/s3:RELEASE.2025-04-08T15-41-24Z");
+    serde_json::to_vec(
+        &json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+        "uid": "bench", "kind": {"group": "minio.min.io", "version": "v2", "kind": "Tenant"},
+        "namespace": "storage", "name": "bench", "operation": "CREATE", "object": t}}),
+    )
+    .unwrap()
+}
+
+async fn tls_connect(
+    addr: std::net::SocketAddr,
+    tls: Arc<rustls::ClientConfig>,
+) -> http1::SendRequest<Full<Bytes>> {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.set_nodelay(true).unwrap();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let stream = tokio_rustls::TlsConnector::from(tls)
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    let (sender, conn) = http1::handshake(TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(conn);
+    sender
+}
+
+async fn send(sender: &mut http1::SendRequest<Full<Bytes>>, path: &str, body: &Bytes) {
+    sender.ready().await.unwrap();
+    let req = hyper::Request::post(path)
+        .header("host", "127.0.0.1")
+        .header("content-type", "application/json")
+        .body(Full::new(body.clone()))
+        .unwrap();
+    let res = sender.send_request(req).await.unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    res.into_body().collect().await.unwrap();
+}
+
+async fn cell(
+    addr: std::net::SocketAddr,
+    path: &'static str,
+    tls: Arc<rustls::ClientConfig>,
+    body: Bytes,
+    in_flight: usize,
+    keep_alive: bool,
+) -> Cell {
+    let started = Instant::now();
+    let per_worker = MAX_REQUESTS / in_flight;
+    let mut workers = Vec::new();
+    for _ in 0..in_flight {
+        let (tls, body) = (tls.clone(), body.clone());
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(per_worker);
+            let mut sender = if keep_alive {
+                Some(tls_connect(addr, tls.clone()).await)
+            } else {
+                None
+            };
+            for _ in 0..per_worker {
+                if started.elapsed().as_secs_f64() > MAX_SECONDS {
+                    break;
+                }
+                let t = Instant::now();
+                match sender.as_mut() {
+                    Some(s) => send(s, path, &body).await,
+                    None => send(&mut tls_connect(addr, tls.clone()).await, path, &body).await,
+                }
+                latencies.push(t.elapsed());
+            }
+            latencies
+        }));
+    }
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.await.unwrap());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort();
+    let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
+    Cell {
+        rps: all.len() as f64 / elapsed,
+        p50: pct(0.50),
+        p99: pct(0.99),
+    }
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let ca = Ca::generate("bench-ca").unwrap();
+        let pair = ca.sign_serving(&["127.0.0.1".into()]).unwrap();
+        let cert = Arc::new(ServingCert::default());
+        cert.set_pem(&pair.cert_pem, &pair.key_pem).unwrap();
+
+        // Ours.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let ours = listener.local_addr().unwrap();
+        let state = Arc::new(AppState { defaults: DefaultsConfig::default(), cluster: None, metrics: Metrics::default(), cert: cert.clone() });
+        tokio::spawn(server::serve(listener, state, std::future::pending()));
+
+        // The ceiling: the same TLS and HTTP stack, answering each body with itself.
+        let echo_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let echo = echo_listener.local_addr().unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config(cert.clone()).unwrap()));
+        let app = Router::new().route("/echo", post(|body: AxumBytes| async move { body }));
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = echo_listener.accept().await {
+                let _ = tcp.set_nodelay(true);
+                let (acceptor, app) = (acceptor.clone(), app.clone());
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else { return };
+                    let service = hyper::service::service_fn(move |req| app.clone().oneshot(req));
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(tls), service).await;
+                });
+            }
+        });
+
+        let mut roots = rustls::RootCertStore::empty();
+        for c in rustls_pemfile::certs(&mut ca.cert_pem().as_bytes()) {
+            roots.add(c.unwrap()).unwrap();
+        }
+        let tls = Arc::new(
+            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth(),
+        );
+
+        let mut table = String::from("| body | mode | in flight | ours req/s | ours p50 | ours p99 | echo req/s | echo p50 | echo p99 | ours/echo req/s |\n|---|---|---|---|---|---|---|---|---|---|\n");
+        for pools in [2usize, 11, 57] {
+            let body = Bytes::from(review(pools));
+            let size = format!("{} KB", body.len() / 1024);
+            for keep_alive in [true, false] {
+                for in_flight in [1usize, 16, 64] {
+                    let o = cell(ours, "/validate", tls.clone(), body.clone(), in_flight, keep_alive).await;
+                    let e = cell(echo, "/echo", tls.clone(), body.clone(), in_flight, keep_alive).await;
+                    let mode = if keep_alive { "keep-alive" } else { "new connection" };
+                    let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1000.0);
+                    let line = format!(
+                        "| {size} | {mode} | {in_flight} | {:.0} | {} | {} | {:.0} | {} | {} | {:.2} |\n",
+                        o.rps, ms(o.p50), ms(o.p99), e.rps, ms(e.p50), ms(e.p99), o.rps / e.rps
+                    );
+                    print!("{line}");
+                    table.push_str(&line);
+                }
+            }
+        }
+        let mut out = String::new();
+        let _ = writeln!(out, "# Benchmark: webhook load\n");
+        let _ = writeln!(out, "- command: `cargo bench --bench webhook_load`");
+        let _ = writeln!(out, "- machine: {} cores; client, server and echo server share them (loopback)", std::thread::available_parallelism().map_or(0, |n| n.get()));
+        let _ = writeln!(out, "- each cell: at most {MAX_REQUESTS} requests or {MAX_SECONDS} s; POST /validate of a Tenant AdmissionReview (defaults + validation + warnings; no cluster checks)");
+        let _ = writeln!(out, "- echo: the same rustls + hyper + axum stack answering the body with itself, the ceiling for this transport\n");
+        out.push_str(&table);
+        std::fs::write(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/results/webhook.md"), out).unwrap();
+    });
+}
