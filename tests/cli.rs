@@ -233,3 +233,27 @@ fn crd_prints_the_committed_crd() {
             "../crds/minio.min.io_tenants.yaml"
         )));
 }
+
+#[test]
+fn the_cli_reference_is_current() {
+    let committed = include_str!("../docs/cli.md");
+    for cmd in [
+        "validate",
+        "default",
+        "crd",
+        "run",
+        "webhook-config",
+        "conformance",
+    ] {
+        let help = cli()
+            .env("COLUMNS", "100")
+            .args([cmd, "--help"])
+            .output()
+            .unwrap()
+            .stdout;
+        assert!(
+            committed.contains(String::from_utf8_lossy(&help).trim()),
+            "docs/cli.md is stale for `{cmd}`: run scripts/cli-reference.sh"
+        );
+    }
+}

@@ -20,7 +20,7 @@ pub const EXIT_UNREADABLE: u8 = 2;
     version,
     about = "Admission-first Kubernetes operator for Hanzo S3 tenants (minio.min.io/v2 Tenant)",
     long_about = "Admission-first Kubernetes operator for Hanzo S3 tenants.\n\n\
-        The same defaulting and validation code runs in the admission webhooks, in the reconciler, \
+        The same defaulting and validation code runs in the admission webhooks \
         and offline in these commands, so a Tenant that passes `validate` in CI is admitted by the \
         cluster with the same defaults and the same messages.",
     after_help = "Examples:\n  \
