@@ -62,6 +62,9 @@ pub struct RunArgs {
     /// Do not create or update the webhook configurations (e.g. when cert-manager injects the CA).
     #[arg(long)]
     pub no_webhook_config: bool,
+    /// Serve the webhooks only; do not run the reconciler.
+    #[arg(long)]
+    pub no_reconcile: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -167,6 +170,16 @@ async fn run_async(args: &RunArgs) -> Result<(), RunError> {
         metrics,
         cert: cert.clone(),
     });
+    // One signal stops both the server (after in-flight reviews) and the controller.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let stored = store::ensure_ca(client.clone(), &args.namespace).await?;
     match (&args.tls_cert_file, &args.tls_key_file) {
         (Some(cert_file), Some(key_file)) => {
             load_files(&cert, cert_file, key_file)?;
@@ -189,10 +202,21 @@ async fn run_async(args: &RunArgs) -> Result<(), RunError> {
             ));
         }
     }
-    // The reconciler plugs in here: it runs beside the server in the same process, under leader
-    // election, and stops on the same shutdown signal.
+    if !args.no_reconcile {
+        // Tenants' TLS certificates are signed by the operator CA read at start.
+        let controller = crate::reconcile::run(
+            client.clone(),
+            state.defaults.clone(),
+            Arc::new(stored.ca),
+            stopped(stop_rx.clone()),
+        );
+        tokio::spawn(controller);
+        tracing::info!(
+            "reconciler started (no leader election yet: run one replica with reconciling on)"
+        );
+    }
     tracing::info!(listen = %args.listen, namespace = %args.namespace, "webhook server ready");
-    Ok(server::serve(listener, state, shutdown_signal()).await?)
+    Ok(server::serve(listener, state, stopped(stop_rx)).await?)
 }
 
 async fn client(args: &RunArgs) -> Result<kube::Client, RunError> {

@@ -1,0 +1,585 @@
+//! What a Tenant becomes, as pure functions of the defaulted Tenant: Services, the ServiceAccount,
+//! the rendered configuration Secret and one StatefulSet per pool. Names, labels, ports, arguments
+//! and environment follow the Go operators, so a cluster moved from them sees the same objects.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{
+    StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetSpec,
+};
+use k8s_openapi::api::core::v1::{
+    Container, ContainerPort, EnvVar, KeyToPath, PersistentVolumeClaim, PodSecurityContext,
+    PodSpec, PodTemplateSpec, SecretVolumeSource, SecurityContext, Service, ServiceAccount,
+    ServicePort, ServiceSpec, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use crate::api::names::{
+    CONSOLE_LABEL, POOL_LABEL, S3_SERVICE_NAME, SERVER_CONTAINER_NAME, TENANT_LABEL,
+    configuration_secret_name, console_service_name, headless_service_name, pool_statefulset_name,
+    tls_secret_name, volume_claim_name,
+};
+use crate::api::tenant::{API_VERSION, KIND, Pool, Tenant};
+
+pub const S3_PORT: i32 = 9000;
+pub const CONSOLE_PORT: i32 = 9090;
+pub const CONSOLE_TLS_PORT: i32 = 9443;
+pub const SFTP_PORT: i32 = 8022;
+pub const CERTS_DIR: &str = "/tmp/certs";
+pub const CONFIG_DIR: &str = "/tmp/minio";
+pub const CONFIG_FILE: &str = "/tmp/minio/config.env";
+/// Pod-template annotation: a hash of the rendered configuration, so a credentials change rolls pods.
+pub const CONFIG_HASH_ANNOTATION: &str = "hanzo.ai/configuration-hash";
+
+/// Everything the reconciler applies for one Tenant.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DesiredObjects {
+    pub services: Vec<Service>,
+    pub service_account: ServiceAccount,
+    pub statefulsets: Vec<StatefulSet>,
+}
+
+pub fn owner_reference(tenant: &Tenant) -> OwnerReference {
+    OwnerReference {
+        api_version: API_VERSION.to_owned(),
+        kind: KIND.to_owned(),
+        name: tenant.name().to_owned(),
+        uid: tenant.metadata.uid.clone().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
+}
+
+fn meta(tenant: &Tenant, name: String, labels: BTreeMap<String, String>) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name),
+        namespace: Some(tenant.namespace().to_owned()),
+        labels: Some(labels),
+        owner_references: Some(vec![owner_reference(tenant)]),
+        ..ObjectMeta::default()
+    }
+}
+
+/// Labels of every pod of the tenant (the Go operators' tenant and console labels).
+pub fn tenant_pod_labels(tenant: &Tenant) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (TENANT_LABEL.to_owned(), tenant.name().to_owned()),
+        (CONSOLE_LABEL.to_owned(), console_service_name(tenant)),
+    ])
+}
+
+fn tenant_labels(tenant: &Tenant) -> BTreeMap<String, String> {
+    BTreeMap::from([(TENANT_LABEL.to_owned(), tenant.name().to_owned())])
+}
+
+fn port(name: &str, port: i32, target: i32) -> ServicePort {
+    ServicePort {
+        name: Some(name.to_owned()),
+        port,
+        target_port: Some(IntOrString::Int(target)),
+        protocol: Some("TCP".to_owned()),
+        ..ServicePort::default()
+    }
+}
+
+fn sftp(tenant: &Tenant) -> bool {
+    tenant
+        .spec
+        .features
+        .as_ref()
+        .and_then(|f| f.enable_sftp)
+        .unwrap_or(false)
+}
+
+pub fn services(tenant: &Tenant) -> Vec<Service> {
+    let tls = tenant.tls();
+    let scheme = if tls { "https" } else { "http" };
+    let metadata_of = |labels: Option<&BTreeMap<String, String>>,
+                       annotations: Option<&BTreeMap<String, String>>,
+                       name: String| {
+        let mut m = meta(tenant, name, tenant_labels(tenant));
+        if let Some(extra) = labels {
+            m.labels.get_or_insert_default().extend(extra.clone());
+        }
+        if let Some(extra) = annotations.filter(|a| !a.is_empty()) {
+            m.annotations = Some(extra.clone());
+        }
+        m
+    };
+    let sm = tenant.spec.service_metadata.as_ref();
+    let mut headless_ports = vec![port(&format!("{scheme}-minio"), S3_PORT, S3_PORT)];
+    if sftp(tenant) {
+        headless_ports.push(port("sftp-minio", SFTP_PORT, SFTP_PORT));
+    }
+    let headless = Service {
+        metadata: meta(tenant, headless_service_name(tenant), tenant_labels(tenant)),
+        spec: Some(ServiceSpec {
+            cluster_ip: Some("None".to_owned()),
+            publish_not_ready_addresses: Some(true),
+            selector: Some(tenant_labels(tenant)),
+            ports: Some(headless_ports),
+            type_: Some("ClusterIP".to_owned()),
+            ..ServiceSpec::default()
+        }),
+        status: None,
+    };
+    let s3 = Service {
+        metadata: metadata_of(
+            sm.map(|m| &m.minio_service_labels),
+            sm.map(|m| &m.minio_service_annotations),
+            S3_SERVICE_NAME.to_owned(),
+        ),
+        spec: Some(ServiceSpec {
+            selector: Some(tenant_labels(tenant)),
+            ports: Some(vec![port(
+                &format!("{scheme}-minio"),
+                if tls { 443 } else { 80 },
+                S3_PORT,
+            )]),
+            type_: Some("ClusterIP".to_owned()),
+            ..ServiceSpec::default()
+        }),
+        status: None,
+    };
+    let console_port = if tls { CONSOLE_TLS_PORT } else { CONSOLE_PORT };
+    let console = Service {
+        metadata: metadata_of(
+            sm.map(|m| &m.console_service_labels),
+            sm.map(|m| &m.console_service_annotations),
+            console_service_name(tenant),
+        ),
+        spec: Some(ServiceSpec {
+            selector: Some(tenant_labels(tenant)),
+            ports: Some(vec![port(
+                &format!("{scheme}-console"),
+                console_port,
+                console_port,
+            )]),
+            type_: Some("ClusterIP".to_owned()),
+            ..ServiceSpec::default()
+        }),
+        status: None,
+    };
+    vec![headless, s3, console]
+}
+
+pub fn service_account(tenant: &Tenant) -> ServiceAccount {
+    let name = tenant.spec.service_account_name.clone().unwrap_or_default();
+    ServiceAccount {
+        metadata: meta(tenant, name, tenant_labels(tenant)),
+        ..ServiceAccount::default()
+    }
+}
+
+/// The volume paths of a pool as the server's endpoint arguments take them (Go: VolumePathForPool).
+fn pool_volume_path(tenant: &Tenant, pool: &Pool) -> String {
+    let mount = tenant.spec.mount_path.as_deref().unwrap_or("/export");
+    let sub = tenant.spec.sub_path.as_deref().unwrap_or("");
+    let base = if pool.volumes_per_server <= 1 {
+        mount.to_owned()
+    } else {
+        format!("{mount}{{0...{}}}", pool.volumes_per_server - 1)
+    };
+    let joined = if sub.is_empty() {
+        base
+    } else {
+        format!("{base}/{sub}")
+    };
+    format!("/{}", joined.trim_start_matches('/'))
+}
+
+/// `S3_ARGS`: every pool's endpoints, so every server knows the whole tenant. A single pool of a
+/// single server gets just its path, as in the Go operators.
+pub fn server_endpoints(tenant: &Tenant, cluster_domain: &str) -> String {
+    let pools = &tenant.spec.pools;
+    if pools.len() == 1 && pools[0].servers == 1 {
+        return pool_volume_path(tenant, &pools[0]);
+    }
+    let scheme = if tenant.tls() { "https" } else { "http" };
+    pools
+        .iter()
+        .map(|pool| {
+            format!(
+                "{scheme}://{}{}",
+                crate::api::names::pool_hosts_pattern(tenant, pool, cluster_domain),
+                pool_volume_path(tenant, pool)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn env(name: &str, value: String) -> EnvVar {
+    EnvVar {
+        name: name.to_owned(),
+        value: Some(value),
+        value_from: None,
+    }
+}
+
+/// The server's environment: what the operator computes, then `spec.env`, which wins.
+pub fn server_env(tenant: &Tenant, cluster_domain: &str) -> Vec<EnvVar> {
+    let ns = tenant.namespace();
+    let scheme = if tenant.tls() { "https" } else { "http" };
+    let mut computed = vec![
+        env("S3_ARGS", server_endpoints(tenant, cluster_domain)),
+        env("S3_CONFIG_ENV_FILE", CONFIG_FILE.to_owned()),
+        env(
+            "S3_SERVER_URL",
+            format!(
+                "{scheme}://{S3_SERVICE_NAME}.{ns}.svc.{cluster_domain}:{}",
+                if tenant.tls() { 443 } else { 80 }
+            ),
+        ),
+        env("S3_PROMETHEUS_JOB_ID", "minio-job".to_owned()),
+        env("S3_UPDATE", "off".to_owned()),
+    ];
+    let features = tenant.spec.features.as_ref();
+    let domains = features.and_then(|f| f.domains.as_ref());
+    let mut s3_domains: Vec<String> = domains.map(|d| d.minio.clone()).unwrap_or_default();
+    if features.and_then(|f| f.bucket_dns).unwrap_or(false) {
+        s3_domains.push(format!("{ns}.svc.{cluster_domain}"));
+    }
+    if !s3_domains.is_empty() {
+        computed.push(env("S3_DOMAIN", s3_domains.join(",")));
+    }
+    if let Some(console) = domains
+        .and_then(|d| d.console.clone())
+        .filter(|c| !c.is_empty())
+    {
+        computed.push(env("S3_BROWSER_REDIRECT_URL", console));
+    }
+    computed.retain(|c| !tenant.spec.env.iter().any(|u| u.name == c.name));
+    computed.extend(tenant.spec.env.iter().cloned());
+    computed
+}
+
+pub fn server_args(tenant: &Tenant) -> Vec<String> {
+    let console = if tenant.tls() {
+        CONSOLE_TLS_PORT
+    } else {
+        CONSOLE_PORT
+    };
+    let mut args = vec![
+        "server".to_owned(),
+        "--certs-dir".to_owned(),
+        CERTS_DIR.to_owned(),
+        "--console-address".to_owned(),
+        format!(":{console}"),
+    ];
+    if sftp(tenant) {
+        args.extend([
+            "--sftp".to_owned(),
+            format!("address=:{SFTP_PORT}"),
+            "--sftp".to_owned(),
+            format!("ssh-private-key={CERTS_DIR}/private.key"),
+        ]);
+    }
+    if let Some(logging) = &tenant.spec.logging {
+        for (on, flag) in [
+            (logging.json, "--json"),
+            (logging.anonymous, "--anonymous"),
+            (logging.quiet, "--quiet"),
+        ] {
+            if on.unwrap_or(false) {
+                args.push(flag.to_owned());
+            }
+        }
+    }
+    args
+}
+
+fn pod_security_context(pool: &Pool) -> PodSecurityContext {
+    let mut ctx = pool.security_context.clone().unwrap_or(PodSecurityContext {
+        run_as_non_root: Some(true),
+        run_as_user: Some(1000),
+        run_as_group: Some(1000),
+        fs_group: Some(1000),
+        ..PodSecurityContext::default()
+    });
+    ctx.fs_group_change_policy
+        .get_or_insert_with(|| "OnRootMismatch".to_owned());
+    ctx
+}
+
+fn container_security_context(pool: &Pool) -> SecurityContext {
+    if let Some(ctx) = &pool.container_security_context {
+        return ctx.clone();
+    }
+    let pod = pool.security_context.as_ref();
+    SecurityContext {
+        run_as_non_root: Some(pod.and_then(|p| p.run_as_non_root).unwrap_or(true)),
+        run_as_user: Some(pod.and_then(|p| p.run_as_user).unwrap_or(1000)),
+        run_as_group: Some(pod.and_then(|p| p.run_as_group).unwrap_or(1000)),
+        ..SecurityContext::default()
+    }
+}
+
+fn claim_templates(pool: &Pool) -> Vec<PersistentVolumeClaim> {
+    let Some(template) = &pool.volume_claim_template else {
+        return Vec::new();
+    };
+    (0..pool.volumes_per_server)
+        .map(|i| {
+            let mut claim = template.clone();
+            claim.metadata.name = Some(volume_claim_name(pool, i));
+            claim.metadata.namespace = None;
+            claim.status = None;
+            claim
+        })
+        .collect()
+}
+
+fn volume_mounts(tenant: &Tenant, pool: &Pool) -> Vec<VolumeMount> {
+    let mount = tenant.spec.mount_path.as_deref().unwrap_or("/export");
+    let mount_of = |name: &str, path: String| VolumeMount {
+        name: name.to_owned(),
+        mount_path: path,
+        ..VolumeMount::default()
+    };
+    let mut mounts = vec![mount_of("configuration", CONFIG_DIR.to_owned())];
+    if pool.volumes_per_server <= 1 {
+        mounts.push(mount_of(&volume_claim_name(pool, 0), mount.to_owned()));
+    } else {
+        for i in 0..pool.volumes_per_server {
+            mounts.push(mount_of(&volume_claim_name(pool, i), format!("{mount}{i}")));
+        }
+    }
+    if tenant.tls() {
+        mounts.push(mount_of("tls", CERTS_DIR.to_owned()));
+    }
+    mounts.extend(tenant.spec.additional_volume_mounts.iter().cloned());
+    mounts
+}
+
+fn pod_volumes(tenant: &Tenant) -> Vec<Volume> {
+    let secret_volume = |name: &str, secret: String, items: Option<Vec<KeyToPath>>| Volume {
+        name: name.to_owned(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(secret),
+            items,
+            ..SecretVolumeSource::default()
+        }),
+        ..Volume::default()
+    };
+    let mut volumes = vec![secret_volume(
+        "configuration",
+        configuration_secret_name(tenant),
+        None,
+    )];
+    if tenant.tls() {
+        let item = |key: &str, path: &str| KeyToPath {
+            key: key.to_owned(),
+            path: path.to_owned(),
+            ..KeyToPath::default()
+        };
+        let tls_secret = tenant
+            .spec
+            .external_cert_secret
+            .first()
+            .filter(|_| !tenant.spec.request_auto_cert.unwrap_or(true))
+            .map_or_else(|| tls_secret_name(tenant), |r| r.name.clone());
+        volumes.push(secret_volume(
+            "tls",
+            tls_secret,
+            Some(vec![
+                item("tls.crt", "public.crt"),
+                item("tls.key", "private.key"),
+                item("ca.crt", "CAs/ca.crt"),
+            ]),
+        ));
+    }
+    volumes.extend(tenant.spec.additional_volumes.iter().cloned());
+    if let Some(side) = &tenant.spec.side_cars {
+        volumes.extend(side.volumes.iter().cloned());
+    }
+    volumes
+}
+
+/// The StatefulSet of one pool. `config_hash` is the hash of the rendered configuration Secret.
+pub fn pool_statefulset(
+    tenant: &Tenant,
+    pool: &Pool,
+    cluster_domain: &str,
+    config_hash: &str,
+) -> StatefulSet {
+    let spec = &tenant.spec;
+    let mut pod_labels = spec
+        .pools_metadata
+        .as_ref()
+        .map(|m| m.labels.clone())
+        .unwrap_or_default();
+    pod_labels.extend(pool.labels.clone());
+    pod_labels.extend(tenant_pod_labels(tenant));
+    pod_labels.insert(POOL_LABEL.to_owned(), pool.name.clone());
+    let mut pod_annotations = spec
+        .pools_metadata
+        .as_ref()
+        .map(|m| m.annotations.clone())
+        .unwrap_or_default();
+    pod_annotations.extend(pool.annotations.clone());
+    pod_annotations.insert(CONFIG_HASH_ANNOTATION.to_owned(), config_hash.to_owned());
+    let mut selector = tenant_pod_labels(tenant);
+    selector.insert(POOL_LABEL.to_owned(), pool.name.clone());
+    let mut sts_labels = pool.labels.clone();
+    sts_labels.insert(POOL_LABEL.to_owned(), pool.name.clone());
+    sts_labels.insert(TENANT_LABEL.to_owned(), tenant.name().to_owned());
+
+    let console = if tenant.tls() {
+        CONSOLE_TLS_PORT
+    } else {
+        CONSOLE_PORT
+    };
+    let mut ports = vec![
+        ContainerPort {
+            name: Some("minio-port".to_owned()),
+            container_port: S3_PORT,
+            ..ContainerPort::default()
+        },
+        ContainerPort {
+            name: Some("console-port".to_owned()),
+            container_port: console,
+            ..ContainerPort::default()
+        },
+    ];
+    if sftp(tenant) {
+        ports.push(ContainerPort {
+            name: Some("sftp-port".to_owned()),
+            container_port: SFTP_PORT,
+            ..ContainerPort::default()
+        });
+    }
+    let server = Container {
+        name: SERVER_CONTAINER_NAME.to_owned(),
+        image: spec.image.clone(),
+        image_pull_policy: spec.image_pull_policy.clone(),
+        args: Some(server_args(tenant)),
+        env: Some(server_env(tenant, cluster_domain)),
+        ports: Some(ports),
+        volume_mounts: Some(volume_mounts(tenant, pool)),
+        resources: pool.resources.clone(),
+        liveness_probe: spec.liveness.clone(),
+        readiness_probe: spec.readiness.clone(),
+        startup_probe: spec.startup.clone(),
+        lifecycle: spec.lifecycle.clone(),
+        security_context: Some(container_security_context(pool)),
+        ..Container::default()
+    };
+    let mut containers = vec![server];
+    if let Some(side) = &spec.side_cars {
+        containers.extend(side.containers.iter().cloned());
+    }
+    let mut claims = claim_templates(pool);
+    if let Some(side) = &spec.side_cars {
+        claims.extend(side.volume_claim_templates.iter().cloned());
+    }
+    let image_pull_secrets = spec
+        .image_pull_secret
+        .as_ref()
+        .filter(|s| !s.name.is_empty())
+        .map(|s| vec![s.clone()]);
+    StatefulSet {
+        metadata: ObjectMeta {
+            annotations: Some(pool.annotations.clone()).filter(|a| !a.is_empty()),
+            ..meta(tenant, pool_statefulset_name(tenant, pool), sts_labels)
+        },
+        spec: StatefulSetSpec {
+            replicas: Some(pool.servers),
+            service_name: Some(headless_service_name(tenant)),
+            pod_management_policy: spec.pod_management_policy.clone(),
+            selector: LabelSelector {
+                match_labels: Some(selector),
+                match_expressions: None,
+            },
+            // Claims hold the data: they outlive the StatefulSet and the Tenant.
+            persistent_volume_claim_retention_policy: Some(
+                StatefulSetPersistentVolumeClaimRetentionPolicy {
+                    when_deleted: Some("Retain".to_owned()),
+                    when_scaled: Some("Retain".to_owned()),
+                },
+            ),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(pod_labels),
+                    annotations: Some(pod_annotations),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(PodSpec {
+                    containers,
+                    init_containers: Some(spec.init_containers.clone()).filter(|c| !c.is_empty()),
+                    volumes: Some(pod_volumes(tenant)),
+                    service_account_name: spec.service_account_name.clone(),
+                    scheduler_name: tenant
+                        .scheduler
+                        .as_ref()
+                        .map(|s| s.name.clone())
+                        .filter(|n| !n.is_empty()),
+                    priority_class_name: spec.priority_class_name.clone().filter(|p| !p.is_empty()),
+                    image_pull_secrets,
+                    affinity: pool.affinity.clone(),
+                    node_selector: Some(pool.node_selector.clone()).filter(|n| !n.is_empty()),
+                    tolerations: Some(pool.tolerations.clone()).filter(|t| !t.is_empty()),
+                    topology_spread_constraints: Some(pool.topology_spread_constraints.clone())
+                        .filter(|t| !t.is_empty()),
+                    security_context: Some(pod_security_context(pool)),
+                    runtime_class_name: pool.runtime_class_name.clone().filter(|r| !r.is_empty()),
+                    termination_grace_period_seconds: pool.termination_grace_period_seconds,
+                    ..PodSpec::default()
+                }),
+            },
+            volume_claim_templates: Some(claims).filter(|c| !c.is_empty()),
+            ..StatefulSetSpec::default()
+        },
+        status: None,
+    }
+}
+
+pub fn desired(tenant: &Tenant, cluster_domain: &str, config_hash: &str) -> DesiredObjects {
+    DesiredObjects {
+        services: services(tenant),
+        service_account: service_account(tenant),
+        statefulsets: tenant
+            .spec
+            .pools
+            .iter()
+            .map(|p| pool_statefulset(tenant, p, cluster_domain, config_hash))
+            .collect(),
+    }
+}
+
+/// `config.env` lines (`export KEY="value"`), parsed as the Go operator does: blank lines and
+/// `#` comments skipped, `export` optional, one level of matching quotes removed.
+pub fn parse_config_env(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|line| {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                return None;
+            }
+            let line = line.strip_prefix("export").map_or(line, str::trim_start);
+            let (key, value) = line.split_once('=')?;
+            let value = value.trim();
+            let unquoted = match value.as_bytes() {
+                [q @ (b'"' | b'\''), .., last] if last == q && value.len() >= 2 => {
+                    &value[1..value.len() - 1]
+                }
+                _ => value,
+            };
+            Some((key.trim().to_owned(), unquoted.to_owned()))
+        })
+        .collect()
+}
+
+/// The `config.env` the server reads, rendered from the user's entries.
+pub fn render_config_env(entries: &[(String, String)]) -> String {
+    entries
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "export {k}=\"{}\"\n",
+                v.replace('\\', "\\\\").replace('"', "\\\"")
+            )
+        })
+        .collect()
+}

@@ -1,0 +1,328 @@
+//! End to end on a real control plane with controller-manager, scheduler and kwok fake nodes: the
+//! reconciler turns Tenants into running workloads and reports status.
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use hanzo_controlplane::ControlPlane;
+use hanzo_s3_operator::admission::DefaultsConfig;
+use hanzo_s3_operator::api::crd::crd;
+use hanzo_s3_operator::api::tenant::Tenant;
+use hanzo_s3_operator::certs::Ca;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+
+/// The control plane with 3 fake nodes, the CRD, and the reconciler running on its own thread.
+fn cluster() -> &'static ControlPlane {
+    static STARTED: OnceLock<()> = OnceLock::new();
+    let cp = ControlPlane::shared(3).unwrap();
+    STARTED.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            tokio::runtime::Runtime::new()
+                .unwrap()
+                .block_on(async move {
+                    let client = cp.client().await.unwrap();
+                    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+                    crds.patch(
+                        "tenants.minio.min.io",
+                        &PatchParams::apply("test").force(),
+                        &Patch::Apply(&crd().unwrap()),
+                    )
+                    .await
+                    .unwrap();
+                    for _ in 0..100 {
+                        let c = crds.get("tenants.minio.min.io").await.unwrap();
+                        if c.status
+                            .and_then(|s| s.conditions)
+                            .unwrap_or_default()
+                            .iter()
+                            .any(|c| c.type_ == "Established" && c.status == "True")
+                        {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    tx.send(()).unwrap();
+                    let ca = Arc::new(Ca::generate("e2e-operator-ca").unwrap());
+                    hanzo_s3_operator::reconcile::run(
+                        client,
+                        DefaultsConfig::default(),
+                        ca,
+                        std::future::pending(),
+                    )
+                    .await;
+                });
+        });
+        rx.recv().unwrap();
+    });
+    cp
+}
+
+fn pool(name: &str, servers: i32) -> Value {
+    json!({"name": name, "servers": servers, "volumesPerServer": 2, "volumeClaimTemplate": {"metadata": {"name": "data"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}})
+}
+
+async fn setup(name: &str, pools: Vec<Value>) -> (kube::Client, String) {
+    let cp = cluster();
+    let ns = cp.create_namespace("e2e").await.unwrap();
+    let client = cp.client().await.unwrap();
+    let secret: Secret = serde_json::from_value(json!({"metadata": {"name": format!("{name}-env")},
+        "stringData": {"config.env": "export S3_ROOT_USER=\"admin\"\nexport S3_ROOT_PASSWORD=\"e2e-only-secret\"\n"}})).unwrap();
+    Api::<Secret>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let tenant: Tenant = serde_json::from_value(
+        json!({"apiVersion": "minio.min.io/v2", "kind": "Tenant", "metadata": {"name": name},
+        "spec": {"configuration": {"name": format!("{name}-env")}, "pools": pools}}),
+    )
+    .unwrap();
+    Api::<Tenant>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &tenant)
+        .await
+        .unwrap();
+    (client, ns)
+}
+
+async fn until<T>(what: &str, timeout: Duration, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out waiting for {what}\n{}", cluster().log_tails(20));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn s3_args(sts: &StatefulSet) -> String {
+    sts.spec.template.spec.as_ref().unwrap().containers[0]
+        .env
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|e| e.name == "S3_ARGS")
+        .and_then(|e| e.value.clone())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_two_pool_tenant_becomes_ready_grows_heals_and_leaves_its_data_behind() {
+    let (client, ns) = setup("store", vec![pool("p0", 4), pool("p1", 2)]).await;
+    let tenants: Api<Tenant> = Api::namespaced(client.clone(), &ns);
+    let sts_api: Api<StatefulSet> = Api::namespaced(client.clone(), &ns);
+
+    let ready = until(
+        "status Ready with 6 available replicas",
+        Duration::from_secs(120),
+        async || {
+            let t = tenants.get("store").await.ok()?;
+            let s = t.status?;
+            let ok = s.available_replicas == Some(6)
+                && s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == "True");
+            ok.then_some(s)
+        },
+    )
+    .await;
+    assert_eq!(ready.current_state.as_deref(), Some("Initialized"));
+    assert_eq!(
+        ready
+            .pools
+            .unwrap()
+            .iter()
+            .map(|p| p.state.as_str())
+            .collect::<Vec<_>>(),
+        ["PoolInitialized", "PoolInitialized"]
+    );
+
+    // Every object, as the Go operators name and shape them.
+    let p0 = sts_api.get("store-p0").await.unwrap();
+    assert_eq!(p0.spec.replicas, Some(4));
+    assert_eq!(p0.spec.service_name.as_deref(), Some("store-hl"));
+    let args = s3_args(&p0);
+    assert!(
+        args.contains(&format!(
+            "https://store-p0-{{0...3}}.store-hl.{ns}.svc.cluster.local/export{{0...1}}"
+        )),
+        "{args}"
+    );
+    assert!(
+        args.contains(&format!(
+            "https://store-p1-{{0...1}}.store-hl.{ns}.svc.cluster.local/export{{0...1}}"
+        )),
+        "{args}"
+    );
+    let claims: Vec<String> = p0
+        .spec
+        .volume_claim_templates
+        .unwrap()
+        .iter()
+        .filter_map(|c| c.metadata.name.clone())
+        .collect();
+    assert_eq!(claims, ["data0", "data1"]);
+    for svc in ["store-hl", "minio", "store-console"] {
+        assert!(
+            Api::<Service>::namespaced(client.clone(), &ns)
+                .get_opt(svc)
+                .await
+                .unwrap()
+                .is_some(),
+            "{svc}"
+        );
+    }
+    assert!(
+        Api::<ServiceAccount>::namespaced(client.clone(), &ns)
+            .get_opt("store-sa")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    assert_eq!(
+        secrets.get("store-tls").await.unwrap().type_.as_deref(),
+        Some("kubernetes.io/tls")
+    );
+    let rendered = secrets
+        .get("store-configuration")
+        .await
+        .unwrap()
+        .data
+        .unwrap()["config.env"]
+        .0
+        .clone();
+    assert!(
+        String::from_utf8(rendered)
+            .unwrap()
+            .contains("export S3_ROOT_USER=\"admin\"")
+    );
+    let running = Api::<Pod>::namespaced(client.clone(), &ns)
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+        .count();
+    assert_eq!(running, 6);
+
+    // Steady state: nothing is written again.
+    let versions = |list: Vec<StatefulSet>| {
+        list.into_iter()
+            .map(|s| s.metadata.resource_version.unwrap())
+            .collect::<Vec<_>>()
+    };
+    let before = versions(sts_api.list(&ListParams::default()).await.unwrap().items);
+    let nudge = json!({"metadata": {"annotations": {"e2e/nudge": "1"}}});
+    tenants
+        .patch("store", &PatchParams::default(), &Patch::Merge(&nudge))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        versions(sts_api.list(&ListParams::default()).await.unwrap().items),
+        before,
+        "an unchanged tenant causes no writes"
+    );
+
+    // A deleted owned Service is restored.
+    Api::<Service>::namespaced(client.clone(), &ns)
+        .delete("store-console", &DeleteParams::default())
+        .await
+        .unwrap();
+    until(
+        "the console Service restored",
+        Duration::from_secs(30),
+        async || {
+            Api::<Service>::namespaced(client.clone(), &ns)
+                .get_opt("store-console")
+                .await
+                .ok()?
+        },
+    )
+    .await;
+
+    // Appending a pool adds its StatefulSet and rolls every pool's endpoints.
+    let grown = json!({"spec": {"pools": [pool("p0", 4), pool("p1", 2), pool("p2", 2)]}});
+    tenants
+        .patch("store", &PatchParams::default(), &Patch::Merge(&grown))
+        .await
+        .unwrap();
+    until(
+        "every pool knows the new pool",
+        Duration::from_secs(60),
+        async || {
+            let all = sts_api.list(&ListParams::default()).await.ok()?.items;
+            (all.len() == 3 && all.iter().all(|s| s3_args(s).contains("store-p2-{0...1}")))
+                .then_some(())
+        },
+    )
+    .await;
+
+    // Deleting the Tenant removes what it owns (garbage collector), never the claims.
+    tenants
+        .delete("store", &DeleteParams::foreground())
+        .await
+        .unwrap();
+    until(
+        "owned StatefulSets gone",
+        Duration::from_secs(60),
+        async || {
+            sts_api
+                .list(&ListParams::default())
+                .await
+                .ok()?
+                .items
+                .is_empty()
+                .then_some(())
+        },
+    )
+    .await;
+    let claims = Api::<PersistentVolumeClaim>::namespaced(client, &ns)
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items;
+    assert!(claims.len() >= 12, "claims are kept: {}", claims.len());
+}
+
+#[tokio::test]
+async fn a_stored_invalid_tenant_is_marked_invalid_and_nothing_is_applied() {
+    // Stored directly (no webhook registered here): as if written while the webhook was off.
+    let (client, ns) = setup("broken", vec![pool("p0", 17)]).await;
+    let tenants: Api<Tenant> = Api::namespaced(client.clone(), &ns);
+    let status = until("condition Invalid", Duration::from_secs(30), async || {
+        let s = tenants.get("broken").await.ok()?.status?;
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == "Invalid" && c.status == "True")
+            .then_some(s)
+    })
+    .await;
+    let invalid = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Invalid")
+        .unwrap();
+    assert!(
+        invalid.message.contains("erasure sets"),
+        "{}",
+        invalid.message
+    );
+    assert!(
+        Api::<StatefulSet>::namespaced(client, &ns)
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
