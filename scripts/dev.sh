@@ -1,13 +1,11 @@
 #!/usr/bin/env bash
-# The main job on its embedded default. Until the local control plane and reconciler land, this
-# checks and defaults the example tenants with the same code the webhooks run.
+# The main job on its embedded default: a local Kubernetes control plane built from Go modules,
+# the operator (webhooks + reconciler) running against it, and the example tenants applied.
+# Runs until Ctrl-C; pass --exit-when-ready to stop once the examples are Ready. Extra arguments
+# go to `hanzo-s3-operator dev` (see --help).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v cargo >/dev/null 2>&1 || { echo "error: cargo is not installed" >&2; exit 2; }
-cargo build --quiet
-bin="${CARGO_TARGET_DIR:-target}/debug/hanzo-s3-operator"
-echo "==> hanzo-s3-operator validate examples/"
-"$bin" validate examples/
-echo
-echo "==> hanzo-s3-operator default examples/tenant-minimal.yaml (what the mutating webhook stores)"
-"$bin" default examples/tenant-minimal.yaml
+command -v go >/dev/null 2>&1 || { echo "error: go is not installed: the local control plane is built from Go modules" >&2; exit 2; }
+cargo build --quiet --bin hanzo-s3-operator
+exec "${CARGO_TARGET_DIR:-target}/debug/hanzo-s3-operator" dev "$@"

@@ -3,6 +3,7 @@
 pub mod conformance;
 pub mod crd;
 pub mod default;
+pub mod dev;
 pub mod run;
 pub mod validate;
 pub mod webhook_config;
@@ -43,6 +44,7 @@ pub enum Command {
     Run(run::RunArgs),
     WebhookConfig(webhook_config::WebhookConfigArgs),
     Conformance(conformance::ConformanceArgs),
+    Dev(dev::DevArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -60,5 +62,6 @@ pub fn run(cli: Cli) -> u8 {
         Command::Run(args) => run::run(&args),
         Command::WebhookConfig(args) => webhook_config::run(&args),
         Command::Conformance(args) => conformance::run(&args),
+        Command::Dev(args) => dev::run(&args),
     }
 }
