@@ -29,6 +29,17 @@ use crate::api::tenant::Tenant;
 use crate::certs::Ca;
 
 pub const FIELD_MANAGER: &str = "hanzo-s3-operator";
+
+/// API writes made by the reconciler (applies and status patches), for benchmarks and metrics.
+static API_WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+pub fn api_writes() -> u64 {
+    API_WRITES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+fn count_write() {
+    API_WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
 /// On every applied object: a hash of what was applied, so an unchanged Tenant causes no write.
 pub const APPLIED_HASH_ANNOTATION: &str = "hanzo.ai/applied-hash";
 
@@ -165,6 +176,7 @@ where
         &Patch::Apply(&value),
     )
     .await?;
+    count_write();
     Ok(true)
 }
 
@@ -213,6 +225,7 @@ async fn write_status(ctx: &Context, tenant: &Tenant, status: TenantStatus) -> R
         &Patch::Apply(&patch),
     )
     .await?;
+    count_write();
     Ok(())
 }
 
