@@ -250,6 +250,19 @@ async fn a_two_pool_tenant_becomes_ready_grows_heals_and_leaves_its_data_behind(
     )
     .await;
 
+    // Someone scales a pool's StatefulSet by hand: the operator puts the Tenant's size back.
+    let scale = json!({"spec": {"replicas": 1}});
+    sts_api
+        .patch("store-p0", &PatchParams::default(), &Patch::Merge(&scale))
+        .await
+        .unwrap();
+    until(
+        "store-p0 scaled back to 4",
+        Duration::from_secs(30),
+        async || (sts_api.get("store-p0").await.ok()?.spec.replicas == Some(4)).then_some(()),
+    )
+    .await;
+
     // Appending a pool adds its StatefulSet and rolls every pool's endpoints.
     let grown = json!({"spec": {"pools": [pool("p0", 4), pool("p1", 2), pool("p2", 2)]}});
     tenants

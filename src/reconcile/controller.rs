@@ -40,8 +40,6 @@ pub fn api_writes() -> u64 {
 fn count_write() {
     API_WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
-/// On every applied object: a hash of what was applied, so an unchanged Tenant causes no write.
-pub const APPLIED_HASH_ANNOTATION: &str = "hanzo.ai/applied-hash";
 
 pub const STATE_INITIALIZED: &str = "Initialized";
 pub const STATE_WAITING: &str = "Waiting for Tenant to be healthy";
@@ -62,6 +60,10 @@ pub enum Error {
 
 pub struct Context {
     pub client: kube::Client,
+    /// For each object applied: the hash of what was applied and the resourceVersion it then had.
+    /// While the live object still has that resourceVersion nothing touched it, so an unchanged
+    /// Tenant causes no request at all; anyone's edit bumps it, and the next apply restores it.
+    applied: std::sync::Mutex<std::collections::HashMap<String, (String, String)>>,
     pub defaults: DefaultsConfig,
     pub recorder: Recorder,
     /// Signs tenants' TLS certificates (requestAutoCert).
@@ -82,6 +84,7 @@ pub async fn run(
     let context = Arc::new(Context {
         recorder: Recorder::new(client.clone(), reporter),
         client: client.clone(),
+        applied: Default::default(),
         defaults,
         ca,
     });
@@ -139,29 +142,31 @@ async fn publish(ctx: &Context, tenant: &Tenant, type_: EventType, reason: &str,
     }
 }
 
-/// Applies `object` unless the live one carries the same applied hash. Returns whether it wrote.
-async fn apply<K>(api: &Api<K>, mut object: K) -> Result<bool, Error>
+/// Applies `object` unless the live object is exactly what we applied last (same desired hash,
+/// untouched resourceVersion). Returns whether it wrote.
+async fn apply<K>(ctx: &Context, api: &Api<K>, object: K) -> Result<bool, Error>
 where
     K: Resource + Serialize + DeserializeOwned + Clone + std::fmt::Debug,
     K::DynamicType: Default,
 {
     let name = object.meta().name.clone().unwrap_or_default();
+    let key = format!(
+        "{}/{}/{name}",
+        K::kind(&Default::default()),
+        object.meta().namespace.clone().unwrap_or_default()
+    );
     let hash = hash_of(&object);
-    if let Some(live) = api.get_metadata_opt(&name).await? {
-        let applied = live
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(APPLIED_HASH_ANNOTATION));
-        if applied == Some(&hash) {
-            return Ok(false);
-        }
+    let live_version = api
+        .get_metadata_opt(&name)
+        .await?
+        .and_then(|m| m.metadata.resource_version);
+    let remembered = ctx.applied.lock().ok().and_then(|m| m.get(&key).cloned());
+    if let (Some(live), Some((applied_hash, applied_version))) = (&live_version, &remembered)
+        && *applied_hash == hash
+        && applied_version == live
+    {
+        return Ok(false);
     }
-    object
-        .meta_mut()
-        .annotations
-        .get_or_insert_default()
-        .insert(APPLIED_HASH_ANNOTATION.to_owned(), hash);
     let mut value = serde_json::to_value(&object).map_err(|e| Error::Serialize("an object", e))?;
     if let Some(map) = value.as_object_mut() {
         map.insert(
@@ -170,14 +175,23 @@ where
         );
         map.insert("kind".into(), json!(K::kind(&Default::default())));
     }
-    api.patch(
-        &name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&value),
-    )
-    .await?;
-    count_write();
-    Ok(true)
+    let written = api
+        .patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&value),
+        )
+        .await?;
+    let new_version = written.meta().resource_version.clone().unwrap_or_default();
+    // An apply that changed nothing leaves the resourceVersion alone: no write happened.
+    let wrote = live_version.as_deref() != Some(new_version.as_str());
+    if wrote {
+        count_write();
+    }
+    if let Ok(mut m) = ctx.applied.lock() {
+        m.insert(key, (hash, new_version));
+    }
+    Ok(wrote)
 }
 
 fn condition(
@@ -386,23 +400,24 @@ pub async fn reconcile(stored: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
     } = desired::desired(&tenant, &ctx.defaults.cluster_domain, &config_hash);
     writes += usize::from(
         apply(
+            &ctx,
             &Api::<ServiceAccount>::namespaced(ctx.client.clone(), &ns),
             service_account,
         )
         .await?,
     );
-    writes += usize::from(apply(&secrets, config_secret).await?);
+    writes += usize::from(apply(&ctx, &secrets, config_secret).await?);
     if tenant.spec.request_auto_cert.unwrap_or(true)
         && secrets
             .get_metadata_opt(&tls_secret_name(&tenant))
             .await?
             .is_none()
     {
-        writes += usize::from(apply(&secrets, tls_secret(&tenant, &ctx)?).await?);
+        writes += usize::from(apply(&ctx, &secrets, tls_secret(&tenant, &ctx)?).await?);
     }
     let service_api: Api<Service> = Api::namespaced(ctx.client.clone(), &ns);
     for service in services {
-        writes += usize::from(apply(&service_api, service).await?);
+        writes += usize::from(apply(&ctx, &service_api, service).await?);
     }
     let sts_api: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &ns);
     for sts in statefulsets {
@@ -436,7 +451,7 @@ pub async fn reconcile(stored: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
                 return Ok(Action::requeue(Duration::from_secs(60)));
             }
         }
-        writes += usize::from(apply(&sts_api, sts).await?);
+        writes += usize::from(apply(&ctx, &sts_api, sts).await?);
     }
     if writes > 0 {
         tracing::info!(namespace = %ns, name = %name, writes, "applied tenant objects");
