@@ -10,6 +10,7 @@ use clap::Args;
 use super::{EXIT_OK, EXIT_UNREADABLE};
 use crate::admission::DefaultsConfig;
 use crate::certs::{self, Ca, SERVING_VALIDITY, due_for_renewal, store};
+use crate::reconcile::leader;
 use crate::webhook::cluster::ApiCluster;
 use crate::webhook::config::{self, Target};
 use crate::webhook::metrics::Metrics;
@@ -203,17 +204,24 @@ async fn run_async(args: &RunArgs) -> Result<(), RunError> {
         }
     }
     if !args.no_reconcile {
-        // Tenants' TLS certificates are signed by the operator CA read at start.
-        let controller = crate::reconcile::run(
+        // Every replica serves the webhooks; only the holder of the Lease reconciles. Tenants' TLS
+        // certificates are signed by the operator CA read at start.
+        let ca = Arc::new(stored.ca);
+        let (reconcile_client, defaults) = (client.clone(), state.defaults.clone());
+        let lease = leader::LeaseConfig::new(&args.namespace, &leader::default_identity());
+        tokio::spawn(leader::run_elected(
             client.clone(),
-            state.defaults.clone(),
-            Arc::new(stored.ca),
+            lease,
+            move |lost| {
+                crate::reconcile::run(
+                    reconcile_client.clone(),
+                    defaults.clone(),
+                    ca.clone(),
+                    stopped(lost),
+                )
+            },
             stopped(stop_rx.clone()),
-        );
-        tokio::spawn(controller);
-        tracing::info!(
-            "reconciler started (no leader election yet: run one replica with reconciling on)"
-        );
+        ));
     }
     tracing::info!(listen = %args.listen, namespace = %args.namespace, "webhook server ready");
     Ok(server::serve(listener, state, stopped(stop_rx)).await?)

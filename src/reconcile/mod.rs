@@ -4,5 +4,6 @@
 
 pub mod controller;
 pub mod desired;
+pub mod leader;
 
 pub use controller::run;
