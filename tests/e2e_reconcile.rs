@@ -250,6 +250,46 @@ async fn a_two_pool_tenant_becomes_ready_grows_heals_and_leaves_its_data_behind(
     )
     .await;
 
+    // Each change is reported as an event on the Tenant.
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), &ns);
+    let applied = until("an Applied event", Duration::from_secs(20), async || {
+        let list = events.list(&ListParams::default()).await.ok()?.items;
+        list.into_iter().find(|e| {
+            e.reason.as_deref() == Some("Applied")
+                && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("store")
+        })
+    })
+    .await;
+    assert!(
+        applied
+            .note
+            .unwrap_or_default()
+            .contains("object(s) created or updated")
+    );
+
+    // An image change rolls every pool.
+    let image = json!({"spec": {"image": "ghcr.io/hanzos3/s3:RELEASE.2025-05-01T00-00-00Z"}});
+    tenants
+        .patch("store", &PatchParams::default(), &Patch::Merge(&image))
+        .await
+        .unwrap();
+    until(
+        "every pool on the new image",
+        Duration::from_secs(30),
+        async || {
+            let all = sts_api.list(&ListParams::default()).await.ok()?.items;
+            all.iter()
+                .all(|s| {
+                    s.spec.template.spec.as_ref().is_some_and(|p| {
+                        p.containers[0].image.as_deref()
+                            == Some("ghcr.io/hanzos3/s3:RELEASE.2025-05-01T00-00-00Z")
+                    })
+                })
+                .then_some(())
+        },
+    )
+    .await;
+
     // Someone scales a pool's StatefulSet by hand: the operator puts the Tenant's size back.
     let scale = json!({"spec": {"replicas": 1}});
     sts_api
