@@ -42,4 +42,22 @@ build kube-apiserver "${here}" k8s.io/kubernetes/cmd/kube-apiserver "${version_f
 build kube-controller-manager "${here}" k8s.io/kubernetes/cmd/kube-controller-manager "${version_flags}"
 build kube-scheduler "${here}" k8s.io/kubernetes/cmd/kube-scheduler "${version_flags}"
 build kwok "${here}/kwok" sigs.k8s.io/kwok/cmd/kwok
+
+# Tools for the deploy tests, each at a pinned version (`go install pkg@version` needs no go.mod).
+tool() { # name, package, version
+  local name="$1" pkg="$2" version="$3"
+  local dir="${cache}/tools/${name}-${version}"
+  if [[ -x "${dir}/${name}" ]]; then
+    echo "  ${name}: cached"
+    return
+  fi
+  local start; start=$(date +%s)
+  echo "  ${name}: building ${pkg}@${version} ..."
+  mkdir -p "${dir}.tmp"
+  GOBIN="${dir}.tmp" go install -trimpath -ldflags "-s -w" "${pkg}@${version}"
+  rm -rf "${dir}" && mv "${dir}.tmp" "${dir}"
+  echo "  ${name}: built in $(( $(date +%s) - start ))s"
+}
+tool kustomize sigs.k8s.io/kustomize/kustomize/v5 "${KUSTOMIZE_VERSION}"
+tool helm helm.sh/helm/v3/cmd/helm "${HELM_VERSION}"
 echo "${bin}"

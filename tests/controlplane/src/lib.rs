@@ -119,6 +119,23 @@ pub fn bin_dir() -> PathBuf {
     .join("bin")
 }
 
+/// A deploy tool built by build.sh (`kustomize`, `helm`), at the version pinned in versions.env.
+pub fn tool(name: &str) -> PathBuf {
+    let version = match name {
+        "kustomize" => version("KUSTOMIZE_VERSION"),
+        "helm" => version("HELM_VERSION"),
+        _ => "unknown",
+    };
+    bin_dir()
+        .parent()
+        .and_then(Path::parent)
+        .map_or_else(PathBuf::new, |root| {
+            root.join("tools")
+                .join(format!("{name}-{version}"))
+                .join(name)
+        })
+}
+
 /// The Kubernetes version the control plane runs.
 pub fn kubernetes_version() -> &'static str {
     version("K8S_VERSION")
