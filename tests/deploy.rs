@@ -177,7 +177,7 @@ async fn the_base_applies_and_its_service_account_can_do_the_operators_work_and_
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 
-    let sa = impersonated(&cp).await;
+    let sa = impersonated(cp).await;
     // The CA Secret and the leader Lease in its namespace.
     hanzo_s3_operator::certs::store::ensure_ca(sa.clone(), NS)
         .await
