@@ -8,6 +8,7 @@ pub mod admission;
 pub mod api;
 pub mod certs;
 pub mod cli;
+pub mod install;
 pub mod manifest;
 pub mod reconcile;
 pub mod webhook;

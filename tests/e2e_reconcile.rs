@@ -6,12 +6,10 @@ use std::time::{Duration, Instant};
 
 use hanzo_controlplane::ControlPlane;
 use hanzo_s3_operator::admission::DefaultsConfig;
-use hanzo_s3_operator::api::crd::crd;
 use hanzo_s3_operator::api::tenant::Tenant;
 use hanzo_s3_operator::certs::Ca;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
@@ -26,26 +24,13 @@ fn cluster() -> &'static ControlPlane {
                 .unwrap()
                 .block_on(async move {
                     let client = cp.client().await.unwrap();
-                    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-                    crds.patch(
-                        "tenants.minio.min.io",
-                        &PatchParams::apply("test").force(),
-                        &Patch::Apply(&crd().unwrap()),
+                    hanzo_s3_operator::install::install_crd(
+                        &client,
+                        "test",
+                        Duration::from_secs(10),
                     )
                     .await
                     .unwrap();
-                    for _ in 0..100 {
-                        let c = crds.get("tenants.minio.min.io").await.unwrap();
-                        if c.status
-                            .and_then(|s| s.conditions)
-                            .unwrap_or_default()
-                            .iter()
-                            .any(|c| c.type_ == "Established" && c.status == "True")
-                        {
-                            break;
-                        }
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
                     tx.send(()).unwrap();
                     let ca = Arc::new(Ca::generate("e2e-operator-ca").unwrap());
                     hanzo_s3_operator::reconcile::run(

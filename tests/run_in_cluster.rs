@@ -7,15 +7,13 @@ use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::CommandCargoExt;
 use hanzo_controlplane::ControlPlane;
-use hanzo_s3_operator::api::crd::crd;
 use hanzo_s3_operator::api::tenant::Tenant;
 use hanzo_s3_operator::certs::store::{CA_SECRET, ensure_ca};
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
 };
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, PostParams};
 use serde_json::json;
 
 struct Operator(Child);
@@ -33,30 +31,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-async fn wait_established(client: &kube::Client) {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    crds.patch(
-        "tenants.minio.min.io",
-        &PatchParams::apply("test").force(),
-        &Patch::Apply(&crd().unwrap()),
-    )
-    .await
-    .unwrap();
-    for _ in 0..100 {
-        let c = crds.get("tenants.minio.min.io").await.unwrap();
-        if c.status
-            .and_then(|s| s.conditions)
-            .unwrap_or_default()
-            .iter()
-            .any(|c| c.type_ == "Established" && c.status == "True")
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("CRD not Established");
 }
 
 #[tokio::test]
@@ -95,7 +69,9 @@ async fn replicas_agree_on_one_ca_kept_in_a_secret() {
 async fn run_registers_its_webhooks_and_admits_through_them() {
     let cp = ControlPlane::shared(0).unwrap();
     let client = cp.client().await.unwrap();
-    wait_established(&client).await;
+    hanzo_s3_operator::install::install_crd(&client, "test", Duration::from_secs(10))
+        .await
+        .unwrap();
     let operator_ns = cp.create_namespace("operator").await.unwrap();
     let tenants_ns = cp.create_namespace("tenants").await.unwrap();
     let port = free_port();

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use hanzo_controlplane::ControlPlane;
 use hanzo_s3_operator::admission::DefaultsConfig;
-use hanzo_s3_operator::api::crd::crd;
 use hanzo_s3_operator::api::tenant::Tenant;
 use hanzo_s3_operator::certs::Ca;
 use hanzo_s3_operator::webhook::cluster::ApiCluster;
@@ -16,7 +15,6 @@ use hanzo_s3_operator::webhook::server::{self, AppState};
 use hanzo_s3_operator::webhook::tls::ServingCert;
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
@@ -75,7 +73,13 @@ fn webhook() -> &'static Webhook {
                 .unwrap()
                 .block_on(async move {
                     let client = ControlPlane::shared(0).unwrap().client().await.unwrap();
-                    install_crd(&client).await;
+                    hanzo_s3_operator::install::install_crd(
+                        &client,
+                        "test",
+                        Duration::from_secs(10),
+                    )
+                    .await
+                    .unwrap();
                     register(&client, "shared", &url, &ca_pem).await;
                 })
         })
@@ -83,31 +87,6 @@ fn webhook() -> &'static Webhook {
         .unwrap();
         hook
     })
-}
-
-async fn install_crd(client: &kube::Client) {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    crds.patch(
-        "tenants.minio.min.io",
-        &PatchParams::apply("test").force(),
-        &Patch::Apply(&crd().unwrap()),
-    )
-    .await
-    .unwrap();
-    for _ in 0..100 {
-        let c = crds.get("tenants.minio.min.io").await.unwrap();
-        let established = c
-            .status
-            .and_then(|s| s.conditions)
-            .unwrap_or_default()
-            .iter()
-            .any(|c| c.type_ == "Established" && c.status == "True");
-        if established {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the Tenant CRD did not become Established");
 }
 
 /// Registers both webhooks (under names suffixed with `suffix`) for namespaces labelled

@@ -49,31 +49,25 @@ pub fn review(old: Option<&Tenant>, new: &Tenant, config: &DefaultsConfig) -> Ve
 pub fn parse_tenant(value: &serde_json::Value) -> Result<Tenant, Violation> {
     use serde::Deserialize;
     // Path tracking costs on every field; pay for it only to explain a failure.
-    Tenant::deserialize(value).or_else(|_| {
-        serde_path_to_error::deserialize(value).map_err(|e| {
-            let field = e.path().to_string();
-            let field = if field == "." {
-                "<root>".to_owned()
-            } else {
-                field
-            };
-            Violation::new(field, Reason::Invalid, e.into_inner().to_string())
-        })
-    })
+    Tenant::deserialize(value)
+        .or_else(|_| serde_path_to_error::deserialize(value).map_err(type_violation))
 }
 
 /// Like [`parse_tenant`], straight from JSON text: no intermediate `Value` tree.
 pub fn parse_tenant_str(json: &str) -> Result<Tenant, Violation> {
     serde_json::from_str(json).or_else(|_| {
         let mut de = serde_json::Deserializer::from_str(json);
-        serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let field = e.path().to_string();
-            let field = if field == "." {
-                "<root>".to_owned()
-            } else {
-                field
-            };
-            Violation::new(field, Reason::Invalid, e.into_inner().to_string())
-        })
+        serde_path_to_error::deserialize(&mut de).map_err(type_violation)
     })
+}
+
+/// A value of the wrong type, at the path where it was found.
+fn type_violation(e: serde_path_to_error::Error<serde_json::Error>) -> Violation {
+    let field = e.path().to_string();
+    let field = if field == "." {
+        "<root>".to_owned()
+    } else {
+        field
+    };
+    Violation::new(field, Reason::Invalid, e.into_inner().to_string())
 }

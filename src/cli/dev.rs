@@ -8,8 +8,7 @@ use clap::Args;
 use hanzo_controlplane::{ControlPlane, Options};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Pod, Secret};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, ListParams, PostParams};
 
 use super::{EXIT_OK, EXIT_UNREADABLE};
 use crate::admission::DefaultsConfig;
@@ -131,26 +130,9 @@ async fn dev(args: &DevArgs) -> Result<(), DevError> {
     let client = cp.client().await?;
 
     step("installing the Tenant CRD");
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    crds.patch(
-        crate::api::crd::CRD_NAME,
-        &PatchParams::apply("hanzo-s3-operator").force(),
-        &Patch::Apply(&crate::api::crd::crd().map_err(|e| DevError::NotReady(e.to_string()))?),
-    )
-    .await?;
-    wait(
-        Duration::from_secs(30),
-        "the CRD to be Established",
-        async || {
-            let crd = crds.get(crate::api::crd::CRD_NAME).await.ok()?;
-            crd.status?
-                .conditions?
-                .iter()
-                .any(|c| c.type_ == "Established" && c.status == "True")
-                .then_some(())
-        },
-    )
-    .await?;
+    crate::install::install_crd(&client, "hanzo-s3-operator", Duration::from_secs(30))
+        .await
+        .map_err(|e| DevError::NotReady(e.to_string()))?;
 
     step("starting the operator: webhook server on 127.0.0.1 and the reconciler");
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());

@@ -284,11 +284,30 @@ fn review_envelope(response: Value) -> Value {
 }
 
 fn allow(uid: &str, warnings: Vec<String>) -> Value {
-    let mut response = json!({"uid": uid, "allowed": true});
+    respond(json!({"uid": uid, "allowed": true}), warnings)
+}
+
+fn respond(mut response: Value, warnings: Vec<String>) -> Value {
     if !warnings.is_empty() {
         response["warnings"] = json!(warnings);
     }
     review_envelope(response)
+}
+
+/// A denial with a metav1.Status in the apiserver's own shape.
+fn deny(
+    uid: &str,
+    code: u16,
+    reason: &str,
+    message: String,
+    details: Value,
+    warnings: Vec<String>,
+) -> Value {
+    let status = json!({"metadata": {}, "status": "Failure", "code": code, "reason": reason, "message": message, "details": details});
+    respond(
+        json!({"uid": uid, "allowed": false, "status": status}),
+        warnings,
+    )
 }
 
 /// 422 Invalid with one cause per violation, in the shape of the apiserver's own field errors.
@@ -297,40 +316,20 @@ fn deny_invalid(uid: &str, name: &str, violations: &[Violation], warnings: Vec<S
         .iter()
         .map(|v| json!({"type": v.reason.cause_type(), "field": v.field, "message": v.message()}))
         .collect();
-    let mut response = json!({
-        "uid": uid,
-        "allowed": false,
-        "status": {
-            "metadata": {},
-            "status": "Failure",
-            "code": 422,
-            "reason": "Invalid",
-            "message": admission::denial_message(name, violations),
-            "details": {"name": name, "group": GROUP, "kind": "tenants", "causes": causes}
-        }
-    });
-    if !warnings.is_empty() {
-        response["warnings"] = json!(warnings);
-    }
-    review_envelope(response)
+    let details = json!({"name": name, "group": GROUP, "kind": "tenants", "causes": causes});
+    deny(
+        uid,
+        422,
+        "Invalid",
+        admission::denial_message(name, violations),
+        details,
+        warnings,
+    )
 }
 
 /// 403 Forbidden: the Tenant is fine, the cluster's policy refuses it.
 fn deny_policy(uid: &str, name: &str, reason: &str, warnings: Vec<String>) -> Value {
-    let mut response = json!({
-        "uid": uid,
-        "allowed": false,
-        "status": {
-            "metadata": {},
-            "status": "Failure",
-            "code": 403,
-            "reason": "Forbidden",
-            "message": format!("Tenant.minio.min.io {name:?} is forbidden: {reason}"),
-            "details": {"name": name, "group": GROUP, "kind": "tenants"}
-        }
-    });
-    if !warnings.is_empty() {
-        response["warnings"] = json!(warnings);
-    }
-    review_envelope(response)
+    let details = json!({"name": name, "group": GROUP, "kind": "tenants"});
+    let message = format!("Tenant.minio.min.io {name:?} is forbidden: {reason}");
+    deny(uid, 403, "Forbidden", message, details, warnings)
 }
