@@ -11,17 +11,7 @@ use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use serde_json::{Value, json};
 
-#[tokio::test]
-async fn the_chart_installs_on_a_real_apiserver() {
-    let cp = ControlPlane::shared(1).unwrap();
-    let admin = cp.client().await.unwrap();
-    let ns = "hanzo-helm";
-    let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": ns, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}})).unwrap();
-    Api::<Namespace>::all(admin.clone())
-        .create(&PostParams::default(), &namespace)
-        .await
-        .unwrap();
-
+fn render(ns: &str, extra: &[&str]) -> Vec<Value> {
     let helm = hanzo_controlplane::tool("helm");
     assert!(
         helm.is_file(),
@@ -37,6 +27,7 @@ async fn the_chart_installs_on_a_real_apiserver() {
             ns,
             "--include-crds",
         ])
+        .args(extra)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();
@@ -45,21 +36,16 @@ async fn the_chart_installs_on_a_real_apiserver() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let docs: Vec<Value> = serde_yaml_ng::Deserializer::from_slice(&out.stdout)
+    serde_yaml_ng::Deserializer::from_slice(&out.stdout)
         .filter_map(|d| serde::Deserialize::deserialize(d).ok())
         .filter(|v: &Value| !v.is_null())
-        .collect();
-    assert_eq!(
-        docs.len(),
-        9,
-        "CRD, ServiceAccount, 4 RBAC objects, Deployment, Service, PDB"
-    );
-    for doc in &docs {
-        let (group, version) = doc["apiVersion"]
-            .as_str()
-            .unwrap()
-            .rsplit_once('/')
-            .unwrap_or(("", doc["apiVersion"].as_str().unwrap()));
+        .collect()
+}
+
+async fn apply_all(admin: &kube::Client, ns: &str, docs: &[Value]) {
+    for doc in docs {
+        let api_version = doc["apiVersion"].as_str().unwrap();
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
         let kind = doc["kind"].as_str().unwrap();
         let plural = if kind == "PodDisruptionBudget" {
             "poddisruptionbudgets".to_owned()
@@ -74,8 +60,9 @@ async fn the_chart_installs_on_a_real_apiserver() {
             kind,
             "CustomResourceDefinition" | "ClusterRole" | "ClusterRoleBinding"
         );
+        let target_ns = doc["metadata"]["namespace"].as_str().unwrap_or(ns);
         let api: Api<DynamicObject> = if namespaced {
-            Api::namespaced_with(admin.clone(), ns, &ar)
+            Api::namespaced_with(admin.clone(), target_ns, &ar)
         } else {
             Api::all_with(admin.clone(), &ar)
         };
@@ -88,8 +75,28 @@ async fn the_chart_installs_on_a_real_apiserver() {
         .await
         .unwrap();
     }
+}
+
+#[tokio::test]
+async fn the_chart_installs_on_a_real_apiserver() {
+    let cp = ControlPlane::shared(1).unwrap();
+    let admin = cp.client().await.unwrap();
+    let ns = "hanzo-helm";
+    let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": ns, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}})).unwrap();
+    Api::<Namespace>::all(admin.clone())
+        .create(&PostParams::default(), &namespace)
+        .await
+        .unwrap();
+
+    let docs = render(ns, &[]);
+    assert_eq!(
+        docs.len(),
+        9,
+        "CRD, ServiceAccount, 4 RBAC objects, Deployment, Service, PDB"
+    );
+    apply_all(&admin, ns, &docs).await;
     let crds: Api<CustomResourceDefinition> = Api::all(admin.clone());
-    let pods: Api<Pod> = Api::namespaced(admin, ns);
+    let pods: Api<Pod> = Api::namespaced(admin.clone(), ns);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let established = crds
@@ -112,4 +119,119 @@ async fn the_chart_installs_on_a_real_apiserver() {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    // Upgrade: confine the operator to one namespace.
+    watched_namespaces_confine_the_operator(cp, &admin, ns).await;
+}
+
+/// With `watchedNamespaces`, the ServiceAccount reconciles a Tenant in a watched namespace and
+/// cannot read Secrets anywhere else.
+async fn watched_namespaces_confine_the_operator(
+    cp: &ControlPlane,
+    admin: &kube::Client,
+    release_ns: &str,
+) {
+    use hanzo_s3_operator::api::tenant::Tenant;
+    use k8s_openapi::api::core::v1::Secret;
+    let (watched, other) = ("team-a", "team-b");
+    for ns in [watched, other] {
+        let n: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
+        Api::<Namespace>::all(admin.clone())
+            .create(&PostParams::default(), &n)
+            .await
+            .unwrap();
+    }
+    let docs = render(release_ns, &["--set", "watchedNamespaces={team-a}"]);
+    let args = docs.iter().find(|d| d["kind"] == "Deployment").unwrap()["spec"]["template"]["spec"]
+        ["containers"][0]["args"]
+        .to_string();
+    assert!(args.contains("--watch-namespaces=team-a"), "{args}");
+    apply_all(admin, release_ns, &docs).await;
+    let mut config =
+        kube::Config::from_custom_kubeconfig(cp.kubeconfig().clone(), &Default::default())
+            .await
+            .unwrap();
+    config.auth_info.impersonate = Some(format!(
+        "system:serviceaccount:{release_ns}:hanzo-s3-operator"
+    ));
+    config.auth_info.impersonate_groups = Some(vec![
+        "system:serviceaccounts".into(),
+        format!("system:serviceaccounts:{release_ns}"),
+    ]);
+    let sa = kube::Client::try_from(config).unwrap();
+    // RBAC changes reach the authorizer within moments: wait for the narrower rules to apply.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let listed = Api::<Secret>::namespaced(sa.clone(), other)
+            .list(&ListParams::default())
+            .await;
+        if matches!(listed, Err(kube::Error::Api(ref e)) if e.code == 403) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Secrets outside the watched namespaces stayed readable"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Api::<Secret>::namespaced(sa.clone(), watched)
+        .list(&ListParams::default())
+        .await
+        .is_err()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the watched namespace's Role never took effect"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // A whole reconciliation in the watched namespace under the ServiceAccount's identity.
+    let secret: Secret = serde_json::from_value(json!({"metadata": {"name": "t-env"}, "stringData": {"config.env": "export S3_ROOT_USER=\"a\"\n"}})).unwrap();
+    Api::<Secret>::namespaced(admin.clone(), watched)
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let tenant: Tenant = serde_json::from_value(json!({"apiVersion": "minio.min.io/v2", "kind": "Tenant", "metadata": {"name": "t"},
+        "spec": {"configuration": {"name": "t-env"}, "pools": [{"name": "p0", "servers": 4, "volumesPerServer": 1,
+        "volumeClaimTemplate": {"spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}}]}})).unwrap();
+    let tenants: Api<Tenant> = Api::namespaced(admin.clone(), watched);
+    tenants
+        .create(&PostParams::default(), &tenant)
+        .await
+        .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let controller = tokio::spawn(async move {
+        let ca = std::sync::Arc::new(hanzo_s3_operator::certs::Ca::generate("watched").unwrap());
+        let defaults = hanzo_s3_operator::admission::DefaultsConfig::default();
+        hanzo_s3_operator::reconcile::run_in(
+            sa,
+            defaults,
+            ca,
+            vec![watched.to_owned()],
+            async move {
+                let _ = stopped.await;
+            },
+        )
+        .await;
+    });
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let t = tenants.get("t").await.unwrap();
+        if t.status.as_ref().is_some_and(|s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+        }) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not Ready in the watched namespace: {:?}\n{}",
+            t.status,
+            cp.log_tails(10)
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let _ = stop.send(());
+    let _ = controller.await;
 }

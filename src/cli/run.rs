@@ -63,6 +63,15 @@ pub struct RunArgs {
     /// Do not create or update the webhook configurations (e.g. when cert-manager injects the CA).
     #[arg(long)]
     pub no_webhook_config: bool,
+    /// Reconcile Tenants in these namespaces only (comma-separated; default: all). Pairs with
+    /// per-namespace Roles instead of cluster-wide access to Secrets.
+    #[arg(
+        long,
+        env = "WATCH_NAMESPACES",
+        value_delimiter = ',',
+        value_name = "NS,..."
+    )]
+    pub watch_namespaces: Vec<String>,
     /// Serve the webhooks only; do not run the reconciler.
     #[arg(long)]
     pub no_reconcile: bool,
@@ -208,15 +217,17 @@ async fn run_async(args: &RunArgs) -> Result<(), RunError> {
         // certificates are signed by the operator CA read at start.
         let ca = Arc::new(stored.ca);
         let (reconcile_client, defaults) = (client.clone(), state.defaults.clone());
+        let namespaces = args.watch_namespaces.clone();
         let lease = leader::LeaseConfig::new(&args.namespace, &leader::default_identity());
         tokio::spawn(leader::run_elected(
             client.clone(),
             lease,
             move |lost| {
-                crate::reconcile::run(
+                crate::reconcile::run_in(
                     reconcile_client.clone(),
                     defaults.clone(),
                     ca.clone(),
+                    namespaces.clone(),
                     stopped(lost),
                 )
             },

@@ -77,6 +77,18 @@ pub async fn run(
     ca: Arc<Ca>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
+    run_in(client, defaults, ca, Vec::new(), shutdown).await;
+}
+
+/// Like [`run`], limited to `namespaces` (all when empty): with a list, the operator needs no
+/// cluster-wide read access to Secrets, only Roles in those namespaces.
+pub async fn run_in(
+    client: kube::Client,
+    defaults: DefaultsConfig,
+    ca: Arc<Ca>,
+    namespaces: Vec<String>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
     let reporter = Reporter {
         controller: FIELD_MANAGER.to_owned(),
         instance: std::env::var("POD_NAME").ok(),
@@ -88,22 +100,63 @@ pub async fn run(
         defaults,
         ca,
     });
-    let tenants: Api<Tenant> = Api::all(client.clone());
-    Controller::new(tenants, watcher::Config::default())
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let scopes: Vec<Option<String>> = if namespaces.is_empty() {
+        vec![None]
+    } else {
+        namespaces.into_iter().map(Some).collect()
+    };
+    let controllers = scopes.into_iter().map(|scope| {
+        let mut stopped = stopped.clone();
+        let until_stopped = async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        controller(client.clone(), scope, context.clone(), until_stopped)
+    });
+    let all = futures::future::join_all(controllers);
+    tokio::pin!(all);
+    tokio::select! {
+        _ = &mut all => {}
+        () = shutdown => {
+            let _ = stop.send(true);
+            all.await;
+        }
+    }
+}
+
+/// The controller for one namespace, or for all (`None`).
+async fn controller(
+    client: kube::Client,
+    namespace: Option<String>,
+    context: Arc<Context>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    fn api<K>(client: &kube::Client, namespace: Option<&str>) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        K::DynamicType: Default,
+    {
+        match namespace {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        }
+    }
+    let (client, namespace) = (&client, namespace.as_deref());
+    Controller::new(api::<Tenant>(client, namespace), watcher::Config::default())
         .owns(
-            Api::<StatefulSet>::all(client.clone()),
+            api::<StatefulSet>(client, namespace),
             watcher::Config::default(),
         )
         .owns(
-            Api::<Service>::all(client.clone()),
+            api::<Service>(client, namespace),
             watcher::Config::default(),
         )
         .owns(
-            Api::<Secret>::all(client.clone()),
+            api::<Secret>(client, namespace),
             watcher::Config::default().labels(crate::api::names::TENANT_LABEL),
         )
         .owns(
-            Api::<ServiceAccount>::all(client),
+            api::<ServiceAccount>(client, namespace),
             watcher::Config::default(),
         )
         .graceful_shutdown_on(shutdown)

@@ -6,4 +6,4 @@ pub mod controller;
 pub mod desired;
 pub mod leader;
 
-pub use controller::run;
+pub use controller::{run, run_in};
