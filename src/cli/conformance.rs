@@ -395,19 +395,9 @@ fn authority_host(host: &str, port: u16) -> String {
 }
 
 pub fn run(args: &ConformanceArgs) -> u8 {
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_UNREADABLE;
-        }
-    };
-    let checks = match runtime.block_on(run_checks(args)) {
+    let checks = match super::block_on(run_checks(args), EXIT_UNREADABLE) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_UNREADABLE;
-        }
+        Err(code) => return code,
     };
     let width = checks.iter().map(|c| c.name.len()).max().unwrap_or(10);
     for c in &checks {

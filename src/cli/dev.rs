@@ -10,7 +10,7 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{Api, ListParams, PostParams};
 
-use super::{EXIT_OK, EXIT_UNREADABLE};
+use super::EXIT_OK;
 use crate::admission::DefaultsConfig;
 use crate::api::tenant::Tenant;
 use crate::certs::store;
@@ -83,20 +83,8 @@ enum DevError {
 }
 
 pub fn run(args: &DevArgs) -> u8 {
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_UNREADABLE;
-        }
-    };
-    match runtime.block_on(dev(args)) {
-        Ok(()) => EXIT_OK,
-        Err(e) => {
-            eprintln!("error: {e}");
-            1
-        }
-    }
+    // 1, not 2: the control plane ran, the tenants did not get Ready (or something refused them).
+    super::block_on(dev(args), 1).map_or_else(|code| code, |()| EXIT_OK)
 }
 
 fn step(text: &str) {

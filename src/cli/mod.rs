@@ -65,3 +65,19 @@ pub fn run(cli: Cli) -> u8 {
         Command::Dev(args) => dev::run(&args),
     }
 }
+
+/// Runs an async command on a fresh runtime. Errors (the runtime's own, or the command's) are
+/// printed as `error: ...`; the command's become `failure_code`.
+fn block_on<T, E: std::fmt::Display>(
+    command: impl std::future::Future<Output = Result<T, E>>,
+    failure_code: u8,
+) -> Result<T, u8> {
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| {
+        eprintln!("error: cannot start the runtime: {e}");
+        EXIT_UNREADABLE
+    })?;
+    runtime.block_on(command).map_err(|e| {
+        eprintln!("error: {e}");
+        failure_code
+    })
+}

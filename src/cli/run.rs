@@ -104,21 +104,12 @@ enum RunError {
 }
 
 pub fn run(args: &RunArgs) -> u8 {
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return EXIT_UNREADABLE;
-        }
+    let command = async {
+        run_async(args)
+            .await
+            .inspect_err(|e| tracing::error!(error = %e, "operator stopped"))
     };
-    match runtime.block_on(run_async(args)) {
-        Ok(()) => EXIT_OK,
-        Err(e) => {
-            tracing::error!(error = %e, "operator stopped");
-            eprintln!("error: {e}");
-            EXIT_UNREADABLE
-        }
-    }
+    super::block_on(command, EXIT_UNREADABLE).map_or_else(|code| code, |()| EXIT_OK)
 }
 
 async fn shutdown_signal() {
