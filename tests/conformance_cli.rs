@@ -1,7 +1,7 @@
 //! `run --standalone` passes `conformance`, and `conformance` fails a server that breaks the
 //! contract (a 200 with an empty uid).
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,29 +11,14 @@ use hanzo_s3_operator::webhook::tls::{ServingCert, server_config};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use predicates::prelude::*;
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+mod support;
 
 #[test]
 fn the_standalone_server_passes_every_conformance_check() {
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca.pem");
-    let port = free_port();
-    let _server = Server(
+    let port = support::free_port();
+    let _server = support::ChildGuard(
         Command::cargo_bin("hanzo-s3-operator")
             .unwrap()
             .args([

@@ -4,24 +4,21 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hanzo_controlplane::ControlPlane;
-use hanzo_s3_operator::admission::DefaultsConfig;
-use hanzo_s3_operator::api::tenant::Tenant;
-use hanzo_s3_operator::certs::Ca;
 use hanzo_s3_operator::webhook::config::{self, Target};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::rbac::v1::ClusterRole;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use serde_json::{Value, json};
 
+mod support;
+
 const NS: &str = "hanzo-s3-operator";
-const SA: &str = "system:serviceaccount:hanzo-s3-operator:hanzo-s3-operator";
 
 fn render(tool: &str, args: &[&str]) -> Vec<Value> {
     let bin = hanzo_controlplane::tool(tool);
@@ -133,19 +130,6 @@ fn resource(doc: &Value) -> ApiResource {
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), &plural)
 }
 
-async fn impersonated(cp: &ControlPlane) -> kube::Client {
-    let mut config =
-        kube::Config::from_custom_kubeconfig(cp.kubeconfig().clone(), &Default::default())
-            .await
-            .unwrap();
-    config.auth_info.impersonate = Some(SA.to_owned());
-    config.auth_info.impersonate_groups = Some(vec![
-        "system:serviceaccounts".into(),
-        format!("system:serviceaccounts:{NS}"),
-    ]);
-    kube::Client::try_from(config).unwrap()
-}
-
 #[tokio::test]
 async fn the_base_applies_and_its_service_account_can_do_the_operators_work_and_no_more() {
     let cp = ControlPlane::shared(3).unwrap();
@@ -177,7 +161,7 @@ async fn the_base_applies_and_its_service_account_can_do_the_operators_work_and_
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 
-    let sa = impersonated(cp).await;
+    let sa = support::impersonated(cp, NS, "hanzo-s3-operator").await;
     // The CA Secret and the leader Lease in its namespace.
     hanzo_s3_operator::certs::store::ensure_ca(sa.clone(), NS)
         .await
@@ -222,52 +206,7 @@ async fn the_base_applies_and_its_service_account_can_do_the_operators_work_and_
 
     // A whole reconciliation under the ServiceAccount's identity.
     let ns = cp.create_namespace("deployed").await.unwrap();
-    let secret: Secret = serde_json::from_value(json!({"metadata": {"name": "t-env"}, "stringData": {"config.env": "export S3_ROOT_USER=\"a\"\n"}})).unwrap();
-    Api::<Secret>::namespaced(admin.clone(), &ns)
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
-    let tenant: Tenant = serde_json::from_value(json!({"apiVersion": "minio.min.io/v2", "kind": "Tenant", "metadata": {"name": "t"},
-        "spec": {"configuration": {"name": "t-env"}, "pools": [{"name": "p0", "servers": 4, "volumesPerServer": 1,
-        "volumeClaimTemplate": {"spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}}]}})).unwrap();
-    let tenants: Api<Tenant> = Api::namespaced(admin.clone(), &ns);
-    tenants
-        .create(&PostParams::default(), &tenant)
-        .await
-        .unwrap();
-    let controller_client = sa.clone();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let controller = tokio::spawn(async move {
-        let ca = Arc::new(Ca::generate("deploy-test").unwrap());
-        hanzo_s3_operator::reconcile::run(
-            controller_client,
-            DefaultsConfig::default(),
-            ca,
-            async move {
-                let _ = stopped.await;
-            },
-        )
-        .await;
-    });
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let t = tenants.get("t").await.unwrap();
-        if t.status.as_ref().is_some_and(|s| {
-            s.conditions
-                .iter()
-                .any(|c| c.type_ == "Ready" && c.status == "True")
-        }) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not Ready under the ServiceAccount: {:?}",
-            t.status
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    let _ = stop.send(());
-    let _ = controller.await;
+    support::reconcile_to_ready(cp, &admin, sa.clone(), &ns, Vec::new()).await;
 
     // And nothing more.
     let forbidden =

@@ -11,6 +11,8 @@ use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use serde_json::{Value, json};
 
+mod support;
+
 fn render(ns: &str, extra: &[&str]) -> Vec<Value> {
     let helm = hanzo_controlplane::tool("helm");
     assert!(
@@ -130,7 +132,6 @@ async fn watched_namespaces_confine_the_operator(
     admin: &kube::Client,
     release_ns: &str,
 ) {
-    use hanzo_s3_operator::api::tenant::Tenant;
     use k8s_openapi::api::core::v1::Secret;
     let (watched, other) = ("team-a", "team-b");
     for ns in [watched, other] {
@@ -146,18 +147,7 @@ async fn watched_namespaces_confine_the_operator(
         .to_string();
     assert!(args.contains("--watch-namespaces=team-a"), "{args}");
     apply_all(admin, release_ns, &docs).await;
-    let mut config =
-        kube::Config::from_custom_kubeconfig(cp.kubeconfig().clone(), &Default::default())
-            .await
-            .unwrap();
-    config.auth_info.impersonate = Some(format!(
-        "system:serviceaccount:{release_ns}:hanzo-s3-operator"
-    ));
-    config.auth_info.impersonate_groups = Some(vec![
-        "system:serviceaccounts".into(),
-        format!("system:serviceaccounts:{release_ns}"),
-    ]);
-    let sa = kube::Client::try_from(config).unwrap();
+    let sa = support::impersonated(cp, release_ns, "hanzo-s3-operator").await;
     // RBAC changes reach the authorizer within moments: wait for the narrower rules to apply.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -186,52 +176,5 @@ async fn watched_namespaces_confine_the_operator(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // A whole reconciliation in the watched namespace under the ServiceAccount's identity.
-    let secret: Secret = serde_json::from_value(json!({"metadata": {"name": "t-env"}, "stringData": {"config.env": "export S3_ROOT_USER=\"a\"\n"}})).unwrap();
-    Api::<Secret>::namespaced(admin.clone(), watched)
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
-    let tenant: Tenant = serde_json::from_value(json!({"apiVersion": "minio.min.io/v2", "kind": "Tenant", "metadata": {"name": "t"},
-        "spec": {"configuration": {"name": "t-env"}, "pools": [{"name": "p0", "servers": 4, "volumesPerServer": 1,
-        "volumeClaimTemplate": {"spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}}]}})).unwrap();
-    let tenants: Api<Tenant> = Api::namespaced(admin.clone(), watched);
-    tenants
-        .create(&PostParams::default(), &tenant)
-        .await
-        .unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let controller = tokio::spawn(async move {
-        let ca = std::sync::Arc::new(hanzo_s3_operator::certs::Ca::generate("watched").unwrap());
-        let defaults = hanzo_s3_operator::admission::DefaultsConfig::default();
-        hanzo_s3_operator::reconcile::run_in(
-            sa,
-            defaults,
-            ca,
-            vec![watched.to_owned()],
-            async move {
-                let _ = stopped.await;
-            },
-        )
-        .await;
-    });
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let t = tenants.get("t").await.unwrap();
-        if t.status.as_ref().is_some_and(|s| {
-            s.conditions
-                .iter()
-                .any(|c| c.type_ == "Ready" && c.status == "True")
-        }) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not Ready in the watched namespace: {:?}\n{}",
-            t.status,
-            cp.log_tails(10)
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    let _ = stop.send(());
-    let _ = controller.await;
+    support::reconcile_to_ready(cp, admin, sa, watched, vec![watched.to_owned()]).await;
 }

@@ -2,7 +2,7 @@
 //! by replicas, the webhook configurations are applied with its bundle, Tenants are admitted through
 //! the binary, and externally managed certificate files are reloaded when they change.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::CommandCargoExt;
@@ -16,22 +16,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, PostParams};
 use serde_json::json;
 
-struct Operator(Child);
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+mod support;
 
 #[tokio::test]
 async fn replicas_agree_on_one_ca_kept_in_a_secret() {
@@ -74,8 +59,8 @@ async fn run_registers_its_webhooks_and_admits_through_them() {
         .unwrap();
     let operator_ns = cp.create_namespace("operator").await.unwrap();
     let tenants_ns = cp.create_namespace("tenants").await.unwrap();
-    let port = free_port();
-    let _operator = Operator(
+    let port = support::free_port();
+    let _operator = support::ChildGuard(
         Command::cargo_bin("hanzo-s3-operator")
             .unwrap()
             .args([
@@ -188,9 +173,9 @@ async fn externally_managed_certificate_files_are_reloaded() {
     let pair = first.sign_serving(&["127.0.0.1".into()]).unwrap();
     std::fs::write(&cert_file, &pair.cert_pem).unwrap();
     std::fs::write(&key_file, &pair.key_pem).unwrap();
-    let port = free_port();
+    let port = support::free_port();
     let ns = cp.create_namespace("files").await.unwrap();
-    let _operator = Operator(
+    let _operator = support::ChildGuard(
         Command::cargo_bin("hanzo-s3-operator")
             .unwrap()
             .args([

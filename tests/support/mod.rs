@@ -1,0 +1,105 @@
+//! Shared by the integration tests: the pieces several of them need, written once.
+// Each test binary uses a different subset.
+#![allow(dead_code)]
+
+use std::process::Child;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hanzo_controlplane::ControlPlane;
+use hanzo_s3_operator::admission::DefaultsConfig;
+use hanzo_s3_operator::api::tenant::Tenant;
+use hanzo_s3_operator::certs::Ca;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, PostParams};
+use serde_json::json;
+
+/// A child process (the operator binary) killed when the test ends, however it ends.
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A client that acts as ServiceAccount `name` of `namespace` (impersonation by the admin).
+pub async fn impersonated(cp: &ControlPlane, namespace: &str, name: &str) -> kube::Client {
+    let mut config =
+        kube::Config::from_custom_kubeconfig(cp.kubeconfig().clone(), &Default::default())
+            .await
+            .unwrap();
+    config.auth_info.impersonate = Some(format!("system:serviceaccount:{namespace}:{name}"));
+    config.auth_info.impersonate_groups = Some(vec![
+        "system:serviceaccounts".into(),
+        format!("system:serviceaccounts:{namespace}"),
+    ]);
+    kube::Client::try_from(config).unwrap()
+}
+
+/// Creates a configuration Secret and a one-pool Tenant `t` in `ns` (as the admin), runs the
+/// reconciler with `operator` (limited to `watch`, all namespaces when empty) until `t` is Ready.
+pub async fn reconcile_to_ready(
+    cp: &ControlPlane,
+    admin: &kube::Client,
+    operator: kube::Client,
+    ns: &str,
+    watch: Vec<String>,
+) {
+    let secret: Secret = serde_json::from_value(json!({"metadata": {"name": "t-env"}, "stringData": {"config.env": "export S3_ROOT_USER=\"a\"\n"}})).unwrap();
+    Api::<Secret>::namespaced(admin.clone(), ns)
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let tenant: Tenant = serde_json::from_value(json!({"apiVersion": "minio.min.io/v2", "kind": "Tenant", "metadata": {"name": "t"},
+        "spec": {"configuration": {"name": "t-env"}, "pools": [{"name": "p0", "servers": 4, "volumesPerServer": 1,
+        "volumeClaimTemplate": {"spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}}]}})).unwrap();
+    let tenants: Api<Tenant> = Api::namespaced(admin.clone(), ns);
+    tenants
+        .create(&PostParams::default(), &tenant)
+        .await
+        .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let controller = tokio::spawn(async move {
+        let ca = Arc::new(Ca::generate("test-operator-ca").unwrap());
+        hanzo_s3_operator::reconcile::run_in(
+            operator,
+            DefaultsConfig::default(),
+            ca,
+            watch,
+            async move {
+                let _ = stopped.await;
+            },
+        )
+        .await;
+    });
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let t = tenants.get("t").await.unwrap();
+        if t.status.as_ref().is_some_and(|s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+        }) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Tenant {ns}/t not Ready: {:?}\n{}",
+            t.status,
+            cp.log_tails(10)
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let _ = stop.send(());
+    let _ = controller.await;
+}
