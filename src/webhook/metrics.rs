@@ -1,7 +1,8 @@
 //! Prometheus metrics of the webhook server: requests and latency per webhook and verdict, requests
-//! in flight, and when the serving certificate expires.
+//! in flight, open connections, and when the serving certificate expires.
 
 use std::sync::atomic::AtomicI64;
+use std::time::SystemTime;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -12,8 +13,9 @@ use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
+    /// mutate, validate
     pub webhook: &'static str,
-    /// allowed, denied, patched, bad_request, timeout
+    /// allowed, patched, denied, bad_request, too_large, timeout, overloaded
     pub verdict: &'static str,
 }
 
@@ -22,6 +24,7 @@ pub struct Metrics {
     pub requests: Family<RequestLabels, Counter>,
     pub latency: Family<RequestLabels, Histogram>,
     pub in_flight: Gauge,
+    pub connections: Gauge,
     pub certificate_expiry: Gauge<i64, AtomicI64>,
 }
 
@@ -34,17 +37,23 @@ impl Default for Metrics {
             Histogram::new(exponential_buckets(0.00005, 2.0, 15))
         });
         let in_flight = Gauge::default();
+        let connections = Gauge::default();
         let certificate_expiry = Gauge::<i64, AtomicI64>::default();
         registry.register("requests", "Admission requests answered", requests.clone());
         registry.register(
             "request_duration_seconds",
-            "Time to answer an admission request",
+            "Time to answer an admission request, reading its body included",
             latency.clone(),
         );
         registry.register(
             "in_flight_requests",
             "Admission requests being answered",
             in_flight.clone(),
+        );
+        registry.register(
+            "open_connections",
+            "TLS connections open (handshaking, idle or busy)",
+            connections.clone(),
         );
         registry.register(
             "certificate_expiry_timestamp_seconds",
@@ -56,8 +65,26 @@ impl Default for Metrics {
             requests,
             latency,
             in_flight,
+            connections,
             certificate_expiry,
         }
+    }
+}
+
+/// Counts one unit of a gauge for as long as it lives, so a request cancelled half-way (its client
+/// went away) still leaves the gauge right.
+pub struct GaugeGuard(Gauge);
+
+impl GaugeGuard {
+    pub fn new(gauge: &Gauge) -> Self {
+        gauge.inc();
+        GaugeGuard(gauge.clone())
+    }
+}
+
+impl Drop for GaugeGuard {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 
@@ -68,6 +95,14 @@ impl Metrics {
         self.latency.get_or_create(&labels).observe(seconds);
     }
 
+    pub fn set_certificate_expiry(&self, not_after: SystemTime) {
+        let seconds = not_after
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        self.certificate_expiry.set(seconds);
+    }
+
+    /// The text exposition format (version 0.0.4 compatible, as Prometheus scrapes it).
     pub fn render(&self) -> String {
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {

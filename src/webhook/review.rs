@@ -197,18 +197,32 @@ pub async fn answer(
             Ok((response, outcome))
         }
         Webhook::Validate => {
-            let old = request
-                .old_object
-                .filter(|_| request.operation == "UPDATE")
-                .and_then(|o| admission::parse_tenant_str(o.get()).ok())
-                .map(|mut o| {
-                    if o.namespace().is_empty() {
-                        o.metadata.namespace = Some(outcome.namespace.clone());
+            let mut warnings = Vec::new();
+            let old = match (request.operation.as_str(), request.old_object) {
+                ("UPDATE", None) => {
+                    return Err(BadReview("UPDATE review without request.oldObject".into()));
+                }
+                ("UPDATE", Some(raw)) => match admission::parse_tenant_str(raw.get()) {
+                    Ok(mut old) => {
+                        if old.namespace().is_empty() {
+                            old.metadata.namespace = Some(outcome.namespace.clone());
+                        }
+                        Some(old)
                     }
-                    o
-                });
+                    // Stored while the webhook was off, or by an older schema: the new object is
+                    // still judged in full, only the comparison with the old one is impossible.
+                    Err(violation) => {
+                        warnings.push(format!(
+                            "the stored Tenant is not valid ({}); changes to pools could not be checked against it",
+                            violation.message()
+                        ));
+                        None
+                    }
+                },
+                _ => None,
+            };
             let verdict = admission::review(old.as_ref(), &new, config);
-            let mut warnings = verdict.warnings.clone();
+            warnings.extend(verdict.warnings.iter().cloned());
             if !verdict.allowed() {
                 outcome.allowed = false;
                 outcome.verdict = "denied";
@@ -332,4 +346,529 @@ fn deny_policy(uid: &str, name: &str, reason: &str, warnings: Vec<String>) -> Va
     let details = json!({"name": name, "group": GROUP, "kind": "tenants"});
     let message = format!("Tenant.minio.min.io {name:?} is forbidden: {reason}");
     deny(uid, 403, "Forbidden", message, details, warnings)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// A cluster with fixed answers that counts the questions it was asked.
+    #[derive(Default)]
+    struct FakeCluster {
+        others: Option<Vec<String>>,
+        secret: Option<bool>,
+        questions: AtomicUsize,
+    }
+
+    impl FakeCluster {
+        fn quiet() -> Self {
+            FakeCluster {
+                others: Some(Vec::new()),
+                secret: Some(true),
+                ..FakeCluster::default()
+            }
+        }
+    }
+
+    impl ClusterView for FakeCluster {
+        async fn other_tenants(&self, _: &str, _: &str) -> Option<Vec<String>> {
+            self.questions.fetch_add(1, Ordering::Relaxed);
+            self.others.clone()
+        }
+        async fn secret_exists(&self, _: &str, _: &str) -> Option<bool> {
+            self.questions.fetch_add(1, Ordering::Relaxed);
+            self.secret
+        }
+    }
+
+    fn tenant(name: &str) -> Value {
+        json!({
+            "apiVersion": "minio.min.io/v2", "kind": "Tenant",
+            "metadata": {"name": name, "namespace": "storage"},
+            "spec": {
+                "configuration": {"name": format!("{name}-env")},
+                "pools": [{"name": "pool-0", "servers": 4, "volumesPerServer": 2,
+                    "volumeClaimTemplate": {"spec": {"accessModes": ["ReadWriteOnce"],
+                        "resources": {"requests": {"storage": "1Gi"}}}}}]
+            }
+        })
+    }
+
+    fn review(operation: &str, object: Value, old: Value) -> Vec<u8> {
+        serde_json::to_vec(&json!({
+            "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {
+                "uid": "uid-1",
+                "kind": {"group": "minio.min.io", "version": "v2", "kind": "Tenant"},
+                "resource": {"group": "minio.min.io", "version": "v2", "resource": "tenants"},
+                "namespace": "storage", "name": object["metadata"]["name"].clone(),
+                "operation": operation, "userInfo": {"username": "alice"},
+                "object": object, "oldObject": old, "dryRun": false,
+            }
+        }))
+        .unwrap()
+    }
+
+    async fn run(webhook: Webhook, body: &[u8], cluster: &FakeCluster) -> Value {
+        answer(webhook, body, &DefaultsConfig::default(), cluster)
+            .await
+            .unwrap()
+            .0
+    }
+
+    async fn bad(webhook: Webhook, body: &[u8]) -> String {
+        answer(
+            webhook,
+            body,
+            &DefaultsConfig::default(),
+            &FakeCluster::quiet(),
+        )
+        .await
+        .unwrap_err()
+        .0
+    }
+
+    fn decoded_patch(response: &Value) -> json_patch::Patch {
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(response["response"]["patch"].as_str().unwrap())
+            .unwrap();
+        serde_json::from_slice(&raw).unwrap()
+    }
+
+    #[tokio::test]
+    async fn every_answer_echoes_the_uid_in_an_admission_review_v1() {
+        let cluster = FakeCluster::quiet();
+        for webhook in [Webhook::Mutate, Webhook::Validate] {
+            for body in [
+                review("CREATE", tenant("a"), Value::Null),
+                review("UPDATE", tenant("a"), tenant("a")),
+                review("DELETE", Value::Null, tenant("a")),
+            ] {
+                let out = run(webhook, &body, &cluster).await;
+                assert_eq!(out["apiVersion"], "admission.k8s.io/v1");
+                assert_eq!(out["kind"], "AdmissionReview");
+                assert_eq!(out["response"]["uid"], "uid-1");
+                assert!(out.get("request").is_none());
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn mutate_answers_a_base64_json_patch_that_defaults_and_then_nothing() {
+        let cluster = FakeCluster::quiet();
+        let object = tenant("a");
+        let out = run(
+            Webhook::Mutate,
+            &review("CREATE", object.clone(), Value::Null),
+            &cluster,
+        )
+        .await;
+        assert_eq!(out["response"]["allowed"], true);
+        assert_eq!(out["response"]["patchType"], "JSONPatch");
+        let patch = decoded_patch(&out);
+        let mut patched = object;
+        json_patch::patch(&mut patched, &patch).unwrap();
+        assert_eq!(patched["spec"]["serviceAccountName"], "a-sa");
+        assert_eq!(patched["spec"]["podManagementPolicy"], "Parallel");
+        // Defaulting a defaulted Tenant changes nothing: no patch at all, not an empty one.
+        let again = run(
+            Webhook::Mutate,
+            &review("CREATE", patched, Value::Null),
+            &cluster,
+        )
+        .await;
+        assert_eq!(again["response"]["allowed"], true);
+        assert!(again["response"].get("patch").is_none(), "{again}");
+        assert!(again["response"].get("patchType").is_none(), "{again}");
+        assert_eq!(
+            cluster.questions.load(Ordering::Relaxed),
+            0,
+            "mutate asks nothing"
+        );
+    }
+
+    #[tokio::test]
+    async fn validate_never_patches_and_judges_the_object_as_defaulting_leaves_it() {
+        let cluster = FakeCluster::quiet();
+        // No pool name: invalid as written, valid once defaulting names it.
+        let mut object = tenant("a");
+        object["spec"]["pools"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("name");
+        let out = run(
+            Webhook::Validate,
+            &review("CREATE", object, Value::Null),
+            &cluster,
+        )
+        .await;
+        assert_eq!(out["response"]["allowed"], true, "{out}");
+        assert!(out["response"].get("patch").is_none());
+        assert!(out["response"].get("patchType").is_none());
+        assert!(out["response"].get("status").is_none());
+    }
+
+    #[tokio::test]
+    async fn an_invalid_tenant_is_denied_422_with_a_cause_per_violation() {
+        let mut object = tenant("a");
+        object["spec"]["pools"][0]["servers"] = json!(2);
+        object["spec"]["pools"][0]["volumesPerServer"] = json!(1);
+        object["spec"]["podManagementPolicy"] = json!("parallel");
+        let out = run(
+            Webhook::Validate,
+            &review("CREATE", object, Value::Null),
+            &FakeCluster::quiet(),
+        )
+        .await;
+        let response = &out["response"];
+        assert_eq!(response["allowed"], false);
+        let status = &response["status"];
+        assert_eq!(status["code"], 422);
+        assert_eq!(status["reason"], "Invalid");
+        assert_eq!(status["status"], "Failure");
+        let message = status["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("Tenant.minio.min.io \"a\" is invalid: ["),
+            "{message}"
+        );
+        let causes = status["details"]["causes"].as_array().unwrap();
+        assert_eq!(causes.len(), 2, "{causes:?}");
+        for cause in causes {
+            let field = cause["field"].as_str().unwrap();
+            assert!(message.contains(field), "{field} in {message}");
+            assert!(cause["message"].as_str().unwrap().starts_with(field));
+        }
+        assert_eq!(causes[0]["field"], "spec.pools[0].volumesPerServer");
+        assert_eq!(causes[0]["type"], "FieldValueInvalid");
+        assert_eq!(causes[1]["field"], "spec.podManagementPolicy");
+        assert_eq!(causes[1]["type"], "FieldValueNotSupported");
+        assert_eq!(status["details"]["group"], "minio.min.io");
+        assert_eq!(status["details"]["name"], "a");
+    }
+
+    #[tokio::test]
+    async fn an_object_that_is_no_tenant_is_denied_422_with_its_field_path_by_both() {
+        let mut object = tenant("a");
+        object["spec"]["pools"][0]["servers"] = json!("abc");
+        for webhook in [Webhook::Mutate, Webhook::Validate] {
+            let out = run(
+                webhook,
+                &review("CREATE", object.clone(), Value::Null),
+                &FakeCluster::quiet(),
+            )
+            .await;
+            let status = &out["response"]["status"];
+            assert_eq!(out["response"]["allowed"], false);
+            assert_eq!(status["code"], 422);
+            assert_eq!(
+                status["details"]["causes"][0]["field"],
+                "spec.pools[0].servers"
+            );
+            assert!(
+                status["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("spec.pools[0].servers"),
+                "{status}"
+            );
+            assert!(out["response"].get("patch").is_none());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_second_tenant_in_a_namespace_is_forbidden_403() {
+        let cluster = FakeCluster {
+            others: Some(vec!["first".into()]),
+            secret: Some(true),
+            ..FakeCluster::default()
+        };
+        let out = run(
+            Webhook::Validate,
+            &review("CREATE", tenant("second"), Value::Null),
+            &cluster,
+        )
+        .await;
+        let status = &out["response"]["status"];
+        assert_eq!(out["response"]["allowed"], false);
+        assert_eq!(status["code"], 403);
+        assert_eq!(status["reason"], "Forbidden");
+        assert!(
+            status["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("Tenant.minio.min.io \"second\" is forbidden: namespace \"storage\" already has Tenant \"first\""),
+            "{status}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_missing_configuration_secret_or_an_unreachable_cluster_is_only_a_warning() {
+        let missing = FakeCluster {
+            others: Some(Vec::new()),
+            secret: Some(false),
+            ..FakeCluster::default()
+        };
+        let out = run(
+            Webhook::Validate,
+            &review("CREATE", tenant("a"), Value::Null),
+            &missing,
+        )
+        .await;
+        assert_eq!(out["response"]["allowed"], true);
+        let warnings = out["response"]["warnings"].to_string();
+        assert!(
+            warnings.contains("spec.configuration.name: Secret \\\"a-env\\\" does not exist yet"),
+            "{warnings}"
+        );
+        let unknown = FakeCluster::default();
+        let out = run(
+            Webhook::Validate,
+            &review("CREATE", tenant("a"), Value::Null),
+            &unknown,
+        )
+        .await;
+        assert_eq!(out["response"]["allowed"], true);
+        assert!(
+            out["response"]["warnings"]
+                .to_string()
+                .contains("could not check for another Tenant"),
+            "{out}"
+        );
+    }
+
+    #[tokio::test]
+    async fn update_is_judged_against_the_old_object() {
+        let mut old = tenant("a");
+        let mut second = old["spec"]["pools"][0].clone();
+        second["name"] = json!("pool-1");
+        old["spec"]["pools"].as_array_mut().unwrap().push(second);
+        let out = run(
+            Webhook::Validate,
+            &review("UPDATE", tenant("a"), old.clone()),
+            &FakeCluster::quiet(),
+        )
+        .await;
+        let status = &out["response"]["status"];
+        assert_eq!(status["code"], 422, "{out}");
+        assert_eq!(status["details"]["causes"][0]["field"], "spec.pools");
+        assert_eq!(
+            status["details"]["causes"][0]["type"],
+            "FieldValueForbidden"
+        );
+        // The same object as a CREATE is fine: only the change is refused.
+        let out = run(
+            Webhook::Validate,
+            &review("CREATE", tenant("a"), Value::Null),
+            &FakeCluster::quiet(),
+        )
+        .await;
+        assert_eq!(out["response"]["allowed"], true);
+        // Unchanged UPDATE is allowed.
+        let out = run(
+            Webhook::Validate,
+            &review("UPDATE", old.clone(), old),
+            &FakeCluster::quiet(),
+        )
+        .await;
+        assert_eq!(out["response"]["allowed"], true, "{out}");
+    }
+
+    #[tokio::test]
+    async fn an_update_without_old_object_is_malformed_and_an_unreadable_one_a_warning() {
+        let reason = bad(
+            Webhook::Validate,
+            &review("UPDATE", tenant("a"), Value::Null),
+        )
+        .await;
+        assert_eq!(reason, "UPDATE review without request.oldObject");
+        let mut old = tenant("a");
+        old["spec"]["pools"][0]["servers"] = json!("four");
+        let out = run(
+            Webhook::Validate,
+            &review("UPDATE", tenant("a"), old),
+            &FakeCluster::quiet(),
+        )
+        .await;
+        assert_eq!(out["response"]["allowed"], true);
+        assert!(
+            out["response"]["warnings"]
+                .to_string()
+                .contains("the stored Tenant is not valid"),
+            "{out}"
+        );
+    }
+
+    #[tokio::test]
+    async fn delete_with_a_null_object_is_allowed_without_asking_the_cluster() {
+        let cluster = FakeCluster::quiet();
+        for webhook in [Webhook::Mutate, Webhook::Validate] {
+            let out = run(
+                webhook,
+                &review("DELETE", Value::Null, tenant("a")),
+                &cluster,
+            )
+            .await;
+            assert_eq!(
+                out,
+                json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                       "response": {"uid": "uid-1", "allowed": true}})
+            );
+        }
+        assert_eq!(cluster.questions.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_gets_the_same_answer_and_only_reads_the_cluster() {
+        let cluster = FakeCluster::quiet();
+        let wet = review("CREATE", tenant("a"), Value::Null);
+        let mut dry: Value = serde_json::from_slice(&wet).unwrap();
+        dry["request"]["dryRun"] = json!(true);
+        let dry = serde_json::to_vec(&dry).unwrap();
+        for webhook in [Webhook::Mutate, Webhook::Validate] {
+            let (a, outcome) = answer(webhook, &dry, &DefaultsConfig::default(), &cluster)
+                .await
+                .unwrap();
+            assert!(outcome.dry_run);
+            assert_eq!(a, run(webhook, &wet, &cluster).await);
+        }
+    }
+
+    #[tokio::test]
+    async fn malformed_reviews_are_refused_with_a_reason() {
+        let ok: Value =
+            serde_json::from_slice(&review("CREATE", tenant("a"), Value::Null)).unwrap();
+        let with = |pointer: &str, value: Value| {
+            let mut r = ok.clone();
+            *r.pointer_mut(pointer).unwrap() = value;
+            serde_json::to_vec(&r).unwrap()
+        };
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (b"".to_vec(), "malformed AdmissionReview: EOF"),
+            (b"{".to_vec(), "malformed AdmissionReview"),
+            (b"[1,2]".to_vec(), "malformed AdmissionReview"),
+            (b"null".to_vec(), "malformed AdmissionReview"),
+            (
+                with("/apiVersion", json!("admission.k8s.io/v1beta1")),
+                "expected apiVersion admission.k8s.io/v1 kind AdmissionReview, got apiVersion \"admission.k8s.io/v1beta1\"",
+            ),
+            (
+                with("/kind", json!("Pod")),
+                "expected apiVersion admission.k8s.io/v1 kind AdmissionReview",
+            ),
+            (
+                with("/request", Value::Null),
+                "AdmissionReview has no request",
+            ),
+            (
+                with("/request/uid", json!("")),
+                "AdmissionReview request has no uid",
+            ),
+            (with("/request/uid", json!(7)), "malformed AdmissionReview"),
+            (
+                with("/request/object", Value::Null),
+                "CREATE review without request.object",
+            ),
+            (
+                with("/request/dryRun", json!("yes")),
+                "malformed AdmissionReview",
+            ),
+        ];
+        for webhook in [Webhook::Mutate, Webhook::Validate] {
+            for (body, expected) in &cases {
+                let reason = bad(webhook, body).await;
+                assert!(
+                    reason.starts_with(expected),
+                    "{reason:?} for {}",
+                    String::from_utf8_lossy(body)
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_review_of_another_kind_is_allowed_untouched() {
+        let mut other: Value = serde_json::from_slice(&review(
+            "CREATE",
+            json!({"metadata": {"name": "p"}}),
+            Value::Null,
+        ))
+        .unwrap();
+        other["request"]["kind"] = json!({"group": "", "version": "v1", "kind": "Pod"});
+        let body = serde_json::to_vec(&other).unwrap();
+        for webhook in [Webhook::Mutate, Webhook::Validate] {
+            let out = run(webhook, &body, &FakeCluster::quiet()).await;
+            assert_eq!(out["response"]["allowed"], true);
+            assert!(out["response"].get("patch").is_none());
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Nothing a client sends makes the handler panic: arbitrary bytes, and valid reviews
+        /// with any single value replaced by arbitrary JSON.
+        #[test]
+        fn no_body_panics_the_handler(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+            pick in 0usize..64,
+            replacement in proptest::prelude::prop_oneof![
+                proptest::prelude::Just(Value::Null),
+                proptest::prelude::any::<i64>().prop_map(Value::from),
+                proptest::prelude::any::<bool>().prop_map(Value::from),
+                ".{0,12}".prop_map(Value::from),
+                proptest::prelude::Just(json!([])),
+                proptest::prelude::Just(json!({})),
+                proptest::prelude::Just(json!(-1e300)),
+            ],
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            runtime.block_on(async {
+                let cluster = FakeCluster::quiet();
+                for webhook in [Webhook::Mutate, Webhook::Validate] {
+                    let _ = answer(webhook, &bytes, &DefaultsConfig::default(), &cluster).await;
+                }
+                for operation in ["CREATE", "UPDATE"] {
+                    let mut r: Value = serde_json::from_slice(&review(operation, tenant("a"), tenant("a"))).unwrap();
+                    let mut pointers = Vec::new();
+                    collect_pointers(&r, String::new(), &mut pointers);
+                    let pointer = &pointers[pick % pointers.len()];
+                    if let Some(slot) = r.pointer_mut(pointer) {
+                        *slot = replacement.clone();
+                    }
+                    let body = serde_json::to_vec(&r).unwrap();
+                    for webhook in [Webhook::Mutate, Webhook::Validate] {
+                        if let Ok((out, _)) = answer(webhook, &body, &DefaultsConfig::default(), &cluster).await {
+                            // Whatever else happened, a 200 answer echoes the uid.
+                            assert_eq!(out["response"]["uid"], r["request"]["uid"]);
+                        }
+                    }
+                }
+            });
+        }
+    }
+
+    use proptest::strategy::Strategy as _;
+
+    fn collect_pointers(value: &Value, at: String, out: &mut Vec<String>) {
+        out.push(at.clone());
+        match value {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    collect_pointers(
+                        v,
+                        format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
+                        out,
+                    );
+                }
+            }
+            Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    collect_pointers(v, format!("{at}/{i}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
 }

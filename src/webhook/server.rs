@@ -1,27 +1,34 @@
 //! The HTTPS server: transport only (TLS, HTTP/1.1 keep-alive and HTTP/2, limits, deadlines,
 //! metrics, graceful shutdown). What a review means is `review::answer`'s business.
+//!
+//! Slow or stuck clients cannot starve the others: the TLS handshake, a request's headers, its body
+//! and its answer each have a deadline; an idle connection is closed after `idle_timeout`; at most
+//! `max_connections` are open; and at most `max_concurrent_reviews` reviews are judged at once, the
+//! rest wait (within their own deadline) with their body already read.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use serde::Deserialize;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use super::cluster::ApiCluster;
-use super::metrics::Metrics;
-use super::review::{self, NoCluster, Webhook};
+use super::conn::{Clock, Timed};
+use super::metrics::{GaugeGuard, Metrics};
+use super::review::{self, ClusterView, NoCluster, Webhook};
 use super::tls::{ServingCert, server_config};
 use crate::admission::DefaultsConfig;
 
@@ -30,13 +37,49 @@ use crate::admission::DefaultsConfig;
 pub const BODY_LIMIT: usize = 7 * 1024 * 1024;
 /// The apiserver keeps idle connections for 90 s; close ours later than that, never sooner.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
-/// A client must send its request headers within this, so a stuck client cannot hold a task.
+/// A client must send a request's headers within this once it has started, so a stuck client
+/// cannot hold a connection.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Used when the request has no `?timeout=`; the apiserver's maximum is 30 s.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
 const MAX_DEADLINE: Duration = Duration::from_secs(30);
-/// TLS handshakes that take longer are dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Limits and timeouts of the server. `Default` is what `run` serves with.
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    pub body_limit: usize,
+    /// An HTTP/1.1 connection idle this long between requests is closed.
+    pub idle_timeout: Duration,
+    /// From the first byte of a request to the end of its headers (HTTP/1.1).
+    pub header_timeout: Duration,
+    pub handshake_timeout: Duration,
+    /// For requests without `?timeout=`.
+    pub default_deadline: Duration,
+    /// Accepting pauses while this many connections are open.
+    pub max_connections: usize,
+    /// Reviews judged at once; more wait for a turn within their deadline.
+    pub max_concurrent_reviews: usize,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        ServerOptions {
+            body_limit: BODY_LIMIT,
+            idle_timeout: IDLE_TIMEOUT,
+            header_timeout: HEADER_TIMEOUT,
+            handshake_timeout: Duration::from_secs(10),
+            default_deadline: DEFAULT_DEADLINE,
+            max_connections: 4096,
+            // Judging is CPU work of well under a millisecond: a few per core keep every core
+            // busy without holding hundreds of parsed objects in memory at once.
+            max_concurrent_reviews: (4 * cores).max(8),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
 
 pub struct AppState {
     pub defaults: DefaultsConfig,
@@ -46,78 +89,202 @@ pub struct AppState {
     pub cert: Arc<ServingCert>,
 }
 
+/// What the handlers share: the application state and the transport's own.
+struct Shared {
+    app: Arc<AppState>,
+    options: ServerOptions,
+    reviews: Semaphore,
+    /// Set when shutdown starts: `/readyz` turns unready so no new traffic is routed here.
+    draining: AtomicBool,
+}
+
+/// The routes, with the default options. `serve` wraps them in TLS and the connection limits.
 pub fn router(state: Arc<AppState>) -> Router {
+    routes(shared(state, ServerOptions::default()))
+}
+
+fn shared(app: Arc<AppState>, options: ServerOptions) -> Arc<Shared> {
+    Arc::new(Shared {
+        app,
+        reviews: Semaphore::new(options.max_concurrent_reviews.max(1)),
+        options,
+        draining: AtomicBool::new(false),
+    })
+}
+
+fn routes(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/mutate", post(mutate))
         .route("/validate", post(validate))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .with_state(state)
+        .with_state(shared)
 }
 
-#[derive(Deserialize)]
-struct Params {
-    timeout: Option<String>,
-}
-
-/// `?timeout=10s` as the apiserver sends it (a Go duration; plain seconds accepted too).
+/// `?timeout=10s` as the apiserver sends it: a Go duration (`5s`, `1m30s`, `1.5s`, `500ms`), or
+/// plain seconds. Anything else, zero or negative gives the default; more than 30 s is capped.
 pub fn parse_timeout(raw: Option<&str>) -> Duration {
-    let Some(raw) = raw else {
-        return DEFAULT_DEADLINE;
-    };
-    let (number, unit) = raw.trim().split_at(
-        raw.trim()
-            .find(|c: char| c.is_alphabetic())
-            .unwrap_or(raw.trim().len()),
-    );
-    let Ok(value) = number.parse::<f64>() else {
-        return DEFAULT_DEADLINE;
-    };
-    let seconds = match unit {
-        "" | "s" => value,
-        "ms" => value / 1000.0,
-        "m" => value * 60.0,
-        _ => return DEFAULT_DEADLINE,
-    };
-    if !seconds.is_finite() || seconds <= 0.0 {
-        return DEFAULT_DEADLINE;
+    parse_go_duration(raw.unwrap_or_default().trim())
+        .filter(|d| !d.is_zero())
+        .map_or(DEFAULT_DEADLINE, |d| d.min(MAX_DEADLINE))
+}
+
+fn parse_go_duration(text: &str) -> Option<Duration> {
+    if text.is_empty() {
+        return None;
     }
-    Duration::from_secs_f64(seconds).min(MAX_DEADLINE)
+    if let Ok(seconds) = text.parse::<f64>() {
+        return (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds));
+    }
+    let mut rest = text;
+    let mut total = 0.0f64;
+    while !rest.is_empty() {
+        let number_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let value: f64 = rest[..number_end].parse().ok()?;
+        rest = &rest[number_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_end] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        rest = &rest[unit_end..];
+        total += value * scale;
+    }
+    (total.is_finite() && total <= 1e9).then(|| Duration::from_secs_f64(total))
 }
 
-async fn mutate(state: State<Arc<AppState>>, params: Query<Params>, body: Bytes) -> Response {
-    handle(Webhook::Mutate, state, params, body).await
+/// The `timeout` parameter of a query string, without failing on anything else in it.
+fn timeout_param(query: Option<&str>) -> Option<&str> {
+    query?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("timeout="))
 }
 
-async fn validate(state: State<Arc<AppState>>, params: Query<Params>, body: Bytes) -> Response {
-    handle(Webhook::Validate, state, params, body).await
+async fn mutate(state: State<Arc<Shared>>, request: Request) -> Response {
+    handle(Webhook::Mutate, state, request).await
 }
 
-async fn handle(
-    webhook: Webhook,
-    State(state): State<Arc<AppState>>,
-    Query(params): Query<Params>,
-    body: Bytes,
-) -> Response {
+async fn validate(state: State<Arc<Shared>>, request: Request) -> Response {
+    handle(Webhook::Validate, state, request).await
+}
+
+/// A [`ClusterView`] that gives up when the review's budget for cluster checks is spent: a check
+/// that cannot finish in time is skipped with a warning instead of failing the whole review.
+struct Budgeted<'a, C> {
+    inner: &'a C,
+    until: Instant,
+}
+
+impl<C: ClusterView> ClusterView for Budgeted<'_, C> {
+    async fn other_tenants(&self, namespace: &str, name: &str) -> Option<Vec<String>> {
+        tokio::time::timeout_at(self.until, self.inner.other_tenants(namespace, name))
+            .await
+            .ok()
+            .flatten()
+    }
+    async fn secret_exists(&self, namespace: &str, name: &str) -> Option<bool> {
+        tokio::time::timeout_at(self.until, self.inner.secret_exists(namespace, name))
+            .await
+            .ok()
+            .flatten()
+    }
+}
+
+fn plain(status: StatusCode, message: impl Into<String>) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        message.into() + "\n",
+    )
+        .into_response()
+}
+
+async fn handle(webhook: Webhook, State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let started = Instant::now();
-    state.metrics.in_flight.inc();
-    let deadline = parse_timeout(params.timeout.as_deref());
-    let answer = async {
-        match &state.cluster {
-            Some(cluster) => review::answer(webhook, &body, &state.defaults, cluster).await,
-            None => review::answer(webhook, &body, &state.defaults, &NoCluster).await,
+    let app = &shared.app;
+    let _in_flight = GaugeGuard::new(&app.metrics.in_flight);
+    let deadline = timeout_param(request.uri().query())
+        .and_then(|raw| parse_go_duration(raw.trim()))
+        .filter(|d| !d.is_zero())
+        .map_or(shared.options.default_deadline, |d| d.min(MAX_DEADLINE));
+    let until = started + deadline;
+    let finish = |verdict: &'static str| {
+        app.metrics
+            .observe(webhook.as_str(), verdict, started.elapsed().as_secs_f64());
+    };
+    let limit = shared.options.body_limit;
+    let body = match tokio::time::timeout_at(until, read_body(request.into_body(), limit)).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(BodyError::TooLarge)) => {
+            finish("too_large");
+            return plain(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body larger than {limit} bytes"),
+            );
+        }
+        Ok(Err(BodyError::Read(error))) => {
+            finish("bad_request");
+            tracing::debug!(webhook = webhook.as_str(), %error, "cannot read the request body");
+            return plain(
+                StatusCode::BAD_REQUEST,
+                format!("cannot read the request body: {error}"),
+            );
+        }
+        Err(_) => {
+            finish("timeout");
+            tracing::warn!(
+                webhook = webhook.as_str(),
+                ?deadline,
+                "request body not received within the deadline"
+            );
+            return plain(
+                StatusCode::REQUEST_TIMEOUT,
+                "request body not received within the deadline",
+            );
         }
     };
-    let result = tokio::time::timeout(deadline, answer).await;
-    state.metrics.in_flight.dec();
-    let seconds = started.elapsed().as_secs_f64();
-    match result {
+    // A turn to judge; waiting for it counts against the deadline.
+    let Ok(Ok(_turn)) = tokio::time::timeout_at(until, shared.reviews.acquire()).await else {
+        finish("overloaded");
+        tracing::warn!(
+            webhook = webhook.as_str(),
+            ?deadline,
+            "no turn to judge the review within its deadline"
+        );
+        return plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many reviews in progress; no turn within the deadline",
+        );
+    };
+    // Cluster checks get three quarters of what is left, so a slow API still leaves time to
+    // answer (with a warning that the check was skipped) before the apiserver gives up.
+    let left = until.saturating_duration_since(Instant::now());
+    let cluster_until = Instant::now() + left * 3 / 4;
+    let answer = async {
+        match &app.cluster {
+            Some(cluster) => {
+                let budgeted = Budgeted {
+                    inner: cluster,
+                    until: cluster_until,
+                };
+                review::answer(webhook, &body, &app.defaults, &budgeted).await
+            }
+            None => review::answer(webhook, &body, &app.defaults, &NoCluster).await,
+        }
+    };
+    match tokio::time::timeout_at(until, answer).await {
         Ok(Ok((review, outcome))) => {
-            state
-                .metrics
-                .observe(webhook.as_str(), outcome.verdict, seconds);
+            finish(outcome.verdict);
             tracing::info!(
                 webhook = webhook.as_str(),
                 uid = %outcome.uid,
@@ -133,47 +300,89 @@ async fn handle(
             axum::Json(review).into_response()
         }
         Ok(Err(bad)) => {
-            state
-                .metrics
-                .observe(webhook.as_str(), "bad_request", seconds);
+            finish("bad_request");
             tracing::warn!(webhook = webhook.as_str(), reason = %bad, "malformed admission review");
-            (StatusCode::BAD_REQUEST, bad.to_string()).into_response()
+            plain(StatusCode::BAD_REQUEST, bad.to_string())
         }
         Err(_) => {
-            state.metrics.observe(webhook.as_str(), "timeout", seconds);
+            finish("timeout");
             tracing::warn!(
                 webhook = webhook.as_str(),
                 ?deadline,
                 "admission review timed out"
             );
-            (
+            plain(
                 StatusCode::GATEWAY_TIMEOUT,
                 "deadline exceeded while answering the review",
             )
-                .into_response()
         }
     }
 }
 
-async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    if state.cert.is_loaded() {
-        "ok".into_response()
+enum BodyError {
+    TooLarge,
+    Read(axum::Error),
+}
+
+/// Bodies this much above the limit are still read (and thrown away) so the client, busy writing
+/// them, gets to read its 413; beyond it the connection is closed instead.
+const DRAIN_LIMIT: u64 = 32 * 1024 * 1024;
+
+/// The body, up to `limit` bytes. A larger one is drained without being kept, so that the client
+/// can finish writing it and read the 413 instead of a reset connection.
+async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, BodyError> {
+    use http_body_util::BodyExt;
+    let declared = axum::body::HttpBody::size_hint(&body).exact();
+    if declared.is_some_and(|n| n > DRAIN_LIMIT) {
+        return Err(BodyError::TooLarge);
+    }
+    let mut kept = bytes::BytesMut::with_capacity(
+        declared.map_or(0, |n| usize::try_from(n).unwrap_or(0).min(limit)),
+    );
+    let mut seen: u64 = 0;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(BodyError::Read)?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen += data.len() as u64;
+        if seen > DRAIN_LIMIT {
+            return Err(BodyError::TooLarge);
+        }
+        if seen <= limit as u64 {
+            kept.extend_from_slice(&data);
+        }
+    }
+    if seen > limit as u64 {
+        return Err(BodyError::TooLarge);
+    }
+    Ok(kept.freeze())
+}
+
+async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
+    if shared.draining.load(Ordering::Relaxed) {
+        plain(StatusCode::SERVICE_UNAVAILABLE, "shutting down")
+    } else if shared.app.cert.is_loaded() {
+        plain(StatusCode::OK, "ok")
     } else {
-        (
+        plain(
             StatusCode::SERVICE_UNAVAILABLE,
             "no serving certificate loaded yet",
         )
-            .into_response()
     }
 }
 
-async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    let metrics = &shared.app.metrics;
+    if let Some(not_after) = shared.app.cert.not_after() {
+        metrics.set_certificate_expiry(not_after);
+    }
     (
         [(
             header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        state.metrics.render(),
+        metrics.render(),
     )
         .into_response()
 }
@@ -195,29 +404,49 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
         .map_err(|source| ServeError::Bind { addr, source })
 }
 
-/// Serves until `shutdown` resolves, then stops accepting and waits for in-flight connections
-/// (each finishes its current request; idle keep-alive connections are closed).
+/// [`serve_with`] the default options.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
+    serve_with(listener, state, ServerOptions::default(), shutdown).await
+}
+
+/// Serves until `shutdown` resolves, then stops accepting, turns `/readyz` unready, and waits (up
+/// to `shutdown_grace`) for in-flight requests to finish; idle keep-alive connections are closed.
+pub async fn serve_with(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    options: ServerOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
     let acceptor = TlsAcceptor::from(Arc::new(server_config(state.cert.clone())?));
-    let app = router(state);
+    let shared = shared(state, options.clone());
+    let app = routes(shared.clone());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .keep_alive(true)
+    let connections = Arc::new(Semaphore::new(options.max_connections.max(1)));
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    // Read deadlines of HTTP/1.1 are `conn::Timed`'s (idle and header timeouts apart).
+    http1.keep_alive(true).header_read_timeout(None);
+    let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    http2
         .timer(TokioTimer::new())
-        .header_read_timeout(IDLE_TIMEOUT.max(HEADER_TIMEOUT));
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .keep_alive_interval(Some(Duration::from_secs(30)));
-    let builder = Arc::new(builder);
+        // Pings find peers that vanished without closing; live idle HTTP/2 connections stay.
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(Duration::from_secs(20))
+        .max_concurrent_streams(256);
+    let (http1, http2) = (Arc::new(http1), Arc::new(http2));
     tokio::pin!(shutdown);
     loop {
+        // At the connection limit, wait for one to close before accepting more.
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
@@ -230,30 +459,98 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let _ = tcp.set_nodelay(true);
-        let (acceptor, app, builder) = (acceptor.clone(), app.clone(), builder.clone());
-        let watcher = graceful.watcher();
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%peer, %error, "cannot set TCP_NODELAY");
+        }
+        let (acceptor, app, http1, http2) =
+            (acceptor.clone(), app.clone(), http1.clone(), http2.clone());
+        let (watcher, options, shared) = (graceful.watcher(), options.clone(), shared.clone());
         tokio::spawn(async move {
-            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(error)) => {
-                    tracing::debug!(%peer, %error, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => return,
+            let _permit = permit;
+            let _open = GaugeGuard::new(&shared.app.metrics.connections);
+            let tls =
+                match tokio::time::timeout(options.handshake_timeout, acceptor.accept(tcp)).await {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(error)) => {
+                        tracing::debug!(%peer, %error, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
+                };
+            let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+            let result = if h2 {
+                let service = hyper::service::service_fn(move |req| app.clone().oneshot(req));
+                let conn = http2.serve_connection(TokioIo::new(tls), service);
+                watcher.watch(conn).await
+            } else {
+                let clock = Clock::new();
+                let io = Timed::new(
+                    tls,
+                    clock.clone(),
+                    options.idle_timeout,
+                    options.header_timeout,
+                );
+                let service = hyper::service::service_fn(move |req| {
+                    clock.request_started();
+                    let (clock, answer) = (clock.clone(), app.clone().oneshot(req));
+                    async move {
+                        let response = answer.await;
+                        clock.request_finished();
+                        response
+                    }
+                });
+                let conn = http1.serve_connection(TokioIo::new(io), service);
+                watcher.watch(conn).await
             };
-            let service = hyper::service::service_fn(move |req| app.clone().oneshot(req));
-            let conn = builder.serve_connection(TokioIo::new(tls), service);
-            if let Err(error) = watcher.watch(conn.into_owned()).await {
+            if let Err(error) = result {
                 tracing::debug!(%peer, %error, "connection ended with an error");
             }
         });
     }
     drop(listener);
+    shared.draining.store(true, Ordering::Relaxed);
     tracing::info!("webhook server stopping: finishing in-flight requests");
     tokio::select! {
         () = graceful.shutdown() => {}
-        () = tokio::time::sleep(Duration::from_secs(30)) => tracing::warn!("in-flight requests still running after 30s; stopping anyway"),
+        () = tokio::time::sleep(options.shutdown_grace) => tracing::warn!(
+            grace = ?options.shutdown_grace,
+            "in-flight requests still running; stopping anyway"
+        ),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_are_read_as_go_durations() {
+        let s = Duration::from_secs;
+        assert_eq!(parse_timeout(Some("5s")), s(5));
+        assert_eq!(parse_timeout(Some("30s")), s(30));
+        assert_eq!(parse_timeout(Some("1m0s")), s(30), "capped at 30 s");
+        assert_eq!(parse_timeout(Some("1.5s")), Duration::from_millis(1500));
+        assert_eq!(parse_timeout(Some("500ms")), Duration::from_millis(500));
+        assert_eq!(parse_timeout(Some("7")), s(7));
+        assert_eq!(parse_timeout(Some("0s")), DEFAULT_DEADLINE);
+        assert_eq!(parse_timeout(Some("-3s")), DEFAULT_DEADLINE);
+        assert_eq!(parse_timeout(Some("soon")), DEFAULT_DEADLINE);
+        assert_eq!(parse_timeout(Some("5x")), DEFAULT_DEADLINE);
+        assert_eq!(parse_timeout(Some("inf")), DEFAULT_DEADLINE);
+        assert_eq!(parse_timeout(Some("NaN")), DEFAULT_DEADLINE);
+        assert_eq!(parse_timeout(Some("")), DEFAULT_DEADLINE);
+        assert_eq!(parse_timeout(None), DEFAULT_DEADLINE);
+    }
+
+    #[test]
+    fn the_timeout_parameter_is_found_among_others() {
+        assert_eq!(timeout_param(Some("timeout=5s")), Some("5s"));
+        assert_eq!(timeout_param(Some("a=b&timeout=2s&c")), Some("2s"));
+        assert_eq!(timeout_param(Some("xtimeout=2s")), None);
+        assert_eq!(timeout_param(None), None);
+    }
 }

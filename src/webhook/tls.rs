@@ -1,7 +1,9 @@
 //! The serving certificate, swappable at run time: rotation and reloads replace it for new
-//! handshakes without a restart, and `/readyz` reports ready only once one is loaded.
+//! handshakes without a restart (connections already open keep theirs), and `/readyz` reports
+//! ready only once one is loaded.
 
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
@@ -14,39 +16,79 @@ pub enum TlsError {
     NoKey,
     #[error("invalid PEM: {0}")]
     Pem(#[from] std::io::Error),
-    #[error("unusable private key: {0}")]
+    /// Also a key that does not belong to the certificate (e.g. a pair caught half-written).
+    #[error("unusable certificate or private key: {0}")]
     Key(#[from] rustls::Error),
+    #[error("unreadable certificate: {0}")]
+    Certificate(String),
 }
 
-#[derive(Debug, Default)]
+struct Loaded {
+    key: Arc<CertifiedKey>,
+    not_after: SystemTime,
+}
+
+#[derive(Default)]
 pub struct ServingCert {
-    current: RwLock<Option<Arc<CertifiedKey>>>,
+    current: RwLock<Option<Loaded>>,
+}
+
+impl std::fmt::Debug for ServingCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServingCert")
+            .field("not_after", &self.not_after())
+            .finish()
+    }
 }
 
 impl ServingCert {
-    /// Replaces the certificate; returns its expiry (seconds since the epoch) when readable.
+    /// Replaces the certificate (chain first, leaf first) and its key; both PEM. The key must
+    /// belong to the leaf: a mismatched pair is refused and the previous certificate stays.
     pub fn set_pem(&self, cert_pem: &str, key_pem: &str) -> Result<(), TlsError> {
         let certs =
             rustls_pemfile::certs(&mut cert_pem.as_bytes()).collect::<Result<Vec<_>, _>>()?;
-        if certs.is_empty() {
+        let Some(leaf) = certs.first() else {
             return Err(TlsError::NoCertificate);
-        }
+        };
+        let not_after = not_after_of(leaf.as_ref())?;
         let key = rustls_pemfile::private_key(&mut key_pem.as_bytes())?.ok_or(TlsError::NoKey)?;
         let provider = rustls::crypto::ring::default_provider();
         let certified = CertifiedKey::from_der(certs, key, &provider)?;
         let mut slot = self.current.write().unwrap_or_else(|p| p.into_inner());
-        *slot = Some(Arc::new(certified));
+        *slot = Some(Loaded {
+            key: Arc::new(certified),
+            not_after,
+        });
         Ok(())
     }
 
     pub fn is_loaded(&self) -> bool {
         self.current.read().map(|c| c.is_some()).unwrap_or(false)
     }
+
+    /// When the served certificate expires (None before one is loaded).
+    pub fn not_after(&self) -> Option<SystemTime> {
+        self.current
+            .read()
+            .ok()
+            .and_then(|c| c.as_ref().map(|l| l.not_after))
+    }
+}
+
+/// The notAfter of a DER certificate.
+pub fn not_after_of(der: &[u8]) -> Result<SystemTime, TlsError> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der)
+        .map_err(|e| TlsError::Certificate(e.to_string()))?;
+    let seconds = cert.validity().not_after.timestamp();
+    Ok(UNIX_EPOCH + Duration::from_secs(u64::try_from(seconds).unwrap_or(0)))
 }
 
 impl ResolvesServerCert for ServingCert {
     fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        self.current.read().ok().and_then(|c| c.clone())
+        self.current
+            .read()
+            .ok()
+            .and_then(|c| c.as_ref().map(|l| l.key.clone()))
     }
 }
 
@@ -60,4 +102,52 @@ pub fn server_config(cert: Arc<ServingCert>) -> Result<rustls::ServerConfig, Tls
     .with_cert_resolver(cert);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::certs::{Ca, SERVING_VALIDITY};
+
+    #[test]
+    fn a_loaded_certificate_reports_its_expiry() {
+        let cert = ServingCert::default();
+        assert!(!cert.is_loaded());
+        assert_eq!(cert.not_after(), None);
+        let pair = Ca::generate("t")
+            .unwrap()
+            .sign_serving(&["localhost".into()])
+            .unwrap();
+        cert.set_pem(&pair.cert_pem, &pair.key_pem).unwrap();
+        assert!(cert.is_loaded());
+        let expiry = cert.not_after().unwrap();
+        // X.509 keeps whole seconds.
+        let diff = pair
+            .not_after
+            .duration_since(expiry)
+            .unwrap_or_else(|e| e.duration());
+        assert!(diff < Duration::from_secs(2), "{diff:?}");
+        assert!(expiry > SystemTime::now() + SERVING_VALIDITY - Duration::from_secs(60));
+    }
+
+    #[test]
+    fn a_key_of_another_certificate_is_refused_and_the_old_pair_stays() {
+        let ca = Ca::generate("t").unwrap();
+        let first = ca.sign_serving(&["a".into()]).unwrap();
+        let second = ca.sign_serving(&["b".into()]).unwrap();
+        let cert = ServingCert::default();
+        cert.set_pem(&first.cert_pem, &first.key_pem).unwrap();
+        let before = cert.not_after();
+        let err = cert.set_pem(&second.cert_pem, &first.key_pem).unwrap_err();
+        assert!(matches!(err, TlsError::Key(_)), "{err}");
+        assert!(matches!(
+            cert.set_pem("", &first.key_pem),
+            Err(TlsError::NoCertificate)
+        ));
+        assert!(matches!(
+            cert.set_pem(&first.cert_pem, ""),
+            Err(TlsError::NoKey)
+        ));
+        assert_eq!(cert.not_after(), before);
+    }
 }
