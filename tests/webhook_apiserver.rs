@@ -8,13 +8,15 @@ use hanzo_controlplane::ControlPlane;
 use hanzo_s3_operator::admission::DefaultsConfig;
 use hanzo_s3_operator::api::tenant::Tenant;
 use hanzo_s3_operator::certs::Ca;
+use hanzo_s3_operator::certs::serving::{BundlePublisher, ServingCertificates};
+use hanzo_s3_operator::certs::store::{CA_SECRET, RotationPolicy};
 use hanzo_s3_operator::webhook::cluster::ApiCluster;
 use hanzo_s3_operator::webhook::config::{self, Target};
 use hanzo_s3_operator::webhook::metrics::Metrics;
 use hanzo_s3_operator::webhook::server::{self, AppState};
 use hanzo_s3_operator::webhook::tls::ServingCert;
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
@@ -138,7 +140,34 @@ async fn namespace(suffix: &str) -> (kube::Client, String) {
         .patch(&ns, &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .unwrap();
+    if suffix == "shared" {
+        wait_until_judged(&client, &ns).await;
+    }
     (client, ns)
+}
+
+/// The apiserver selects webhooks by namespace labels from its informer, a moment behind the
+/// label patch: wait until a Tenant in `ns` is judged by the webhook (a dry run, so nothing stays).
+async fn wait_until_judged(client: &kube::Client, ns: &str) {
+    let api: Api<Tenant> = Api::namespaced(client.clone(), ns);
+    let dry = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    let judged = eventually(
+        async || {
+            api.create(&dry, &typed(&tenant("probe", 17)))
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        },
+        |r| r.as_ref().is_err_and(|e| e.contains("erasure sets")),
+    )
+    .await;
+    assert!(
+        judged.as_ref().is_err_and(|e| e.contains("erasure sets")),
+        "the webhook never judged a Tenant in {ns}: {judged:?}"
+    );
 }
 
 fn tenant(name: &str, servers: i32) -> Value {
@@ -175,19 +204,32 @@ async fn eventually<T>(
 #[tokio::test]
 async fn create_is_defaulted_and_the_stored_object_equals_the_defaulted_one() {
     let (client, ns) = namespace("shared").await;
-    let api: Api<Tenant> = Api::namespaced(client, &ns);
+    // Sent as raw JSON, so the field unknown to the schema reaches the apiserver.
+    let resource = kube::core::ApiResource::erase::<Tenant>(&());
+    let raw: Api<kube::core::DynamicObject> = Api::namespaced_with(client.clone(), &ns, &resource);
     let mut manifest = tenant("store", 4);
     manifest["spec"]["notAField"] = json!("pruned");
+    let manifest: kube::core::DynamicObject = serde_json::from_value(manifest).unwrap();
     let created = eventually(
         async || {
-            api.create(&PostParams::default(), &typed(&manifest))
+            raw.create(&PostParams::default(), &manifest)
                 .await
                 .map_err(|e| e.to_string())
         },
-        |r| r.as_ref().is_ok_and(|t| t.spec.image.is_some()),
+        |r| {
+            r.as_ref()
+                .is_ok_and(|t| t.data["spec"].get("image").is_some())
+        },
     )
     .await
     .unwrap();
+    let stored_raw = raw.get("store").await.unwrap();
+    assert!(
+        stored_raw.data["spec"].get("notAField").is_none(),
+        "unknown fields are pruned after mutation: {}",
+        stored_raw.data["spec"]
+    );
+    let api: Api<Tenant> = Api::namespaced(client, &ns);
     let stored = api.get("store").await.unwrap();
     assert_eq!(stored.spec.pools[0].name, "ss-0");
     assert_eq!(
@@ -207,7 +249,19 @@ async fn create_is_defaulted_and_the_stored_object_equals_the_defaulted_one() {
         stored.spec, expected.spec,
         "defaulting the stored object changes nothing"
     );
-    assert_eq!(created.spec, stored.spec);
+    assert_eq!(created.data["spec"], stored_raw.data["spec"]);
+    // What the offline `default` command predicts is what was stored.
+    let predicted = hanzo_s3_operator::admission::defaulted(
+        &typed(&tenant("store", 4)),
+        &DefaultsConfig::default(),
+    );
+    let mut predicted_spec = serde_json::to_value(&predicted.spec).unwrap();
+    let mut stored_spec = serde_json::to_value(&stored.spec).unwrap();
+    for spec in [&mut predicted_spec, &mut stored_spec] {
+        // Depends on the namespace, which the offline object lacks.
+        spec.as_object_mut().unwrap().remove("certConfig");
+    }
+    assert_eq!(stored_spec, predicted_spec);
 }
 
 #[tokio::test]
@@ -409,7 +463,7 @@ async fn fails_closed_when_the_webhook_is_unreachable_and_honours_the_timeout() 
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         },
-        |r| r.is_err(),
+        |r| r.as_ref().is_err_and(|e| e.contains("failed calling webhook")),
     )
     .await
     .unwrap_err();
@@ -432,7 +486,7 @@ async fn fails_closed_when_the_webhook_is_unreachable_and_honours_the_timeout() 
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         },
-        |r| r.is_err(),
+        |r| r.as_ref().is_err_and(|e| e.contains("failed calling webhook")),
     )
     .await
     .unwrap_err();
@@ -463,7 +517,7 @@ async fn configuration_changes_change_enforcement_including_match_conditions() {
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         },
-        |r| r.is_err(),
+        |r| r.as_ref().is_err_and(|e| e.contains("erasure sets")),
     )
     .await
     .unwrap_err();
@@ -524,70 +578,152 @@ async fn configuration_changes_change_enforcement_including_match_conditions() {
     );
 }
 
+/// The test's webhook registration (under `rotation` names and selector) as the operator's
+/// certificate refresh publishes it.
+struct TestRegistration {
+    client: kube::Client,
+    url: String,
+}
+
+impl BundlePublisher for TestRegistration {
+    async fn publish(&self, bundle_pem: &str) -> Result<(), kube::Error> {
+        register(&self.client, "rotation", &self.url, bundle_pem).await;
+        Ok(())
+    }
+}
+
+/// A full CA rotation by the operator's own code (announce, promote, forget), with 8 clients
+/// creating and deleting Tenants throughout. Each client has a namespace of its own (one Tenant per
+/// namespace); the last step drops the old CA from the bundle, which makes the apiserver open new
+/// connections that must accept the certificate of the new CA.
 #[tokio::test]
 async fn a_certificate_rotation_under_load_fails_no_request() {
-    let (client, ns) = namespace("rotation").await;
+    let (client, ca_ns) = namespace("rotation-ca").await;
     let hook = spawn_server();
-    // Register with both the old CA and a new one, as the operator does during a rotation.
-    let next = Ca::generate("next-ca").unwrap();
-    register(
-        &client,
-        "rotation",
-        &hook.url,
-        &format!("{}{}", hook.ca_pem, next.cert_pem()),
+    let policy = RotationPolicy {
+        announce_for: Duration::from_secs(2),
+        keep_previous_for: Duration::from_secs(2),
+    };
+    let mut certificates = ServingCertificates::new(
+        client.clone(),
+        &ca_ns,
+        vec!["127.0.0.1".into()],
+        hook.cert.clone(),
+        TestRegistration {
+            client: client.clone(),
+            url: hook.url.clone(),
+        },
     )
-    .await;
-    let api: Api<Tenant> = Api::namespaced(client.clone(), &ns);
-    // Wait until the configuration is live (an invalid tenant is denied).
+    .with_policy(policy);
+    let first = certificates.refresh().await.unwrap();
+    let old_ca = first.ca.cert_pem().to_owned();
+
+    let mut namespaces = Vec::new();
+    for _ in 0..8 {
+        namespaces.push(namespace("rotation").await.1);
+    }
+    // Wait until the registration is live (an invalid tenant is denied).
+    let probe: Api<Tenant> = Api::namespaced(client.clone(), &namespaces[0]);
     eventually(
         async || {
-            api.create(
-                &PostParams {
-                    dry_run: true,
-                    ..Default::default()
-                },
-                &typed(&tenant("probe", 17)),
-            )
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+            probe
+                .create(&PostParams::default(), &typed(&tenant("probe", 17)))
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
         },
-        |r| r.is_err(),
+        |r| r.as_ref().is_err_and(|e| e.contains("erasure sets")),
     )
     .await
     .unwrap_err();
-    let dry = PostParams {
-        dry_run: true,
-        ..Default::default()
-    };
+
+    let running = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let mut clients = Vec::new();
-    for c in 0..8 {
-        let api = api.clone();
-        let dry = dry.clone();
+    for ns in namespaces {
+        let (api, running) = (
+            Api::<Tenant>::namespaced(client.clone(), &ns),
+            running.clone(),
+        );
         clients.push(tokio::spawn(async move {
-            let mut failures = Vec::new();
-            for i in 0..25 {
-                if let Err(e) = api
-                    .create(&dry, &typed(&tenant(&format!("load-{c}-{i}"), 4)))
+            let (mut done, mut failures) = (0, Vec::new());
+            let mut i = 0;
+            while running.load(std::sync::atomic::Ordering::Relaxed) {
+                i += 1;
+                let name = format!("load-{i}");
+                match api
+                    .create(&PostParams::default(), &typed(&tenant(&name, 4)))
                     .await
                 {
-                    failures.push(e.to_string());
+                    Ok(t) if t.spec.image.is_some() => done += 1,
+                    Ok(_) => failures.push(format!("{name}: stored without defaults")),
+                    Err(e) => failures.push(format!("{name}: {e}")),
                 }
+                let _ = api.delete(&name, &DeleteParams::default()).await;
             }
-            failures
+            (done, failures)
         }));
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let pair = next.sign_serving(&["127.0.0.1".into()]).unwrap();
-    hook.cert.set_pem(&pair.cert_pem, &pair.key_pem).unwrap();
-    let mut failures = Vec::new();
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ca_ns);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // A third of the CA's life left: due for rotation.
+    let soon = (std::time::SystemTime::now() + Duration::from_secs(3600))
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    secrets
+        .patch(
+            CA_SECRET,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"stringData": {"not-after": soon.to_string()}})),
+        )
+        .await
+        .unwrap();
+    // Announce: both CAs trusted, the old one still signs.
+    let announced = certificates.refresh().await.unwrap();
+    assert_eq!(announced.ca.cert_pem(), old_ca);
+    assert_eq!(announced.bundle_pem.matches("BEGIN CERTIFICATE").count(), 2);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Promote: the new CA signs the served certificate; both still trusted.
+    let promoted = certificates.refresh().await.unwrap();
+    assert_ne!(promoted.ca.cert_pem(), old_ca);
+    assert_eq!(promoted.bundle_pem.matches("BEGIN CERTIFICATE").count(), 2);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Forget: only the new CA is trusted; the apiserver reconnects and must accept the new
+    // certificate.
+    let forgotten = certificates.refresh().await.unwrap();
+    assert_eq!(forgotten.bundle_pem, promoted.ca.cert_pem());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after_forget = eventually(
+        async || {
+            probe
+                .create(&PostParams::default(), &typed(&tenant("probe", 17)))
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        },
+        |r| r.as_ref().is_err_and(|e| e.contains("erasure sets")),
+    )
+    .await;
+    assert!(
+        after_forget
+            .as_ref()
+            .is_err_and(|e| e.contains("erasure sets")),
+        "the webhook still judges with only the new CA trusted: {after_forget:?}"
+    );
+    running.store(false, std::sync::atomic::Ordering::Relaxed);
+    let (mut done, mut failures) = (0, Vec::new());
     for c in clients {
-        failures.extend(c.await.unwrap());
+        let (d, f) = c.await.unwrap();
+        done += d;
+        failures.extend(f);
     }
     assert!(
         failures.is_empty(),
-        "{} of 200 requests failed: {:?}",
+        "{} of {} creates failed: {:?}",
         failures.len(),
+        done + failures.len(),
         failures.first()
     );
+    assert!(done >= 40, "only {done} creates during the rotation");
+    eprintln!("{done} Tenants created and deleted during the rotation, none failed");
 }

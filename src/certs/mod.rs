@@ -1,7 +1,9 @@
 //! Certificates: the operator CA (ECDSA P-256, made with rcgen) and the serving certificates it
-//! signs. In a cluster the CA lives in a Secret (see `store`); each replica signs its own serving
-//! certificate in memory and never writes a private key to disk.
+//! signs. In a cluster the CA lives in a Secret (`store`, which also rotates it in steps); each
+//! replica signs its own serving certificate in memory and never writes a private key to disk
+//! (`serving`, which also publishes the CA bundle to the webhook configurations).
 
+pub mod serving;
 pub mod store;
 
 use std::time::{Duration, SystemTime};
@@ -117,8 +119,13 @@ impl Ca {
 /// Whether a certificate valid until `not_after`, issued for `lifetime`, should be replaced now:
 /// when less than a third of its life is left.
 pub fn due_for_renewal(not_after: SystemTime, lifetime: Duration) -> bool {
+    due_for_renewal_at(not_after, lifetime, SystemTime::now())
+}
+
+/// [`due_for_renewal`] as seen at `now`.
+pub fn due_for_renewal_at(not_after: SystemTime, lifetime: Duration, now: SystemTime) -> bool {
     not_after
-        .duration_since(SystemTime::now())
+        .duration_since(now)
         .map_or(true, |left| left < lifetime / 3)
 }
 

@@ -9,7 +9,8 @@ use clap::Args;
 
 use super::{EXIT_OK, EXIT_UNREADABLE};
 use crate::admission::DefaultsConfig;
-use crate::certs::{self, Ca, SERVING_VALIDITY, due_for_renewal, store};
+use crate::certs::serving::{ServingCertificates, WebhookConfigurations};
+use crate::certs::{self, Ca, store};
 use crate::reconcile::leader;
 use crate::webhook::cluster::ApiCluster;
 use crate::webhook::config::{self, Target};
@@ -18,6 +19,10 @@ use crate::webhook::server::{self, AppState};
 use crate::webhook::tls::ServingCert;
 
 pub const FIELD_MANAGER: &str = "hanzo-s3-operator";
+/// How often each replica re-reads the CA Secret (rotation steps, renewal of its certificate).
+const REFRESH_PERIOD: Duration = Duration::from_secs(600);
+/// How often externally managed certificate files are checked for a new pair.
+const RELOAD_PERIOD: Duration = Duration::from_secs(10);
 
 /// Run the admission webhook server (in a cluster, or standalone for local tests).
 ///
@@ -85,6 +90,8 @@ enum RunError {
     Cert(#[from] certs::CertError),
     #[error(transparent)]
     Store(#[from] store::StoreError),
+    #[error(transparent)]
+    Certificates(#[from] crate::certs::serving::RefreshError),
     #[error("serving certificate: {0}")]
     Tls(#[from] crate::webhook::tls::TlsError),
     #[error("cannot write {path}: {source}")]
@@ -135,43 +142,20 @@ async fn shutdown_signal() {
 }
 
 async fn run_async(args: &RunArgs) -> Result<(), RunError> {
-    let cert = Arc::new(ServingCert::default());
-    let metrics = Metrics::default();
-    let defaults = DefaultsConfig::from_env();
     if args.standalone {
-        let ca = Ca::generate("hanzo-s3-operator-standalone-ca")?;
-        let pair = ca.sign_serving(&["localhost".to_owned(), "127.0.0.1".to_owned()])?;
-        cert.set_pem(&pair.cert_pem, &pair.key_pem)?;
-        metrics
-            .certificate_expiry
-            .set(store::unix_seconds(pair.not_after));
-        if let Some(path) = &args.ca_out {
-            std::fs::write(path, ca.cert_pem()).map_err(|source| RunError::Write {
-                path: path.clone(),
-                source,
-            })?;
-        }
-        tracing::info!(listen = %args.listen, "standalone mode: no cluster; the one-Tenant-per-namespace and Secret checks are skipped");
-        let state = Arc::new(AppState {
-            defaults,
-            cluster: None,
-            metrics,
-            cert,
-        });
-        let listener = server::bind(args.listen).await?;
-        tracing::info!(listen = %args.listen, "webhook server ready");
-        return Ok(server::serve(listener, state, shutdown_signal()).await?);
+        return standalone(args).await;
     }
-
+    let cert = Arc::new(ServingCert::default());
     let client = client(args).await?;
     let listener = server::bind(args.listen).await?;
     let state = Arc::new(AppState {
-        defaults,
+        defaults: DefaultsConfig::from_env(),
         cluster: Some(ApiCluster::new(client.clone())),
-        metrics,
+        metrics: Metrics::default(),
         cert: cert.clone(),
     });
-    // One signal stops both the server (after in-flight reviews) and the controller.
+    // One signal stops the server (after in-flight reviews), the certificate refresh and the
+    // controller.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;
@@ -180,32 +164,44 @@ async fn run_async(args: &RunArgs) -> Result<(), RunError> {
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let stored = store::ensure_ca(client.clone(), &args.namespace).await?;
-    match (&args.tls_cert_file, &args.tls_key_file) {
+
+    // Serving certificate: externally managed files, or signed by the operator CA (whose bundle is
+    // published to the webhook configurations before any certificate it signs is served).
+    let stored = match (&args.tls_cert_file, &args.tls_key_file) {
         (Some(cert_file), Some(key_file)) => {
             load_files(&cert, cert_file, key_file)?;
             tokio::spawn(reload_files(
                 cert.clone(),
                 cert_file.clone(),
                 key_file.clone(),
+                stopped(stop_rx.clone()),
             ));
+            // Tenants' TLS certificates are still signed by the operator CA.
+            store::ensure_ca(client.clone(), &args.namespace).await?
         }
         _ => {
-            let bundle = refresh_certificate(&client, args, &state).await?;
-            if !args.no_webhook_config {
-                apply_webhook_configurations(&client, args, &bundle).await?;
-            }
-            tokio::spawn(renew_loop(
+            let publisher = (!args.no_webhook_config).then(|| WebhookConfigurations {
+                client: client.clone(),
+                options: config_options(args),
+                field_manager: FIELD_MANAGER.to_owned(),
+            });
+            let mut certificates = ServingCertificates::new(
                 client.clone(),
-                args_target(args),
-                state.clone(),
-                bundle,
-            ));
+                &args.namespace,
+                serving_names(args),
+                cert.clone(),
+                publisher,
+            );
+            let stored = certificates.refresh().await?;
+            tokio::spawn(certificates.run(REFRESH_PERIOD, stopped(stop_rx.clone())));
+            stored
         }
-    }
+    };
+
+    // The reconciler plugs in here, beside the webhook server: every replica serves the webhooks;
+    // only the holder of the Lease reconciles. Tenants' TLS certificates are signed by the
+    // operator CA read at start.
     if !args.no_reconcile {
-        // Every replica serves the webhooks; only the holder of the Lease reconciles. Tenants' TLS
-        // certificates are signed by the operator CA read at start.
         let ca = Arc::new(stored.ca);
         let (reconcile_client, defaults) = (client.clone(), state.defaults.clone());
         let namespaces = args.watch_namespaces.clone();
@@ -227,6 +223,34 @@ async fn run_async(args: &RunArgs) -> Result<(), RunError> {
     }
     tracing::info!(listen = %args.listen, namespace = %args.namespace, "webhook server ready");
     Ok(server::serve(listener, state, stopped(stop_rx)).await?)
+}
+
+/// No cluster: a CA generated in memory, a certificate for localhost and 127.0.0.1, and reviews
+/// judged without the checks that need the API.
+async fn standalone(args: &RunArgs) -> Result<(), RunError> {
+    let cert = Arc::new(ServingCert::default());
+    let ca = Ca::generate("hanzo-s3-operator-standalone-ca")?;
+    let pair = ca.sign_serving(&["localhost".to_owned(), "127.0.0.1".to_owned()])?;
+    cert.set_pem(&pair.cert_pem, &pair.key_pem)?;
+    let listener = server::bind(args.listen).await?;
+    if let Some(path) = &args.ca_out {
+        std::fs::write(path, ca.cert_pem()).map_err(|source| RunError::Write {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    tracing::info!(
+        listen = %args.listen,
+        "standalone mode: no cluster; the one-Tenant-per-namespace and configuration Secret checks are skipped"
+    );
+    let state = Arc::new(AppState {
+        defaults: DefaultsConfig::from_env(),
+        cluster: None,
+        metrics: Metrics::default(),
+        cert,
+    });
+    tracing::info!(listen = %args.listen, "webhook server ready");
+    Ok(server::serve(listener, state, shutdown_signal()).await?)
 }
 
 async fn client(args: &RunArgs) -> Result<kube::Client, RunError> {
@@ -259,16 +283,8 @@ fn serving_names(args: &RunArgs) -> Vec<String> {
     names
 }
 
-fn args_target(args: &RunArgs) -> RenewTarget {
-    RenewTarget {
-        namespace: args.namespace.clone(),
-        names: serving_names(args),
-        options: config_options(args, None),
-        manage_configurations: !args.no_webhook_config,
-    }
-}
-
-fn config_options(args: &RunArgs, bundle: Option<&str>) -> config::Options {
+/// The webhook configurations to publish (the CA bundle is filled in by each publication).
+fn config_options(args: &RunArgs) -> config::Options {
     config::Options {
         target: match &args.webhook_url {
             Some(url) => Target::Url(url.clone()),
@@ -277,120 +293,65 @@ fn config_options(args: &RunArgs, bundle: Option<&str>) -> config::Options {
                 name: args.service_name.clone(),
             },
         },
-        ca_bundle_pem: bundle.map(str::to_owned),
+        ca_bundle_pem: None,
         operator_namespace: args.namespace.clone(),
         mutation_failure_policy: args.mutation_failure_policy.clone(),
     }
 }
 
-/// Signs a serving certificate with the (possibly just rotated) CA from the Secret; returns the
-/// CA bundle clients must trust.
-async fn refresh_certificate(
-    client: &kube::Client,
-    args: &RunArgs,
-    state: &AppState,
-) -> Result<String, RunError> {
-    let stored = store::ensure_ca(client.clone(), &args.namespace).await?;
-    let pair = stored.ca.sign_serving(&serving_names(args))?;
-    state.cert.set_pem(&pair.cert_pem, &pair.key_pem)?;
-    state
-        .metrics
-        .certificate_expiry
-        .set(store::unix_seconds(pair.not_after));
-    Ok(stored.bundle_pem)
-}
-
-async fn apply_webhook_configurations(
-    client: &kube::Client,
-    args: &RunArgs,
-    bundle: &str,
-) -> Result<(), RunError> {
-    config::apply(client, &config_options(args, Some(bundle)), FIELD_MANAGER).await?;
-    tracing::info!("webhook configurations applied with the current CA bundle");
-    Ok(())
-}
-
-struct RenewTarget {
-    namespace: String,
-    names: Vec<String>,
-    options: config::Options,
-    manage_configurations: bool,
-}
-
-/// Every 10 minutes: rotate the CA when due (old and new both trusted), renew the serving
-/// certificate when a third of its life is left; new handshakes get the new one, no restart.
-async fn renew_loop(
-    client: kube::Client,
-    target: RenewTarget,
-    state: Arc<AppState>,
-    mut bundle: String,
-) {
-    let mut not_after = std::time::SystemTime::now() + SERVING_VALIDITY;
-    loop {
-        tokio::time::sleep(Duration::from_secs(600)).await;
-        let stored = match store::ensure_ca(client.clone(), &target.namespace).await {
-            Ok(s) => s,
-            Err(error) => {
-                tracing::warn!(%error, "cannot read the CA; retrying in 10 minutes");
-                continue;
-            }
-        };
-        let ca_changed = stored.bundle_pem != bundle;
-        if ca_changed && target.manage_configurations {
-            let mut options = target.options.clone();
-            options.ca_bundle_pem = Some(stored.bundle_pem.clone());
-            // Trust the new CA before serving its certificates.
-            if let Err(error) = config::apply(&client, &options, FIELD_MANAGER).await {
-                tracing::warn!(%error, "cannot update the webhook configurations");
-                continue;
-            }
-        }
-        if ca_changed || due_for_renewal(not_after, SERVING_VALIDITY) {
-            match stored.ca.sign_serving(&target.names) {
-                Ok(pair) => {
-                    if state.cert.set_pem(&pair.cert_pem, &pair.key_pem).is_ok() {
-                        not_after = pair.not_after;
-                        state
-                            .metrics
-                            .certificate_expiry
-                            .set(store::unix_seconds(pair.not_after));
-                        tracing::info!("serving certificate renewed");
-                    }
-                }
-                Err(error) => tracing::warn!(%error, "cannot sign a serving certificate"),
-            }
-        }
-        bundle = stored.bundle_pem;
-    }
-}
-
-fn load_files(cert: &ServingCert, cert_file: &PathBuf, key_file: &PathBuf) -> Result<(), RunError> {
+fn read_pair(cert_file: &PathBuf, key_file: &PathBuf) -> Result<(String, String), RunError> {
     let read = |p: &PathBuf| {
         std::fs::read_to_string(p).map_err(|source| RunError::Read {
             path: p.clone(),
             source,
         })
     };
-    cert.set_pem(&read(cert_file)?, &read(key_file)?)?;
+    Ok((read(cert_file)?, read(key_file)?))
+}
+
+fn load_files(cert: &ServingCert, cert_file: &PathBuf, key_file: &PathBuf) -> Result<(), RunError> {
+    let (cert_pem, key_pem) = read_pair(cert_file, key_file)?;
+    cert.set_pem(&cert_pem, &key_pem)?;
     Ok(())
 }
 
-/// cert-manager replaces the files in place: poll them and swap the certificate when they change.
-async fn reload_files(cert: Arc<ServingCert>, cert_file: PathBuf, key_file: PathBuf) {
-    let stamp = |p: &PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    let mut seen = (stamp(&cert_file), stamp(&key_file));
+/// cert-manager (through the kubelet) replaces the files in place: poll their content and serve
+/// the new pair when it changes. Content, not mtime: a symlink swap or a rewrite within the same
+/// second keeps a modification time that says nothing.
+async fn reload_files(
+    cert: Arc<ServingCert>,
+    cert_file: PathBuf,
+    key_file: PathBuf,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    let mut served = read_pair(&cert_file, &key_file).ok();
     loop {
-        tokio::time::sleep(Duration::from_secs(10)).await;
-        let now = (stamp(&cert_file), stamp(&key_file));
-        if now != seen {
-            match load_files(&cert, &cert_file, &key_file) {
-                Ok(()) => {
-                    tracing::info!(file = %cert_file.display(), "serving certificate reloaded");
-                    seen = now;
-                }
-                // A half-written pair (cert updated, key not yet): try again next round.
-                Err(error) => tracing::warn!(%error, "cannot reload the serving certificate yet"),
+        tokio::select! {
+            () = tokio::time::sleep(RELOAD_PERIOD) => {}
+            () = &mut stop => return,
+        }
+        let pair = match read_pair(&cert_file, &key_file) {
+            Ok(pair) => pair,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the serving certificate files");
+                continue;
             }
+        };
+        if served.as_ref() == Some(&pair) {
+            continue;
+        }
+        match cert.set_pem(&pair.0, &pair.1) {
+            Ok(()) => {
+                tracing::info!(
+                    file = %cert_file.display(),
+                    not_after = ?cert.not_after(),
+                    "serving certificate reloaded"
+                );
+                served = Some(pair);
+            }
+            // A half-written pair (certificate updated, key not yet): try again next round.
+            Err(error) => tracing::warn!(%error, "cannot reload the serving certificate yet"),
         }
     }
 }

@@ -1,0 +1,147 @@
+//! A replica's serving certificate, kept current: signed in memory by the CA of the Secret,
+//! re-signed when the CA rotates or a third of its life is left, and never signed by a CA before
+//! that CA is in the caBundle the webhook configurations carry.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use super::store::{self, RotationPolicy, StoreError, StoredCa};
+use super::{CertError, SERVING_VALIDITY, due_for_renewal};
+use crate::webhook::config;
+use crate::webhook::tls::{ServingCert, TlsError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    #[error("operator CA: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot update the webhook configurations with the CA bundle: {0}")]
+    Publish(kube::Error),
+    #[error("cannot sign a serving certificate: {0}")]
+    Sign(#[from] CertError),
+    #[error("cannot serve the new certificate: {0}")]
+    Serve(#[from] TlsError),
+}
+
+/// Where the CA bundle goes: the webhook configurations.
+#[allow(async_fn_in_trait)]
+pub trait BundlePublisher {
+    async fn publish(&self, bundle_pem: &str) -> Result<(), kube::Error>;
+}
+
+/// The operator's own Mutating- and ValidatingWebhookConfiguration, by server-side apply.
+pub struct WebhookConfigurations {
+    pub client: kube::Client,
+    /// `ca_bundle_pem` is replaced by each published bundle.
+    pub options: config::Options,
+    pub field_manager: String,
+}
+
+impl BundlePublisher for WebhookConfigurations {
+    async fn publish(&self, bundle_pem: &str) -> Result<(), kube::Error> {
+        let mut options = self.options.clone();
+        options.ca_bundle_pem = Some(bundle_pem.to_owned());
+        config::apply(&self.client, &options, &self.field_manager).await
+    }
+}
+
+/// `None`: publish nothing.
+impl<P: BundlePublisher> BundlePublisher for Option<P> {
+    async fn publish(&self, bundle_pem: &str) -> Result<(), kube::Error> {
+        match self {
+            Some(p) => p.publish(bundle_pem).await,
+            None => Ok(()),
+        }
+    }
+}
+
+pub struct ServingCertificates<P> {
+    client: kube::Client,
+    namespace: String,
+    names: Vec<String>,
+    policy: RotationPolicy,
+    publisher: P,
+    cert: Arc<ServingCert>,
+    published: Option<String>,
+    signed_by: Option<String>,
+}
+
+impl<P: BundlePublisher> ServingCertificates<P> {
+    /// Certificates for `names`, signed by the CA in the Secret of `namespace`, served by `cert`.
+    pub fn new(
+        client: kube::Client,
+        namespace: &str,
+        names: Vec<String>,
+        cert: Arc<ServingCert>,
+        publisher: P,
+    ) -> Self {
+        ServingCertificates {
+            client,
+            namespace: namespace.to_owned(),
+            names,
+            policy: RotationPolicy::default(),
+            publisher,
+            cert,
+            published: None,
+            signed_by: None,
+        }
+    }
+
+    pub fn with_policy(mut self, policy: RotationPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// One round: read (and, when due, rotate) the CA; publish the bundle if it changed; then
+    /// re-sign the serving certificate if the signing CA changed or its own renewal is due. When
+    /// publishing fails nothing is re-signed: the served certificate stays one the published
+    /// bundle trusts.
+    pub async fn refresh(&mut self) -> Result<StoredCa, RefreshError> {
+        let stored =
+            store::ensure_ca_with(self.client.clone(), &self.namespace, &self.policy).await?;
+        if self.published.as_deref() != Some(stored.bundle_pem.as_str()) {
+            self.publisher
+                .publish(&stored.bundle_pem)
+                .await
+                .map_err(RefreshError::Publish)?;
+            tracing::info!(
+                cas = stored.bundle_pem.matches("BEGIN CERTIFICATE").count(),
+                "CA bundle published"
+            );
+            self.published = Some(stored.bundle_pem.clone());
+        }
+        let ca_changed = self.signed_by.as_deref() != Some(stored.ca.cert_pem());
+        let renewal_due = self
+            .cert
+            .not_after()
+            .is_none_or(|t| due_for_renewal(t, SERVING_VALIDITY));
+        if ca_changed || renewal_due {
+            let pair = stored.ca.sign_serving(&self.names)?;
+            self.cert.set_pem(&pair.cert_pem, &pair.key_pem)?;
+            self.signed_by = Some(stored.ca.cert_pem().to_owned());
+            tracing::info!(
+                names = ?self.names,
+                valid_for_days = pair
+                    .not_after
+                    .duration_since(SystemTime::now())
+                    .map_or(0, |d| d.as_secs() / 86400),
+                "serving certificate signed"
+            );
+        }
+        Ok(stored)
+    }
+
+    /// Refreshes every `period` until `stop` resolves; errors are logged and retried next round.
+    pub async fn run(mut self, period: Duration, stop: impl Future<Output = ()>) {
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(period) => {}
+                () = &mut stop => return,
+            }
+            if let Err(error) = self.refresh().await {
+                tracing::warn!(%error, retry_in = ?period, "certificate refresh failed");
+            }
+        }
+    }
+}
