@@ -52,7 +52,9 @@ fn the_standalone_server_passes_every_conformance_check() {
         .code(0)
         .stdout(predicate::str::is_match(r"/validate create-invalid\s+PASS  denied 422").unwrap())
         .stdout(predicate::str::is_match(r"body limit \(413\)\s+PASS").unwrap())
-        .stdout(predicate::str::contains("23 passed, 0 failed"));
+        .stdout(predicate::str::is_match(r"timeout parameter\s+PASS  stalled body given up after \d+ ms with \?timeout=1s \(HTTP/1.1 408").unwrap())
+        .stdout(predicate::str::is_match(r"HTTP/2\s+PASS  ALPN h2, create-invalid: denied 422").unwrap())
+        .stdout(predicate::str::contains("24 passed, 0 failed"));
 }
 
 #[tokio::test]
@@ -105,6 +107,10 @@ async fn a_server_that_breaks_the_contract_fails() {
     );
     assert!(
         line("/validate malformed FAIL expected HTTP 400, got 200"),
+        "{stdout}"
+    );
+    assert!(
+        line("timeout parameter FAIL answered HTTP/1.1 200 OK to a body it never received"),
         "{stdout}"
     );
 }

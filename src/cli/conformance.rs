@@ -11,6 +11,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
@@ -21,8 +22,8 @@ use super::{EXIT_OK, EXIT_UNREADABLE, EXIT_VIOLATIONS};
 /// Sends the fixtures of webhooks/fixtures (valid, invalid, update removing a pool, delete, dry
 /// run, malformed) to /mutate and /validate and checks uid echo, apiVersion/kind, patch encoding and
 /// that the patch applies, denial status codes, 400 for malformed reviews, 413 above the body
-/// limit, the ?timeout= deadline, keep-alive reuse, HTTP/2 and TLS 1.2 and 1.3. Prints a table;
-/// exit code 1 when any check fails.
+/// limit, the ?timeout= deadline for a stalled body, keep-alive reuse (also after an idle pause),
+/// HTTP/2 and TLS 1.2 and 1.3. Prints a table; exit code 1 when any check fails.
 #[derive(Args, Debug)]
 #[command(after_help = "Example:\n  \
     hanzo-s3-operator run --standalone --listen 127.0.0.1:8443 --ca-out /tmp/ca.pem &\n  \
@@ -34,6 +35,10 @@ pub struct ConformanceArgs {
     /// PEM CA to trust for the server's certificate (default: the system roots).
     #[arg(long, value_name = "FILE")]
     pub ca: Option<PathBuf>,
+    /// Pause this long on an open connection before reusing it (the apiserver reuses connections
+    /// idle for up to 90 s; `--idle-seconds 95` checks exactly that).
+    #[arg(long, value_name = "SECONDS", default_value_t = 2)]
+    pub idle_seconds: u64,
 }
 
 macro_rules! fixture {
@@ -207,8 +212,21 @@ fn judge_answer(
     }
     if !allowed {
         let code = response["status"]["code"].as_i64().unwrap_or(0);
+        let expected = golden["response"]["status"]["code"].as_i64();
         if code != 422 && code != 403 {
             return Err(format!("denial status.code {code}, expected 422 or 403"));
+        }
+        if expected.is_some_and(|e| e != code) {
+            return Err(format!(
+                "denial status.code {code}, expected {}",
+                expected.unwrap_or_default()
+            ));
+        }
+        if response["status"]["message"]
+            .as_str()
+            .is_none_or(str::is_empty)
+        {
+            return Err("a denial without a status.message".into());
         }
     }
     match (endpoint, response.get("patch")) {
@@ -335,31 +353,69 @@ async fn run_checks(args: &ConformanceArgs) -> Result<Vec<Check>, String> {
     };
     push("body limit (413)".into(), body_limit.await);
 
+    // A request whose body stalls must be given up at its ?timeout=, not held open.
     let deadline = async {
-        let mut conn = open(&target).await.map_err(|e| e.0)?;
-        let started = Instant::now();
-        let (status, _) = conn
-            .post(
-                &authority_host(&host, port),
-                "/validate?timeout=1s",
-                FIXTURES[0].1.as_bytes().to_vec(),
-            )
+        let mut tls = connect(&target, target.tls.clone())
             .await
             .map_err(|e| e.0)?;
+        let head = format!(
+            "POST /validate?timeout=1s HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{{\"apiVersion\"",
+            authority_host(&host, port)
+        );
+        tls.write_all(head.as_bytes())
+            .await
+            .map_err(|e| format!("write: {e}"))?;
+        tls.flush().await.map_err(|e| format!("write: {e}"))?;
+        let started = Instant::now();
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), tls.read_to_end(&mut answer)).await;
         let took = started.elapsed();
-        if status == 200 && took < Duration::from_secs(1) {
-            Ok(format!(
-                "answered in {} ms within ?timeout=1s",
+        let status = String::from_utf8_lossy(&answer)
+            .lines()
+            .next()
+            .unwrap_or("connection closed")
+            .to_owned();
+        match read {
+            Ok(_) if status.starts_with("HTTP/1.1 2") => {
+                Err(format!("answered {status} to a body it never received"))
+            }
+            Ok(_) if took < Duration::from_secs(3) => Ok(format!(
+                "stalled body given up after {} ms with ?timeout=1s ({status})",
                 took.as_millis()
-            ))
-        } else {
-            Err(format!(
-                "status {status} after {} ms with ?timeout=1s",
+            )),
+            Ok(_) => Err(format!(
+                "stalled body given up only after {} ms with ?timeout=1s",
                 took.as_millis()
-            ))
+            )),
+            Err(_) => Err("stalled body still held open 5 s after ?timeout=1s".to_owned()),
         }
     };
     push("timeout parameter".into(), deadline.await);
+
+    let idle = async {
+        let mut conn = open(&target).await.map_err(|e| e.0)?;
+        let body = FIXTURES[0].1.as_bytes().to_vec();
+        let host = authority_host(&host, port);
+        conn.post(&host, "/validate", body.clone())
+            .await
+            .map_err(|e| e.0)?;
+        tokio::time::sleep(Duration::from_secs(args.idle_seconds)).await;
+        match conn.post(&host, "/validate", body).await {
+            Ok((200, _)) => Ok(format!(
+                "connection reused after {} s idle",
+                args.idle_seconds
+            )),
+            Ok((status, _)) => Err(format!(
+                "status {status} after {} s idle",
+                args.idle_seconds
+            )),
+            Err(e) => Err(format!(
+                "connection closed after {} s idle: {}",
+                args.idle_seconds, e.0
+            )),
+        }
+    };
+    push("keep-alive idle".into(), idle.await);
 
     for (label, versions) in [
         ("TLS 1.3", &[&rustls::version::TLS13][..]),
@@ -381,10 +437,39 @@ async fn run_checks(args: &ConformanceArgs) -> Result<Vec<Check>, String> {
             &[b"h2", b"http/1.1"],
         )?);
         let tls = connect(&target, config).await.map_err(|e| e.0)?;
-        match tls.get_ref().1.alpn_protocol() {
-            Some(b"h2") => Ok("ALPN h2".to_owned()),
-            other => Err(format!("ALPN {:?}", other.map(String::from_utf8_lossy))),
+        if tls.get_ref().1.alpn_protocol() != Some(b"h2") {
+            return Err(format!(
+                "ALPN {:?}, not h2",
+                tls.get_ref().1.alpn_protocol().map(String::from_utf8_lossy)
+            ));
         }
+        let (mut sender, conn) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            TokioIo::new(tls),
+        )
+        .await
+        .map_err(|e| format!("HTTP/2 handshake: {e}"))?;
+        tokio::spawn(conn);
+        let (name, request, _, validate) = FIXTURES[1];
+        let req = hyper::Request::post(format!("https://{}/validate", authority_host(&host, port)))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(request)))
+            .map_err(|e| e.to_string())?;
+        let res = sender
+            .send_request(req)
+            .await
+            .map_err(|e| format!("HTTP/2 request: {e}"))?;
+        let status = res.status().as_u16();
+        let body = res
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        let request_json: Value = serde_json::from_str(request).unwrap_or(Value::Null);
+        let golden: Value = serde_json::from_str(validate).unwrap_or(Value::Null);
+        judge_answer("/validate", &request_json, &golden, status, &body)
+            .map(|detail| format!("ALPN h2, {name}: {detail}"))
     };
     push("HTTP/2".into(), h2.await);
     Ok(checks)
