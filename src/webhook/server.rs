@@ -546,6 +546,50 @@ mod tests {
         assert_eq!(parse_timeout(None), DEFAULT_DEADLINE);
     }
 
+    /// A cluster that never answers in time.
+    struct StuckCluster;
+
+    impl ClusterView for StuckCluster {
+        async fn other_tenants(&self, _: &str, _: &str) -> Option<Vec<String>> {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Some(vec!["never".into()])
+        }
+        async fn secret_exists(&self, _: &str, _: &str) -> Option<bool> {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Some(false)
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stuck_cluster_check_is_skipped_with_a_warning_within_the_budget() {
+        let body = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/webhooks/fixtures/create-valid.request.json"
+        ))
+        .unwrap();
+        let started = Instant::now();
+        let budgeted = Budgeted {
+            inner: &StuckCluster,
+            until: started + Duration::from_millis(300),
+        };
+        let (review, outcome) = review::answer(
+            Webhook::Validate,
+            &body,
+            &DefaultsConfig::default(),
+            &budgeted,
+        )
+        .await
+        .unwrap();
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert_eq!(outcome.verdict, "allowed");
+        assert!(
+            review["response"]["warnings"]
+                .to_string()
+                .contains("could not check for another Tenant"),
+            "{review}"
+        );
+    }
+
     #[test]
     fn the_timeout_parameter_is_found_among_others() {
         assert_eq!(timeout_param(Some("timeout=5s")), Some("5s"));
