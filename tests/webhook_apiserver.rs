@@ -402,6 +402,64 @@ async fn updates_by_every_route_are_judged_and_pools_are_protected() {
     api.delete("upd", &DeleteParams::default()).await.unwrap();
 }
 
+/// Soft issues reach the client as `Warning` headers and do not deny: here the configuration
+/// Secret that does not exist (yet), checked through the API at admission time.
+#[tokio::test]
+async fn soft_issues_come_back_as_warnings_and_do_not_deny() {
+    let (client, ns) = namespace("shared").await;
+    let body = serde_json::to_vec(&tenant("warned", 4)).unwrap();
+    let request = axum::http::Request::post(format!(
+        "/apis/minio.min.io/v2/namespaces/{ns}/tenants?dryRun=All"
+    ))
+    .header("content-type", "application/json")
+    .body(kube::client::Body::from(body))
+    .unwrap();
+    let response = client.send(request).await.unwrap();
+    let status = response.status();
+    let warnings: Vec<String> = response
+        .headers()
+        .get_all("warning")
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect();
+    assert!(status.is_success(), "{status}: {warnings:?}");
+    assert!(
+        warnings.iter().any(|w| w.starts_with("299 - ")
+            && w.contains("spec.configuration.name: Secret")
+            && w.contains("warned-env")
+            && w.contains("does not exist yet")),
+        "{warnings:?}"
+    );
+    // Once the Secret exists, that warning is gone.
+    let secret: Secret = serde_json::from_value(
+        json!({"metadata": {"name": "warned-env"}, "stringData": {"config.env": ""}}),
+    )
+    .unwrap();
+    Api::<Secret>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let request = axum::http::Request::post(format!(
+        "/apis/minio.min.io/v2/namespaces/{ns}/tenants?dryRun=All"
+    ))
+    .header("content-type", "application/json")
+    .body(kube::client::Body::from(
+        serde_json::to_vec(&tenant("warned", 4)).unwrap(),
+    ))
+    .unwrap();
+    let response = client.send(request).await.unwrap();
+    let warnings: Vec<String> = response
+        .headers()
+        .get_all("warning")
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect();
+    assert!(
+        !warnings.iter().any(|w| w.contains("does not exist yet")),
+        "{warnings:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_second_tenant_in_a_namespace_is_forbidden() {
     let (client, ns) = namespace("shared").await;
@@ -463,7 +521,10 @@ async fn fails_closed_when_the_webhook_is_unreachable_and_honours_the_timeout() 
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         },
-        |r| r.as_ref().is_err_and(|e| e.contains("failed calling webhook")),
+        |r| {
+            r.as_ref()
+                .is_err_and(|e| e.contains("failed calling webhook"))
+        },
     )
     .await
     .unwrap_err();
@@ -486,7 +547,10 @@ async fn fails_closed_when_the_webhook_is_unreachable_and_honours_the_timeout() 
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         },
-        |r| r.as_ref().is_err_and(|e| e.contains("failed calling webhook")),
+        |r| {
+            r.as_ref()
+                .is_err_and(|e| e.contains("failed calling webhook"))
+        },
     )
     .await
     .unwrap_err();
