@@ -459,6 +459,47 @@ async fn http2_is_negotiated_and_serves_concurrent_streams() {
 }
 
 #[tokio::test]
+async fn an_idle_http2_connection_is_closed_gracefully_after_the_idle_timeout() {
+    let options = ServerOptions {
+        idle_timeout: Duration::from_secs(1),
+        ..ServerOptions::default()
+    };
+    let server = Server::start(options).await;
+    let tls = server
+        .connect_with(server.tls(&[&rustls::version::TLS13], &[b"h2"]))
+        .await;
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+            .await
+            .unwrap();
+    let conn = tokio::spawn(conn);
+    let started = Instant::now();
+    // Busy for longer than the idle timeout: requests keep it open.
+    while started.elapsed() < Duration::from_millis(1500) {
+        let request = hyper::Request::post("https://127.0.0.1/validate")
+            .body(Full::new(Bytes::from(fixture("create-valid"))))
+            .unwrap();
+        sender.ready().await.unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let idle_from = Instant::now();
+    // Then idle: the server sends GOAWAY and the connection ends without an error.
+    tokio::time::timeout(Duration::from_secs(5), conn)
+        .await
+        .expect("closed by the server")
+        .unwrap()
+        .unwrap();
+    let idle = idle_from.elapsed();
+    assert!(
+        idle >= Duration::from_millis(600) && idle < Duration::from_secs(3),
+        "{idle:?}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn many_clients_at_once_are_all_answered_with_one_review_at_a_time() {
     let options = ServerOptions {
         max_concurrent_reviews: 1,

@@ -8,6 +8,10 @@
 //!
 //! While a request is being answered (its body read, the review judged) there is no read deadline
 //! here: the handler's per-request deadline covers that.
+//!
+//! HTTP/2 (the apiserver's choice when offered) multiplexes requests and pings on one connection,
+//! so bytes say nothing there; its [`Clock`] only counts requests in progress, and the server closes
+//! the connection gracefully (GOAWAY) once none has been in progress for `idle_timeout`.
 
 use std::future::Future as _;
 use std::io;
@@ -29,47 +33,102 @@ enum Phase {
     Busy,
 }
 
-/// The phase of one HTTP/1.1 connection, shared by its IO wrapper and its service.
+#[derive(Debug)]
+struct State {
+    phase: Phase,
+    since: Instant,
+    /// Requests in progress (at most one on HTTP/1.1).
+    active: usize,
+}
+
+/// The phase of one connection, shared by its IO wrapper and its service.
 #[derive(Debug)]
 pub struct Clock {
-    state: Mutex<(Phase, Instant)>,
+    state: Mutex<State>,
 }
 
 impl Clock {
     pub fn new() -> Arc<Clock> {
         Arc::new(Clock {
-            state: Mutex::new((Phase::Idle, Instant::now())),
+            state: Mutex::new(State {
+                phase: Phase::Idle,
+                since: Instant::now(),
+                active: 0,
+            }),
         })
     }
 
-    fn set(&self, phase: Phase) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        *state = (phase, Instant::now());
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The service was called: the request head is complete.
+    /// The service was called: a request head is complete.
     pub fn request_started(&self) {
-        self.set(Phase::Busy);
+        let mut state = self.lock();
+        state.active += 1;
+        state.phase = Phase::Busy;
+        state.since = Instant::now();
     }
 
-    /// The service produced its response: the connection is idle from now on.
+    /// The service produced a response (or its future was dropped): when it was the last request
+    /// in progress, the connection is idle from now on.
     pub fn request_finished(&self) {
-        self.set(Phase::Idle);
+        let mut state = self.lock();
+        state.active = state.active.saturating_sub(1);
+        if state.active == 0 {
+            state.phase = Phase::Idle;
+            state.since = Instant::now();
+        }
     }
 
     fn bytes_read(&self) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if state.0 == Phase::Idle {
-            *state = (Phase::Head, Instant::now());
+        let mut state = self.lock();
+        if state.phase == Phase::Idle {
+            state.phase = Phase::Head;
+            state.since = Instant::now();
         }
     }
 
     fn read_deadline(&self, idle: Duration, header: Duration) -> Option<Instant> {
-        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        match state.0 {
-            Phase::Idle => Some(state.1 + idle),
-            Phase::Head => Some(state.1 + header),
+        let state = self.lock();
+        match state.phase {
+            Phase::Idle => Some(state.since + idle),
+            Phase::Head => Some(state.since + header),
             Phase::Busy => None,
+        }
+    }
+
+    /// When the connection will have had no request in progress for `idle` (None while one is).
+    pub fn idle_deadline(&self, idle: Duration) -> Option<Instant> {
+        let state = self.lock();
+        (state.active == 0).then(|| state.since + idle)
+    }
+}
+
+/// Marks a request in progress on a [`Clock`] for as long as it lives, so a request whose future
+/// is dropped (its client went away) still ends.
+pub struct InProgress(Arc<Clock>);
+
+impl InProgress {
+    pub fn start(clock: &Arc<Clock>) -> Self {
+        clock.request_started();
+        InProgress(clock.clone())
+    }
+}
+
+impl Drop for InProgress {
+    fn drop(&mut self) {
+        self.0.request_finished();
+    }
+}
+
+/// Resolves when `clock`'s connection has been without a request for `idle`.
+pub async fn idle_for(clock: &Clock, idle: Duration) {
+    loop {
+        match clock.idle_deadline(idle) {
+            Some(deadline) if deadline <= Instant::now() => return,
+            Some(deadline) => tokio::time::sleep_until(deadline).await,
+            None => tokio::time::sleep(idle).await,
         }
     }
 }
@@ -209,6 +268,22 @@ mod tests {
         let err = timed.read(&mut buf).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
         assert_eq!(started.elapsed(), Duration::from_secs(10));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_is_idle_only_once_its_last_request_ends() {
+        let clock = Clock::new();
+        let idle = Duration::from_secs(120);
+        let first = InProgress::start(&clock);
+        let second = InProgress::start(&clock);
+        assert_eq!(clock.idle_deadline(idle), None);
+        tokio::time::sleep(Duration::from_secs(200)).await;
+        drop(first);
+        assert_eq!(clock.idle_deadline(idle), None, "one still in progress");
+        drop(second);
+        let started = Instant::now();
+        idle_for(&clock, idle).await;
+        assert_eq!(started.elapsed(), idle);
     }
 
     #[tokio::test(start_paused = true)]

@@ -19,6 +19,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulConnection;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
@@ -26,7 +27,7 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use super::cluster::ApiCluster;
-use super::conn::{Clock, Timed};
+use super::conn::{Clock, InProgress, Timed, idle_for};
 use super::metrics::{GaugeGuard, Metrics};
 use super::review::{self, ClusterView, NoCluster, Webhook};
 use super::tls::{ServingCert, server_config};
@@ -413,8 +414,9 @@ pub async fn serve(
     serve_with(listener, state, ServerOptions::default(), shutdown).await
 }
 
-/// Serves until `shutdown` resolves, then stops accepting, turns `/readyz` unready, and waits (up
-/// to `shutdown_grace`) for in-flight requests to finish; idle keep-alive connections are closed.
+/// Serves until `shutdown` resolves, then stops accepting, turns `/readyz` unready, asks every
+/// connection to close gracefully (HTTP/1.1: after its current request; HTTP/2: GOAWAY, streams in
+/// progress finish), and waits up to `shutdown_grace` for them.
 pub async fn serve_with(
     listener: TcpListener,
     state: Arc<AppState>,
@@ -424,15 +426,16 @@ pub async fn serve_with(
     let acceptor = TlsAcceptor::from(Arc::new(server_config(state.cert.clone())?));
     let shared = shared(state, options.clone());
     let app = routes(shared.clone());
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let connections = Arc::new(Semaphore::new(options.max_connections.max(1)));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let max_connections = options.max_connections.clamp(1, Semaphore::MAX_PERMITS);
+    let connections = Arc::new(Semaphore::new(max_connections));
     let mut http1 = hyper::server::conn::http1::Builder::new();
     // Read deadlines of HTTP/1.1 are `conn::Timed`'s (idle and header timeouts apart).
     http1.keep_alive(true).header_read_timeout(None);
     let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
     http2
         .timer(TokioTimer::new())
-        // Pings find peers that vanished without closing; live idle HTTP/2 connections stay.
+        // Pings find peers that vanished without closing.
         .keep_alive_interval(Some(Duration::from_secs(30)))
         .keep_alive_timeout(Duration::from_secs(20))
         .max_concurrent_streams(256);
@@ -464,7 +467,7 @@ pub async fn serve_with(
         }
         let (acceptor, app, http1, http2) =
             (acceptor.clone(), app.clone(), http1.clone(), http2.clone());
-        let (watcher, options, shared) = (graceful.watcher(), options.clone(), shared.clone());
+        let (stop, options, shared) = (stop_rx.clone(), options.clone(), shared.clone());
         tokio::spawn(async move {
             let _permit = permit;
             let _open = GaugeGuard::new(&shared.app.metrics.connections);
@@ -481,29 +484,31 @@ pub async fn serve_with(
                     }
                 };
             let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+            let clock = Clock::new();
+            let service = {
+                let clock = clock.clone();
+                hyper::service::service_fn(move |req| {
+                    let in_progress = InProgress::start(&clock);
+                    let answer = app.clone().oneshot(req);
+                    async move {
+                        let response = answer.await;
+                        drop(in_progress);
+                        response
+                    }
+                })
+            };
             let result = if h2 {
-                let service = hyper::service::service_fn(move |req| app.clone().oneshot(req));
                 let conn = http2.serve_connection(TokioIo::new(tls), service);
-                watcher.watch(conn).await
+                drive(conn, &clock, Some(options.idle_timeout), stop).await
             } else {
-                let clock = Clock::new();
                 let io = Timed::new(
                     tls,
                     clock.clone(),
                     options.idle_timeout,
                     options.header_timeout,
                 );
-                let service = hyper::service::service_fn(move |req| {
-                    clock.request_started();
-                    let (clock, answer) = (clock.clone(), app.clone().oneshot(req));
-                    async move {
-                        let response = answer.await;
-                        clock.request_finished();
-                        response
-                    }
-                });
                 let conn = http1.serve_connection(TokioIo::new(io), service);
-                watcher.watch(conn).await
+                drive(conn, &clock, None, stop).await
             };
             if let Err(error) = result {
                 tracing::debug!(%peer, %error, "connection ended with an error");
@@ -512,15 +517,52 @@ pub async fn serve_with(
     }
     drop(listener);
     shared.draining.store(true, Ordering::Relaxed);
+    let _ = stop_tx.send(true);
     tracing::info!("webhook server stopping: finishing in-flight requests");
-    tokio::select! {
-        () = graceful.shutdown() => {}
-        () = tokio::time::sleep(options.shutdown_grace) => tracing::warn!(
+    // Every connection task holds a permit until it ends.
+    let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
+    if tokio::time::timeout(options.shutdown_grace, connections.acquire_many(all))
+        .await
+        .is_err()
+    {
+        tracing::warn!(
             grace = ?options.shutdown_grace,
-            "in-flight requests still running; stopping anyway"
-        ),
+            "connections still open after the grace period; stopping anyway"
+        );
     }
     Ok(())
+}
+
+/// Runs one connection to its end; closes it gracefully when the server stops or, with
+/// `idle_close`, when no request has been in progress for that long (HTTP/2's idle timeout).
+async fn drive<C, E>(
+    conn: C,
+    clock: &Clock,
+    idle_close: Option<Duration>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), E>
+where
+    C: GracefulConnection<Error = E>,
+{
+    tokio::pin!(conn);
+    let close = async {
+        let idle = async {
+            match idle_close {
+                Some(idle) => idle_for(clock, idle).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = stop.wait_for(|stopping| *stopping) => {}
+            () = idle => {}
+        }
+    };
+    tokio::select! {
+        result = conn.as_mut() => return result,
+        () = close => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    conn.await
 }
 
 #[cfg(test)]
