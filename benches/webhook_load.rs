@@ -1,5 +1,6 @@
 //! Load benchmark of the webhook server (not a test): AdmissionReviews of about 2, 10 and 50 KB to
-//! /validate, keep-alive and new-connection modes, 1, 16 and 64 requests in flight; req/s, p50 and
+//! /validate; HTTP/1.1 keep-alive, a new connection per request, and HTTP/2 streams on one
+//! connection (the apiserver's way); 1, 16 and 64 requests in flight; req/s, p50 and
 //! p99, next to a bare axum + rustls echo server answering the same bodies in the same run (the
 //! ceiling). Loopback only; every cell is bounded in requests and seconds.
 //!
@@ -76,22 +77,83 @@ async fn send(sender: &mut http1::SendRequest<Full<Bytes>>, path: &str, body: &B
     res.into_body().collect().await.unwrap();
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// HTTP/1.1, one connection per in-flight worker, reused.
+    KeepAlive,
+    /// HTTP/1.1, a TCP connect and a full TLS handshake per request.
+    NewConnection,
+    /// HTTP/2, one connection, every in-flight worker a stream on it (what the apiserver does).
+    Http2,
+}
+
+impl Mode {
+    fn label(self) -> &'static str {
+        match self {
+            Mode::KeepAlive => "keep-alive",
+            Mode::NewConnection => "new connection",
+            Mode::Http2 => "HTTP/2, one connection",
+        }
+    }
+}
+
+async fn h2_connect(
+    addr: std::net::SocketAddr,
+    tls: Arc<rustls::ClientConfig>,
+) -> hyper::client::conn::http2::SendRequest<Full<Bytes>> {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.set_nodelay(true).unwrap();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let stream = tokio_rustls::TlsConnector::from(tls)
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    sender
+}
+
+async fn send_h2(
+    sender: &mut hyper::client::conn::http2::SendRequest<Full<Bytes>>,
+    path: &str,
+    body: &Bytes,
+) {
+    sender.ready().await.unwrap();
+    let req = hyper::Request::post(format!("https://127.0.0.1{path}"))
+        .header("content-type", "application/json")
+        .body(Full::new(body.clone()))
+        .unwrap();
+    let res = sender.send_request(req).await.unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    res.into_body().collect().await.unwrap();
+}
+
 async fn cell(
     addr: std::net::SocketAddr,
     path: &'static str,
     tls: Arc<rustls::ClientConfig>,
+    tls_h2: Arc<rustls::ClientConfig>,
     body: Bytes,
     in_flight: usize,
-    keep_alive: bool,
+    mode: Mode,
 ) -> Cell {
+    let h2 = if mode == Mode::Http2 {
+        Some(h2_connect(addr, tls_h2).await)
+    } else {
+        None
+    };
     let started = Instant::now();
     let per_worker = MAX_REQUESTS / in_flight;
     let mut workers = Vec::new();
     for _ in 0..in_flight {
-        let (tls, body) = (tls.clone(), body.clone());
+        let (tls, body, mut h2) = (tls.clone(), body.clone(), h2.clone());
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(per_worker);
-            let mut sender = if keep_alive {
+            let mut sender = if mode == Mode::KeepAlive {
                 Some(tls_connect(addr, tls.clone()).await)
             } else {
                 None
@@ -101,9 +163,12 @@ async fn cell(
                     break;
                 }
                 let t = Instant::now();
-                match sender.as_mut() {
-                    Some(s) => send(s, path, &body).await,
-                    None => send(&mut tls_connect(addr, tls.clone()).await, path, &body).await,
+                match (sender.as_mut(), h2.as_mut()) {
+                    (Some(s), _) => send(s, path, &body).await,
+                    (None, Some(h2)) => send_h2(h2, path, &body).await,
+                    (None, None) => {
+                        send(&mut tls_connect(addr, tls.clone()).await, path, &body).await
+                    }
                 }
                 latencies.push(t.elapsed());
             }
@@ -162,23 +227,25 @@ fn main() {
         for c in rustls_pemfile::certs(&mut ca.cert_pem().as_bytes()) {
             roots.add(c.unwrap()).unwrap();
         }
-        let tls = Arc::new(
-            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_root_certificates(roots)
-                .with_no_client_auth(),
-        );
+        let client_config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let tls = Arc::new(client_config.clone());
+        let mut h2_config = client_config;
+        h2_config.alpn_protocols = vec![b"h2".to_vec()];
+        let tls_h2 = Arc::new(h2_config);
 
         let mut table = String::from("| body | mode | in flight | ours req/s | ours p50 | ours p99 | echo req/s | echo p50 | echo p99 | ours/echo req/s |\n|---|---|---|---|---|---|---|---|---|---|\n");
         for pools in [2usize, 11, 57] {
             let body = Bytes::from(review(pools));
             let size = format!("{} KB", body.len() / 1024);
-            for keep_alive in [true, false] {
+            for mode in [Mode::KeepAlive, Mode::NewConnection, Mode::Http2] {
                 for in_flight in [1usize, 16, 64] {
-                    let o = cell(ours, "/validate", tls.clone(), body.clone(), in_flight, keep_alive).await;
-                    let e = cell(echo, "/echo", tls.clone(), body.clone(), in_flight, keep_alive).await;
-                    let mode = if keep_alive { "keep-alive" } else { "new connection" };
+                    let o = cell(ours, "/validate", tls.clone(), tls_h2.clone(), body.clone(), in_flight, mode).await;
+                    let e = cell(echo, "/echo", tls.clone(), tls_h2.clone(), body.clone(), in_flight, mode).await;
+                    let mode = mode.label();
                     let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1000.0);
                     let line = format!(
                         "| {size} | {mode} | {in_flight} | {:.0} | {} | {} | {:.0} | {} | {} | {:.2} |\n",
@@ -196,7 +263,7 @@ fn main() {
         let _ = writeln!(out, "- machine: {}; client, server and echo server share it (loopback)", machine());
         let _ = writeln!(out, "- rustc: {}", command_output("rustc", &["--version"]));
         let _ = writeln!(out, "- each cell: at most {MAX_REQUESTS} requests or {MAX_SECONDS} s; POST /validate of a Tenant AdmissionReview (defaults + validation + warnings; no cluster checks), every answer checked for HTTP 200");
-        let _ = writeln!(out, "- keep-alive: each in-flight worker holds one connection; new connection: a TCP connect and a full TLS handshake (no resumption) per request");
+        let _ = writeln!(out, "- keep-alive: HTTP/1.1, each in-flight worker holds one connection; new connection: HTTP/1.1, a TCP connect and a full TLS handshake (no resumption) per request; HTTP/2: one connection, each in-flight worker a stream on it (the kube-apiserver calls webhooks over HTTP/2)");
         let _ = writeln!(out, "- echo: the same rustls + hyper + axum stack answering the body with itself, the ceiling for this transport; ours/echo is the share of that ceiling the webhook reaches\n");
         out.push_str(&table);
         std::fs::write(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/results/webhook.md"), out).unwrap();
