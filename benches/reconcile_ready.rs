@@ -12,7 +12,7 @@ use hanzo_s3_operator::admission::{DefaultsConfig, defaulted};
 use hanzo_s3_operator::api::crd::crd;
 use hanzo_s3_operator::api::tenant::Tenant;
 use hanzo_s3_operator::certs::Ca;
-use hanzo_s3_operator::reconcile::controller::api_writes;
+use hanzo_s3_operator::reconcile::{ReadyWhen, Settings, api_writes};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
@@ -94,7 +94,7 @@ fn main() {
         let controller_client = client.clone();
         tokio::spawn(async move {
             let ca = Arc::new(Ca::generate("bench-ca").unwrap());
-            hanzo_s3_operator::reconcile::run(controller_client, DefaultsConfig::default(), ca, std::future::pending()).await;
+            hanzo_s3_operator::reconcile::run(controller_client, Settings::new(DefaultsConfig::default(), ca, ReadyWhen::PodsReady), std::future::pending()).await;
         });
         let mut table = String::from("| tenants | apply to all Ready | API writes per tenant (reconciler) |\n|---|---|---|\n");
         for (tag, count) in [("one", 1usize), ("fifty", 50)] {

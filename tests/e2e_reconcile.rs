@@ -8,6 +8,7 @@ use hanzo_controlplane::ControlPlane;
 use hanzo_s3_operator::admission::DefaultsConfig;
 use hanzo_s3_operator::api::tenant::Tenant;
 use hanzo_s3_operator::certs::Ca;
+use hanzo_s3_operator::reconcile::{ReadyWhen, Settings};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
@@ -33,10 +34,10 @@ fn cluster() -> &'static ControlPlane {
                     .unwrap();
                     tx.send(()).unwrap();
                     let ca = Arc::new(Ca::generate("e2e-operator-ca").unwrap());
+                    // Fake nodes run no servers: Ready means every server's pod is ready.
                     hanzo_s3_operator::reconcile::run(
                         client,
-                        DefaultsConfig::default(),
-                        ca,
+                        Settings::new(DefaultsConfig::default(), ca, ReadyWhen::PodsReady),
                         std::future::pending(),
                     )
                     .await;

@@ -14,6 +14,7 @@ use super::EXIT_OK;
 use crate::admission::DefaultsConfig;
 use crate::api::tenant::Tenant;
 use crate::certs::store;
+use crate::reconcile::{ReadyWhen, Settings};
 use crate::webhook::cluster::ApiCluster;
 use crate::webhook::config::{self, Target};
 use crate::webhook::metrics::Metrics;
@@ -163,10 +164,10 @@ async fn dev(args: &DevArgs) -> Result<(), DevError> {
         mutation_failure_policy: "Fail".to_owned(),
     };
     config::apply(&client, &options, "hanzo-s3-operator").await?;
+    // Fake nodes run no servers: Ready means every server's pod is ready.
     let controller = tokio::spawn(crate::reconcile::run(
         client.clone(),
-        defaults,
-        Arc::new(stored.ca),
+        Settings::new(defaults, Arc::new(stored.ca), ReadyWhen::PodsReady),
         stopped(stop_rx.clone()),
     ));
     println!("    webhooks at {url}, registered by URL with the operator CA");

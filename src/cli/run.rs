@@ -11,7 +11,7 @@ use super::{EXIT_OK, EXIT_UNREADABLE};
 use crate::admission::DefaultsConfig;
 use crate::certs::serving::{ServingCertificates, WebhookConfigurations};
 use crate::certs::{self, Ca, store};
-use crate::reconcile::leader;
+use crate::reconcile::{ReadyWhen, Settings, leader};
 use crate::webhook::cluster::ApiCluster;
 use crate::webhook::config::{self, Target};
 use crate::webhook::metrics::Metrics;
@@ -80,6 +80,10 @@ pub struct RunArgs {
     /// Serve the webhooks only; do not run the reconciler.
     #[arg(long)]
     pub no_reconcile: bool,
+    /// What a Tenant's Ready condition requires. `pods-ready` is for clusters whose nodes run no
+    /// containers (KWOK fake nodes), where no S3 server could answer.
+    #[arg(long, value_enum, default_value_t = ReadyWhen::S3Healthy, value_name = "WHEN")]
+    pub ready_when: ReadyWhen,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -202,21 +206,16 @@ async fn run_async(args: &RunArgs) -> Result<(), RunError> {
     // only the holder of the Lease reconciles. Tenants' TLS certificates are signed by the
     // operator CA read at start.
     if !args.no_reconcile {
-        let ca = Arc::new(stored.ca);
-        let (reconcile_client, defaults) = (client.clone(), state.defaults.clone());
-        let namespaces = args.watch_namespaces.clone();
+        let mut settings =
+            Settings::new(state.defaults.clone(), Arc::new(stored.ca), args.ready_when);
+        settings.namespaces = args.watch_namespaces.clone();
+        let reconcile_client = client.clone();
         let lease = leader::LeaseConfig::new(&args.namespace, &leader::default_identity());
         tokio::spawn(leader::run_elected(
             client.clone(),
             lease,
             move |lost| {
-                crate::reconcile::run_in(
-                    reconcile_client.clone(),
-                    defaults.clone(),
-                    ca.clone(),
-                    namespaces.clone(),
-                    stopped(lost),
-                )
+                crate::reconcile::run(reconcile_client.clone(), settings.clone(), stopped(lost))
             },
             stopped(stop_rx.clone()),
         ));

@@ -1,9 +1,21 @@
 //! The slim reconciler: admitted Tenants become Services, Secrets, a ServiceAccount and one
-//! StatefulSet per pool. `desired` is pure (Tenant in, objects out); `controller` applies them by
-//! server-side apply and reports status, conditions and events.
+//! StatefulSet per pool, and their status says whether the S3 cluster answers.
+//!
+//! `controller` sequences the phases, one file each: `guard` (valid, first in its namespace),
+//! `configuration` (credentials and TLS Secrets), `workloads` (ServiceAccount, Services,
+//! StatefulSets), `health` (servers ready, the S3 cluster's own answer), `status` (conditions,
+//! events). `desired` is pure (Tenant in, objects out); `apply` is server-side apply.
 
+pub mod apply;
+pub mod configuration;
 pub mod controller;
 pub mod desired;
+pub mod guard;
+pub mod health;
 pub mod leader;
+pub mod status;
+pub mod workloads;
 
-pub use controller::{run, run_in};
+pub use apply::{FIELD_MANAGER, api_writes};
+pub use controller::{Settings, run};
+pub use health::ReadyWhen;

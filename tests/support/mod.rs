@@ -10,6 +10,7 @@ use hanzo_controlplane::ControlPlane;
 use hanzo_s3_operator::admission::DefaultsConfig;
 use hanzo_s3_operator::api::tenant::Tenant;
 use hanzo_s3_operator::certs::Ca;
+use hanzo_s3_operator::reconcile::{ReadyWhen, Settings};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, PostParams};
 use serde_json::json;
@@ -71,15 +72,11 @@ pub async fn reconcile_to_ready(
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let controller = tokio::spawn(async move {
         let ca = Arc::new(Ca::generate("test-operator-ca").unwrap());
-        hanzo_s3_operator::reconcile::run_in(
-            operator,
-            DefaultsConfig::default(),
-            ca,
-            watch,
-            async move {
-                let _ = stopped.await;
-            },
-        )
+        let mut settings = Settings::new(DefaultsConfig::default(), ca, ReadyWhen::PodsReady);
+        settings.namespaces = watch;
+        hanzo_s3_operator::reconcile::run(operator, settings, async move {
+            let _ = stopped.await;
+        })
         .await;
     });
     let deadline = Instant::now() + Duration::from_secs(90);

@@ -1,0 +1,159 @@
+//! Configuration: the user's credentials rendered into the Secret the pods mount, and the TLS
+//! Secret the operator CA signs when `requestAutoCert` is on.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ObjectMeta};
+
+use super::apply::{apply, hash_of};
+use super::controller::Context;
+use super::desired;
+use super::status::{AtStep, Blocked, STATE_NO_CONFIGURATION, Step, Stop};
+use crate::api::names::{configuration_secret_name, tls_secret_name};
+use crate::api::tenant::Tenant;
+use crate::certs::Ca;
+
+/// What the workloads need from this phase.
+pub struct Configured {
+    /// Hash of the rendered configuration: a credentials change rolls the pods.
+    pub config_hash: String,
+    /// Objects this phase created or changed.
+    pub writes: usize,
+}
+
+pub async fn apply_configuration(ctx: &Context, tenant: &Tenant) -> Result<Configured, Stop> {
+    let ns = tenant.namespace();
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    let source = tenant
+        .spec
+        .configuration
+        .as_ref()
+        .map(|c| c.name.clone())
+        .unwrap_or_default();
+    let Some(user_secret) = secrets.get_opt(&source).await.at(Step::Configuration)? else {
+        return Err(Blocked {
+            state: STATE_NO_CONFIGURATION,
+            reason: "ConfigurationMissing",
+            message: format!("configuration Secret {source:?} does not exist yet"),
+            invalid: false,
+            event: false,
+            // Secrets are not watched (only the operator's own are): look again now and then.
+            requeue: Some(Duration::from_secs(30)),
+        }
+        .into());
+    };
+    let config_env = user_secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get("config.env"))
+        .map(|b| String::from_utf8_lossy(&b.0).into_owned())
+        .unwrap_or_default();
+    let rendered = desired::render_config_env(&desired::parse_config_env(&config_env));
+    let config_hash = hash_of(&rendered);
+    let config_secret = Secret {
+        metadata: owned_meta(tenant, configuration_secret_name(tenant)),
+        type_: Some("Opaque".to_owned()),
+        data: Some(BTreeMap::from([(
+            "config.env".to_owned(),
+            ByteString(rendered.into_bytes()),
+        )])),
+        ..Secret::default()
+    };
+    let mut writes = usize::from(
+        apply(&ctx.applied, &secrets, config_secret)
+            .await
+            .at(Step::Configuration)?,
+    );
+    if tenant.spec.request_auto_cert.unwrap_or(true)
+        && secrets
+            .get_metadata_opt(&tls_secret_name(tenant))
+            .await
+            .at(Step::Certificate)?
+            .is_none()
+    {
+        let tls = tls_secret(
+            tenant,
+            &ctx.settings.ca,
+            &ctx.settings.defaults.cluster_domain,
+        )
+        .at(Step::Certificate)?;
+        writes += usize::from(
+            apply(&ctx.applied, &secrets, tls)
+                .await
+                .at(Step::Certificate)?,
+        );
+    }
+    Ok(Configured {
+        config_hash,
+        writes,
+    })
+}
+
+fn owned_meta(tenant: &Tenant, name: String) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name),
+        namespace: Some(tenant.namespace().to_owned()),
+        labels: Some(desired::tenant_pod_labels(tenant)),
+        owner_references: Some(vec![desired::owner_reference(tenant)]),
+        ..ObjectMeta::default()
+    }
+}
+
+/// The names a tenant's certificate must carry: every pod host name (by the headless Service's
+/// wildcard, so appended pools are covered), the S3 Service's names, and the user's extra names.
+pub fn certificate_names(tenant: &Tenant, domain: &str) -> Vec<String> {
+    let ns = tenant.namespace();
+    let mut names: Vec<String> = Vec::new();
+    if let Some(cn) = tenant
+        .spec
+        .cert_config
+        .as_ref()
+        .and_then(|c| c.common_name.clone())
+    {
+        names.push(cn);
+    }
+    names.push(crate::api::names::wildcard_common_name(tenant, domain));
+    for pool in &tenant.spec.pools {
+        for i in 0..pool.servers.max(0) {
+            names.push(format!(
+                "{}-{i}.{}.{ns}.svc.{domain}",
+                crate::api::names::pool_statefulset_name(tenant, pool),
+                crate::api::names::headless_service_name(tenant)
+            ));
+        }
+    }
+    for n in [
+        "minio".to_owned(),
+        format!("minio.{ns}"),
+        format!("minio.{ns}.svc"),
+        format!("minio.{ns}.svc.{domain}"),
+    ] {
+        names.push(n);
+    }
+    if let Some(extra) = tenant.spec.cert_config.as_ref() {
+        names.extend(extra.dns_names.iter().cloned());
+    }
+    names.dedup();
+    names
+}
+
+/// The tenant's TLS Secret, signed by the operator CA.
+fn tls_secret(tenant: &Tenant, ca: &Ca, domain: &str) -> Result<Secret, crate::certs::CertError> {
+    let pair = ca.sign_serving(&certificate_names(tenant, domain))?;
+    Ok(Secret {
+        metadata: owned_meta(tenant, tls_secret_name(tenant)),
+        type_: Some("kubernetes.io/tls".to_owned()),
+        data: Some(BTreeMap::from([
+            ("tls.crt".to_owned(), ByteString(pair.cert_pem.into_bytes())),
+            ("tls.key".to_owned(), ByteString(pair.key_pem.into_bytes())),
+            (
+                "ca.crt".to_owned(),
+                ByteString(ca.cert_pem().as_bytes().to_vec()),
+            ),
+        ])),
+        ..Secret::default()
+    })
+}

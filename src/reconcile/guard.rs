@@ -1,0 +1,50 @@
+//! Guard: what must hold before anything is applied. The stored Tenant passes the admission core
+//! (one may have been stored while the webhook was off), and it is the oldest Tenant of its
+//! namespace (its S3 Service is named `minio`, one per namespace).
+
+use kube::ResourceExt;
+use kube::api::{Api, ListParams, ObjectMeta};
+
+use super::controller::Context;
+use super::status::{AtStep, Blocked, STATE_ANOTHER_TENANT, STATE_INVALID, Step, Stop};
+use crate::admission;
+use crate::api::tenant::Tenant;
+
+/// `tenant` is `stored` with defaults applied.
+pub async fn check(ctx: &Context, stored: &Tenant, tenant: &Tenant) -> Result<(), Stop> {
+    let verdict = admission::review(None, tenant, &ctx.settings.defaults);
+    if let Some(message) = verdict.message(tenant.name()) {
+        return Err(Blocked {
+            state: STATE_INVALID,
+            reason: "Invalid",
+            message,
+            invalid: true,
+            event: true,
+            requeue: None,
+        }
+        .into());
+    }
+    let others = Api::<Tenant>::namespaced(ctx.client.clone(), tenant.namespace())
+        .list_metadata(&ListParams::default())
+        .await
+        .at(Step::Guard)?;
+    let created = |m: &ObjectMeta| m.creation_timestamp.clone().map(|t| t.0);
+    if let Some(older) = others.items.iter().find(|o| {
+        o.metadata.name.as_deref() != Some(tenant.name())
+            && created(&o.metadata) < created(&stored.metadata)
+    }) {
+        return Err(Blocked {
+            state: STATE_ANOTHER_TENANT,
+            reason: "AnotherTenant",
+            message: format!(
+                "Tenant {:?} already owns this namespace's S3 Service `minio`",
+                older.name_any()
+            ),
+            invalid: false,
+            event: false,
+            requeue: None,
+        }
+        .into());
+    }
+    Ok(())
+}

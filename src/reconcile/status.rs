@@ -1,0 +1,274 @@
+//! What a reconcile tells the user: `status` (state, conditions, pools), written only when it
+//! changes, and events. Every way a reconcile can end has a condition and a `currentState` here, so
+//! `kubectl describe tenant` always says why a Tenant is not Ready.
+
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::Resource;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::events::{Event, EventType, Recorder};
+use serde_json::json;
+
+use super::apply::{FIELD_MANAGER, count_write};
+use crate::api::status::TenantStatus;
+use crate::api::tenant::Tenant;
+
+pub const STATE_INITIALIZED: &str = "Initialized";
+pub const STATE_WAITING: &str = "Waiting for Tenant to be healthy";
+pub const STATE_PROVISIONING: &str = "Provisioning Hanzo S3 Statefulset";
+pub const STATE_ANOTHER_TENANT: &str = "Another Hanzo S3 Tenant already exists in the namespace";
+pub const STATE_INVALID: &str = "Invalid Tenant";
+pub const STATE_NO_CONFIGURATION: &str = "Waiting for the configuration Secret";
+/// The Go operators' words for a StatefulSet of our name that something else made.
+pub const STATE_NOT_OWNED: &str = "Statefulset not controlled by operator";
+
+/// The step of a reconcile that talks to the API; a failure is reported under its name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Reading the namespace's Tenants (one per namespace).
+    Guard,
+    /// Reading the credentials and writing the rendered configuration Secret.
+    Configuration,
+    /// The TLS Secret signed by the operator CA.
+    Certificate,
+    ServiceAccount,
+    Services,
+    StatefulSets,
+    /// Reading the StatefulSets and the S3 Service to judge health.
+    Health,
+}
+
+impl Step {
+    /// The condition reason when this step fails.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Step::Guard => "ReadTenantsFailed",
+            Step::Configuration => "ConfigurationFailed",
+            Step::Certificate => "CertificateFailed",
+            Step::ServiceAccount => "ServiceAccountFailed",
+            Step::Services => "ServicesFailed",
+            Step::StatefulSets => "StatefulSetsFailed",
+            Step::Health => "HealthCheckFailed",
+        }
+    }
+
+    /// What the step does, for `currentState` and messages.
+    pub fn doing(self) -> &'static str {
+        match self {
+            Step::Guard => "reading the namespace's Tenants",
+            Step::Configuration => "provisioning the configuration Secret",
+            Step::Certificate => "provisioning the TLS certificate Secret",
+            Step::ServiceAccount => "provisioning the ServiceAccount",
+            Step::Services => "provisioning the Services",
+            Step::StatefulSets => "provisioning the StatefulSets",
+            Step::Health => "reading the Tenant's health",
+        }
+    }
+}
+
+/// A step that failed against the API (or could not build what it applies).
+#[derive(Debug, thiserror::Error)]
+#[error("{} failed: {source}", .step.doing())]
+pub struct StepError {
+    pub step: Step,
+    #[source]
+    pub source: StepFailure,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StepFailure {
+    #[error("{}", api_message(.0))]
+    Kube(#[from] kube::Error),
+    #[error("certificate: {0}")]
+    Cert(#[from] crate::certs::CertError),
+}
+
+/// The API's own message for a refused request (e.g. a quota's), not the client's wrapping.
+fn api_message(error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) => status.message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Extension to tag a fallible API call with the step it belongs to.
+pub trait AtStep<T> {
+    fn at(self, step: Step) -> Result<T, StepError>;
+}
+
+impl<T, E: Into<StepFailure>> AtStep<T> for Result<T, E> {
+    fn at(self, step: Step) -> Result<T, StepError> {
+        self.map_err(|e| StepError {
+            step,
+            source: e.into(),
+        })
+    }
+}
+
+/// A reconcile that cannot go on until something changes (the user's part), reported but not an
+/// error: no retry storm, just a condition, an event when asked, and maybe a later look.
+#[derive(Clone, Debug)]
+pub struct Blocked {
+    pub state: &'static str,
+    pub reason: &'static str,
+    pub message: String,
+    /// The spec itself is at fault: `Invalid` is True.
+    pub invalid: bool,
+    /// Publish a Warning event with this reason.
+    pub event: bool,
+    /// Look again after this long (something outside the Tenant may change without a watch event).
+    pub requeue: Option<Duration>,
+}
+
+/// Why a reconcile stopped before the end.
+#[derive(Debug)]
+pub enum Stop {
+    Blocked(Blocked),
+    Failed(StepError),
+}
+
+impl From<StepError> for Stop {
+    fn from(e: StepError) -> Self {
+        Stop::Failed(e)
+    }
+}
+
+impl From<Blocked> for Stop {
+    fn from(b: Blocked) -> Self {
+        Stop::Blocked(b)
+    }
+}
+
+fn now() -> Time {
+    Time(k8s_openapi::jiff::Timestamp::now())
+}
+
+/// A condition whose transition time moves only when its status does.
+pub fn condition(
+    type_: &str,
+    ok: bool,
+    reason: &str,
+    message: String,
+    generation: Option<i64>,
+    previous: &[Condition],
+) -> Condition {
+    let status = if ok { "True" } else { "False" };
+    let since = previous
+        .iter()
+        .find(|c| c.type_ == type_ && c.status == status)
+        .map(|c| c.last_transition_time.clone())
+        .unwrap_or_else(now);
+    Condition {
+        type_: type_.to_owned(),
+        status: status.to_owned(),
+        reason: reason.to_owned(),
+        message,
+        observed_generation: generation,
+        last_transition_time: since,
+    }
+}
+
+fn previous_conditions(tenant: &Tenant) -> Vec<Condition> {
+    tenant
+        .status
+        .as_ref()
+        .map(|s| s.conditions.clone())
+        .unwrap_or_default()
+}
+
+/// The three conditions every status carries.
+pub fn conditions(
+    tenant: &Tenant,
+    ready: (bool, &str, String),
+    degraded: (bool, &str, String),
+    invalid: (bool, &str, String),
+) -> Vec<Condition> {
+    let previous = previous_conditions(tenant);
+    let generation = tenant.metadata.generation;
+    vec![
+        condition("Ready", ready.0, ready.1, ready.2, generation, &previous),
+        condition(
+            "Degraded", degraded.0, degraded.1, degraded.2, generation, &previous,
+        ),
+        condition(
+            "Invalid", invalid.0, invalid.1, invalid.2, generation, &previous,
+        ),
+    ]
+}
+
+/// The status of a Tenant that cannot progress (blocked or failed): not Ready, Degraded, and
+/// Invalid only when the spec is at fault. Everything else in the status is kept.
+pub fn stopped_status(
+    tenant: &Tenant,
+    state: &str,
+    reason: &str,
+    message: String,
+    invalid: bool,
+) -> TenantStatus {
+    let mut status = tenant.status.clone().unwrap_or_default();
+    status.current_state = Some(state.to_owned());
+    status.observed_generation = tenant.metadata.generation;
+    status.conditions = conditions(
+        tenant,
+        (false, reason, message.clone()),
+        (true, reason, message.clone()),
+        if invalid {
+            (true, reason, message)
+        } else {
+            (false, "Valid", String::new())
+        },
+    );
+    status
+}
+
+/// Writes `status` with server-side apply, unless it says what the stored one says.
+pub async fn write(
+    client: &kube::Client,
+    tenant: &Tenant,
+    status: TenantStatus,
+) -> Result<(), kube::Error> {
+    let current = tenant.status.clone().unwrap_or_default();
+    let comparable = |s: &TenantStatus| {
+        let mut s = s.clone();
+        s.conditions
+            .iter_mut()
+            .for_each(|c| c.last_transition_time = Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH));
+        s
+    };
+    if comparable(&current) == comparable(&status) {
+        return Ok(());
+    }
+    let api: Api<Tenant> = Api::namespaced(client.clone(), tenant.namespace());
+    let patch = json!({"apiVersion": "minio.min.io/v2", "kind": "Tenant", "status": status});
+    api.patch_status(
+        tenant.name(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
+    count_write();
+    Ok(())
+}
+
+/// Publishes an event on the Tenant. The recorder folds a repeat of the same reason into one event
+/// with a count (a series), so a failure retried for hours is one event, not thousands.
+pub async fn publish(
+    recorder: &Recorder,
+    tenant: &Tenant,
+    type_: EventType,
+    reason: &str,
+    note: String,
+) {
+    let event = Event {
+        type_,
+        reason: reason.to_owned(),
+        note: Some(note),
+        action: "Reconcile".to_owned(),
+        secondary: None,
+    };
+    match recorder.publish(&event, &tenant.object_ref(&())).await {
+        Ok(()) => count_write(),
+        Err(error) => tracing::debug!(%error, "cannot publish an event"),
+    }
+}
