@@ -18,6 +18,7 @@
 //! by namespace. Every process is killed and the directory removed when the instance is dropped, and
 //! also when the test process exits without dropping it (a watchdog sees the parent go).
 
+pub mod node;
 mod pki;
 mod process;
 mod provisioner;
@@ -32,6 +33,7 @@ use k8s_openapi::api::core::v1::{Namespace, Node, ServiceAccount};
 use kube::api::{Api, ObjectMeta, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
+pub use node::RealNode;
 use pki::Pki;
 use process::Processes;
 
@@ -67,6 +69,8 @@ pub enum Error {
     NotReady { reason: String, logs: String },
     #[error("tests/controlplane/build.sh failed ({0}); run it by hand to see why")]
     Build(String),
+    #[error("the real node cannot run here: {0}")]
+    RealNode(String),
 }
 
 impl Error {
@@ -81,16 +85,39 @@ pub struct Options {
     /// Fake nodes. With at least one, kube-controller-manager, kube-scheduler, kwok and a volume
     /// provisioner run too, so StatefulSets get Pods Running and bound PersistentVolumeClaims.
     pub nodes: usize,
+    /// A real node as well (kubelet, containerd, CNI, CoreDNS, kube-proxy; see [`node`]): pods
+    /// really run. Needs root and `build-node.sh`'s output. The fake nodes are then tainted
+    /// ([`node::FAKE_NODE_TAINT`]), so pods land on the real node unless they tolerate that.
+    pub real_node: bool,
+    /// Image archives to import into the real node's containerd, beside the pause and S3 server
+    /// images it always has.
+    pub images: Vec<PathBuf>,
 }
 
 impl Options {
     /// etcd and kube-apiserver only: enough for admission and API tests.
     pub fn api_only() -> Options {
-        Options { nodes: 0 }
+        Options::default()
     }
 
     pub fn with_nodes(nodes: usize) -> Options {
-        Options { nodes }
+        Options {
+            nodes,
+            ..Options::default()
+        }
+    }
+
+    /// A real node beside `fake_nodes` fake ones.
+    pub fn with_real_node(fake_nodes: usize) -> Options {
+        Options {
+            nodes: fake_nodes,
+            real_node: true,
+            images: Vec::new(),
+        }
+    }
+
+    fn runs_controllers(&self) -> bool {
+        self.nodes > 0 || self.real_node
     }
 }
 
@@ -101,22 +128,27 @@ fn version(key: &str) -> &'static str {
         .unwrap_or("unknown")
 }
 
-/// Where build.sh puts the binaries (`HANZO_CONTROLPLANE_CACHE` overrides the cache root).
-pub fn bin_dir() -> PathBuf {
-    let root = std::env::var_os("HANZO_CONTROLPLANE_CACHE")
+/// The root of the build cache (`HANZO_CONTROLPLANE_CACHE` overrides it).
+fn cache_root() -> PathBuf {
+    std::env::var_os("HANZO_CONTROLPLANE_CACHE")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             let home =
                 std::env::var_os("HOME").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
             home.join(".cache/hanzo-s3-operator/controlplane")
-        });
-    root.join(format!(
-        "k8s-{}-etcd-{}-kwok-{}",
-        version("K8S_VERSION"),
-        version("ETCD_VERSION"),
-        version("KWOK_VERSION")
-    ))
-    .join("bin")
+        })
+}
+
+/// Where build.sh puts the binaries.
+pub fn bin_dir() -> PathBuf {
+    cache_root()
+        .join(format!(
+            "k8s-{}-etcd-{}-kwok-{}",
+            version("K8S_VERSION"),
+            version("ETCD_VERSION"),
+            version("KWOK_VERSION")
+        ))
+        .join("bin")
 }
 
 /// A deploy tool built by build.sh (`kustomize`, `helm`), at the version pinned in versions.env.
@@ -194,7 +226,10 @@ pub struct ControlPlane {
     server: String,
     ca_pem: String,
     nodes: Vec<String>,
+    real_node: Option<RealNode>,
     _provisioner: Option<provisioner::Provisioner>,
+    /// Declared last: released only after the processes are stopped and the node cleaned up.
+    _node_lock: Option<node::NodeLock>,
 }
 
 impl ControlPlane {
@@ -210,6 +245,19 @@ impl ControlPlane {
         ));
         std::fs::create_dir_all(&dir).map_err(|e| Error::io("create the temp directory", e))?;
         let mut processes = Processes::new(&dir)?;
+        // The real node's bridge must exist before the apiserver listens on its address.
+        let node_lock = if options.real_node {
+            Some(node::prepare_host(&dir)?)
+        } else {
+            None
+        };
+        // With a real node the apiserver listens on the bridge, where pods (and the `kubernetes`
+        // Service) reach it; otherwise on loopback only.
+        let address = if options.real_node {
+            node::BRIDGE_IP
+        } else {
+            "127.0.0.1"
+        };
         let pki = Pki::generate()?;
         let write = |name: &str, content: &str| -> Result<PathBuf, Error> {
             let path = dir.join(name);
@@ -247,25 +295,34 @@ impl ControlPlane {
             &bin.join("kube-apiserver"),
             &[
                 format!("--etcd-servers={etcd_url}"),
-                s("--bind-address=127.0.0.1"),
-                s("--advertise-address=127.0.0.1"),
+                format!("--bind-address={address}"),
+                format!("--advertise-address={address}"),
                 format!("--secure-port={api_port}"),
                 format!("--tls-cert-file={}", serving_cert.display()),
                 format!("--tls-private-key-file={}", serving_key.display()),
                 format!("--client-ca-file={}", ca.display()),
-                s("--service-cluster-ip-range=10.0.0.0/24"),
+                // Room for thousands of Services (each Tenant takes two ClusterIPs).
+                format!("--service-cluster-ip-range={}", node::SERVICE_CIDR),
                 s("--service-account-issuer=https://kubernetes.default.svc"),
                 format!("--service-account-key-file={}", sa_pub.display()),
                 format!("--service-account-signing-key-file={}", sa_key.display()),
                 s("--authorization-mode=RBAC"),
                 s("--allow-privileged=true"),
-                s("--endpoint-reconciler-type=none"),
+                // `kubectl logs/exec/port-forward` reach a real node's kubelet by its address;
+                // its host name resolves nowhere here.
+                s("--kubelet-preferred-address-types=InternalIP,Hostname"),
+                // The `kubernetes` Service needs endpoints only when pods can use them.
+                s(if options.real_node {
+                    "--endpoint-reconciler-type=lease"
+                } else {
+                    "--endpoint-reconciler-type=none"
+                }),
                 s("--profiling=false"),
                 s("--v=1"),
             ],
         )?;
 
-        let server = format!("https://127.0.0.1:{api_port}");
+        let server = format!("https://{address}:{api_port}");
         let kubeconfig_yaml = kubeconfig_yaml(&server, &pki);
         let kubeconfig_path = dir.join("kubeconfig");
         std::fs::write(&kubeconfig_path, &kubeconfig_yaml)
@@ -281,11 +338,13 @@ impl ControlPlane {
             server,
             ca_pem: pki.ca_pem.clone(),
             nodes: Vec::new(),
+            real_node: None,
             _provisioner: None,
+            _node_lock: node_lock,
         };
         cp.wait_ready().await?;
 
-        if options.nodes > 0 {
+        if options.runs_controllers() {
             let kc = format!("--kubeconfig={}", kubeconfig_path.display());
             {
                 let mut procs = cp.lock_processes();
@@ -315,7 +374,8 @@ impl ControlPlane {
                 )?;
                 let stages = dir.join("stages.yaml");
                 std::fs::write(&stages, STAGES).map_err(|e| Error::io("write kwok stages", e))?;
-                procs.spawn(
+                if options.nodes > 0 {
+                    procs.spawn(
                     "kwok",
                     &bin.join("kwok"),
                     &[
@@ -330,9 +390,26 @@ impl ControlPlane {
                         format!("--server-address=127.0.0.1:{}", free_port()?),
                     ],
                 )?;
+                }
             }
-            cp._provisioner = Some(provisioner::Provisioner::start(cp.kubeconfig.clone())?);
-            cp.nodes = cp.create_nodes(options.nodes).await?;
+            cp._provisioner = Some(provisioner::Provisioner::start(
+                cp.kubeconfig.clone(),
+                dir.join("volumes"),
+            )?);
+            cp.nodes = cp.create_nodes(options.nodes, options.real_node).await?;
+            if options.real_node {
+                let client = cp.client().await?;
+                cp.real_node = Some(
+                    node::start(
+                        &cp.processes,
+                        &dir,
+                        &kubeconfig_path,
+                        client,
+                        &options.images,
+                    )
+                    .await?,
+                );
+            }
         }
         Ok(cp)
     }
@@ -340,6 +417,11 @@ impl ControlPlane {
     /// One control plane for the whole test binary, with `nodes` fake nodes (the first caller's
     /// count wins). Started on a thread of its own so it outlives every test's runtime.
     pub fn shared(nodes: usize) -> Result<&'static ControlPlane, Error> {
+        ControlPlane::shared_with(Options::with_nodes(nodes))
+    }
+
+    /// Like [`ControlPlane::shared`], with any options (the first caller's win).
+    pub fn shared_with(options: Options) -> Result<&'static ControlPlane, Error> {
         static SHARED: OnceLock<Result<ControlPlane, String>> = OnceLock::new();
         let result = SHARED.get_or_init(|| {
             std::thread::spawn(move || {
@@ -349,7 +431,7 @@ impl ControlPlane {
                     .build()
                     .map_err(|e| e.to_string())?;
                 runtime
-                    .block_on(ControlPlane::start(Options::with_nodes(nodes)))
+                    .block_on(ControlPlane::start(options))
                     .map_err(|e| e.to_string())
             })
             .join()
@@ -397,7 +479,7 @@ impl ControlPlane {
         }
     }
 
-    async fn create_nodes(&self, count: usize) -> Result<Vec<String>, Error> {
+    async fn create_nodes(&self, count: usize, tainted: bool) -> Result<Vec<String>, Error> {
         let client = self.client().await?;
         let nodes: Api<Node> = Api::all(client);
         let mut names = Vec::new();
@@ -409,9 +491,17 @@ impl ControlPlane {
                     "annotations": {FAKE_NODE_ANNOTATION: "fake"},
                     "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "type": "kwok"}
                 },
+                "spec": {
+                    "taints": if tainted {
+                        serde_json::json!([{"key": node::FAKE_NODE_TAINT, "value": "true", "effect": "NoSchedule"}])
+                    } else {
+                        serde_json::json!([])
+                    }
+                },
                 "status": {
-                    "allocatable": {"cpu": "64", "memory": "256Gi", "pods": "110"},
-                    "capacity": {"cpu": "64", "memory": "256Gi", "pods": "110"}
+                    // 4,000 pods fit on 8 fake nodes: the 1,000-tenant benchmarks need them.
+                    "allocatable": {"cpu": "512", "memory": "2Ti", "pods": "500"},
+                    "capacity": {"cpu": "512", "memory": "2Ti", "pods": "500"}
                 }
             }))
             .map_err(|e| Error::Kubeconfig(e.to_string()))?;
@@ -471,7 +561,7 @@ impl ControlPlane {
             ..Namespace::default()
         };
         namespaces.create(&PostParams::default(), &ns).await?;
-        if !self.nodes.is_empty() {
+        if !self.nodes.is_empty() || self.real_node.is_some() {
             let accounts: Api<ServiceAccount> = Api::namespaced(client, &name);
             let deadline = Instant::now() + Duration::from_secs(30);
             while accounts.get_opt("default").await?.is_none() {
@@ -515,6 +605,11 @@ impl ControlPlane {
 
     pub fn node_names(&self) -> &[String] {
         &self.nodes
+    }
+
+    /// The real node, when one was asked for.
+    pub fn real_node(&self) -> Option<&RealNode> {
+        self.real_node.as_ref()
     }
 
     /// The last `lines` lines of every component's log: print them when a test fails.

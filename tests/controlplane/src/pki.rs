@@ -43,7 +43,11 @@ impl Pki {
             "kubernetes".to_owned(),
             "kubernetes.default".to_owned(),
             "kubernetes.default.svc".to_owned(),
-            "10.0.0.1".to_owned(),
+            "kubernetes.default.svc.cluster.local".to_owned(),
+            // The `kubernetes` Service's VIP and the real node's bridge address, where pods reach
+            // the apiserver.
+            crate::node::KUBERNETES_SERVICE_IP.to_owned(),
+            crate::node::BRIDGE_IP.to_owned(),
         ])?;
         serving
             .distinguished_name

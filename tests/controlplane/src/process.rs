@@ -35,7 +35,18 @@ impl Processes {
     }
 
     /// Starts `binary args...` with stdout and stderr in `logs/<name>.log`.
-    pub fn spawn(&mut self, name: &str, binary: &Path, args: &[String]) -> Result<(), Error> {
+    pub fn spawn(&mut self, name: &str, binary: &Path, args: &[String]) -> Result<u32, Error> {
+        self.spawn_with_env(name, binary, args, &[])
+    }
+
+    /// Like [`Processes::spawn`], with extra environment variables. Returns the pid.
+    pub fn spawn_with_env(
+        &mut self,
+        name: &str,
+        binary: &Path,
+        args: &[String],
+        env: &[(&str, &str)],
+    ) -> Result<u32, Error> {
         let log_path = self.log_dir.join(format!("{name}.log"));
         let log = File::create(&log_path).map_err(|e| Error::io("create a log file", e))?;
         let err_log = log
@@ -43,6 +54,7 @@ impl Processes {
             .map_err(|e| Error::io("open a log file", e))?;
         let mut cmd = Command::new(binary);
         cmd.args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(err_log)
@@ -57,14 +69,18 @@ impl Processes {
             self.group = Some(pgid);
             self.start_watchdog(pgid)?;
         }
+        let pid = child.id();
         self.children.push((name.to_owned(), child));
-        Ok(())
+        Ok(pid)
     }
 
     fn start_watchdog(&mut self, pgid: i32) -> Result<(), Error> {
-        // Polls the test process; when it is gone, kills the whole group and removes the directory.
+        // Polls the test process; when it is gone, kills the whole group, undoes what a real node
+        // made (node-cleanup.sh, present only when one ran) and removes the directory, never
+        // crossing into a file system mounted below it.
         let script = format!(
-            "while kill -0 {parent} 2>/dev/null; do sleep 1; done; kill -9 -{pgid} 2>/dev/null; rm -rf '{dir}'",
+            "while kill -0 {parent} 2>/dev/null; do sleep 1; done; kill -9 -{pgid} 2>/dev/null; \
+             [ -f '{dir}/node-cleanup.sh' ] && sh '{dir}/node-cleanup.sh' '{dir}'; rm -rf --one-file-system '{dir}'",
             parent = std::process::id(),
             dir = self.dir.display()
         );
@@ -126,6 +142,10 @@ impl Processes {
         if let Some(mut w) = self.watchdog.take() {
             let _ = w.kill();
             let _ = w.wait();
+        }
+        let cleanup = self.dir.join("node-cleanup.sh");
+        if cleanup.is_file() {
+            let _ = Command::new("sh").arg(&cleanup).arg(&self.dir).status();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }

@@ -4,6 +4,7 @@
 //! runtimes of individual tests.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -24,7 +25,8 @@ pub struct Provisioner {
 }
 
 impl Provisioner {
-    pub fn start(kubeconfig: Kubeconfig) -> Result<Provisioner, Error> {
+    /// Claims' data go to `<volumes>/<namespace>/<claim>` (used for real on a real node).
+    pub fn start(kubeconfig: Kubeconfig, volumes: PathBuf) -> Result<Provisioner, Error> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -33,7 +35,7 @@ impl Provisioner {
             .map_err(|e| Error::io("start the provisioner runtime", e))?;
         std::thread::Builder::new()
             .name("pv-provisioner".into())
-            .spawn(move || runtime.block_on(run(kubeconfig, flag)))
+            .spawn(move || runtime.block_on(run(kubeconfig, volumes, flag)))
             .map_err(|e| Error::io("start the provisioner thread", e))?;
         Ok(Provisioner { stop })
     }
@@ -45,7 +47,7 @@ impl Drop for Provisioner {
     }
 }
 
-async fn run(kubeconfig: Kubeconfig, stop: Arc<AtomicBool>) {
+async fn run(kubeconfig: Kubeconfig, volumes: PathBuf, stop: Arc<AtomicBool>) {
     let Ok(config) =
         kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await
     else {
@@ -55,7 +57,8 @@ async fn run(kubeconfig: Kubeconfig, stop: Arc<AtomicBool>) {
         return;
     };
     let claims: Api<PersistentVolumeClaim> = Api::all(client.clone());
-    let volumes: Api<PersistentVolume> = Api::all(client);
+    let persistent_volumes: Api<PersistentVolume> = Api::all(client);
+    let volumes_root = volumes;
     let mut events = watcher(claims, watcher::Config::default())
         .applied_objects()
         .boxed();
@@ -74,14 +77,19 @@ async fn run(kubeconfig: Kubeconfig, stop: Arc<AtomicBool>) {
             .and_then(|s| s.volume_name.as_ref())
             .is_none();
         if pending && unbound && claim.metadata.deletion_timestamp.is_none() {
-            let _ = volumes
-                .create(&PostParams::default(), &volume_for(&claim))
-                .await;
+            let path = volumes_root
+                .join(claim.metadata.namespace.as_deref().unwrap_or_default())
+                .join(claim.metadata.name.as_deref().unwrap_or_default());
+            if crate::node::make_volume_dir(&path).is_ok() {
+                let _ = persistent_volumes
+                    .create(&PostParams::default(), &volume_for(&claim, &path))
+                    .await;
+            }
         }
     }
 }
 
-fn volume_for(claim: &PersistentVolumeClaim) -> PersistentVolume {
+fn volume_for(claim: &PersistentVolumeClaim, path: &Path) -> PersistentVolume {
     let ns = claim.metadata.namespace.clone().unwrap_or_default();
     let name = claim.metadata.name.clone().unwrap_or_default();
     let spec = claim.spec.clone().unwrap_or_default();
@@ -117,8 +125,8 @@ fn volume_for(claim: &PersistentVolumeClaim) -> PersistentVolume {
                 ..ObjectReference::default()
             }),
             host_path: Some(HostPathVolumeSource {
-                path: format!("/tmp/hanzo-pv/{ns}/{name}"),
-                type_: None,
+                path: path.display().to_string(),
+                type_: Some("Directory".into()),
             }),
             ..PersistentVolumeSpec::default()
         }),

@@ -1,16 +1,31 @@
 //! Runs a local control plane until Ctrl-C (or until killed: nothing is left behind either way).
 //!
-//!   cargo run -p hanzo-controlplane --bin local-controlplane -- [NODES]
+//!   cargo run -p hanzo-controlplane --bin local-controlplane -- [NODES] [--real-node]
 //!
-//! Prints the kubeconfig path as its first line, then `ready`.
+//! NODES fake nodes (kwok); with --real-node also a real node (kubelet, containerd, CNI, CoreDNS,
+//! kube-proxy; needs root and tests/controlplane/build-node.sh). Prints the kubeconfig path as its
+//! first line, then `ready`.
 
 use hanzo_controlplane::{ControlPlane, Options};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let nodes: usize = std::env::args().nth(1).map_or(Ok(0), |n| n.parse())?;
+    let mut options = Options::default();
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--real-node" => options.real_node = true,
+            "-h" | "--help" => {
+                println!("usage: local-controlplane [NODES] [--real-node]");
+                return Ok(());
+            }
+            n => options.nodes = n.parse().map_err(|e| format!("NODES {n:?}: {e}"))?,
+        }
+    }
     hanzo_controlplane::ensure_built()?;
-    let cp = ControlPlane::start(Options::with_nodes(nodes)).await?;
+    if options.real_node {
+        hanzo_controlplane::node::ensure_node_built()?;
+    }
+    let cp = ControlPlane::start(options).await?;
     println!("{}", cp.kubeconfig_path().display());
     println!("ready");
     tokio::signal::ctrl_c().await?;

@@ -1,0 +1,218 @@
+// Command s3client is the S3 client of the real-node tests: it talks to a tenant the way an
+// application would (minio-go, HTTPS verified against a given CA) and prints one JSON line per
+// command with what it did and measured.
+//
+//	s3client [flags] make-bucket BUCKET
+//	s3client [flags] put BUCKET COUNT        objects obj-0000.. of sizes from 1 KiB to 6 MiB (multipart)
+//	s3client [flags] verify BUCKET COUNT     reads every object back and compares it byte for byte
+//	s3client [flags] read-loop BUCKET COUNT  verify, again and again, until --duration has passed
+//
+// Credentials come from S3_ACCESS_KEY and S3_SECRET_KEY (never from arguments, which other users of
+// the machine can read), the server's address from --endpoint host:port. --server-name sets the host
+// name the certificate must carry (and the Host header); --resolve-to sends the connection to
+// another address, as curl's --resolve does (a Service's ClusterIP, say).
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+)
+
+// objectSize makes every tenth object large enough for a multipart upload (part size 5 MiB).
+func objectSize(i int) int {
+	if i%10 == 9 {
+		return 6<<20 + i
+	}
+	return 1024 * (1 + i%37)
+}
+
+// content is deterministic, so verify needs nothing but the index to know what to expect.
+func content(i int) []byte {
+	size := objectSize(i)
+	out := make([]byte, 0, size+sha256.Size)
+	seed := sha256.Sum256([]byte("hanzo-s3-operator object " + strconv.Itoa(i)))
+	for len(out) < size {
+		out = append(out, seed[:]...)
+		seed = sha256.Sum256(seed[:])
+	}
+	return out[:size]
+}
+
+func name(i int) string { return fmt.Sprintf("obj-%04d", i) }
+
+type report struct {
+	Command    string  `json:"command"`
+	Objects    int     `json:"objects"`
+	Bytes      int64   `json:"bytes"`
+	Seconds    float64 `json:"seconds"`
+	MiBPerSec  float64 `json:"mib_per_s"`
+	Failures   int     `json:"failures"`
+	Rounds     int     `json:"rounds,omitempty"`
+	FirstError string  `json:"first_error,omitempty"`
+}
+
+func main() {
+	endpoint := flag.String("endpoint", "", "the server's host:port (required)")
+	serverName := flag.String("server-name", "", "host name to verify the certificate against (default: the endpoint's host)")
+	resolveTo := flag.String("resolve-to", "", "connect to this IP address instead of resolving the endpoint's host")
+	caFile := flag.String("ca", "", "PEM file of the CA that signed the server's certificate (HTTPS); empty: plain HTTP")
+	duration := flag.Duration("duration", 30*time.Second, "how long read-loop runs")
+	timeout := flag.Duration("timeout", 10*time.Minute, "a bound on the whole command")
+	flag.Parse()
+	if *endpoint == "" || flag.NArg() < 2 {
+		fmt.Fprintln(os.Stderr, "usage: s3client --endpoint HOST:PORT [--ca FILE] [--server-name NAME] [--resolve-to IP] make-bucket|put|verify|read-loop BUCKET [COUNT]")
+		os.Exit(2)
+	}
+	access, secret := os.Getenv("S3_ACCESS_KEY"), os.Getenv("S3_SECRET_KEY")
+	if access == "" || secret == "" {
+		fmt.Fprintln(os.Stderr, "s3client: set S3_ACCESS_KEY and S3_SECRET_KEY")
+		os.Exit(2)
+	}
+	host, port, err := net.SplitHostPort(*endpoint)
+	if err != nil {
+		fail("endpoint: %v", err)
+	}
+	if *serverName != "" {
+		host = *serverName
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	transport.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if *resolveTo != "" {
+			addr = net.JoinHostPort(*resolveTo, port)
+		}
+		return dialer.DialContext(ctx, network, addr)
+	}
+	if *caFile != "" {
+		pem, err := os.ReadFile(*caFile)
+		if err != nil {
+			fail("CA: %v", err)
+		}
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			fail("CA: no certificate in %s", *caFile)
+		}
+		transport.TLSClientConfig = &tls.Config{RootCAs: roots, ServerName: host, MinVersion: tls.VersionTLS12}
+	}
+	client, err := minio.New(net.JoinHostPort(host, port), &minio.Options{
+		Creds:     credentials.NewStaticV4(access, secret, ""),
+		Secure:    *caFile != "",
+		Transport: transport,
+		Region:    "us-east-1",
+	})
+	if err != nil {
+		fail("client: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	command, bucket := flag.Arg(0), flag.Arg(1)
+	count := 0
+	if flag.NArg() > 2 {
+		if count, err = strconv.Atoi(flag.Arg(2)); err != nil {
+			fail("COUNT: %v", err)
+		}
+	}
+	r := report{Command: command}
+	started := time.Now()
+	switch command {
+	case "make-bucket":
+		err := client.MakeBucket(ctx, bucket, minio.MakeBucketOptions{})
+		if err != nil {
+			if exists, e := client.BucketExists(ctx, bucket); e != nil || !exists {
+				fail("make-bucket %s: %v", bucket, err)
+			}
+		}
+	case "put":
+		for i := 0; i < count; i++ {
+			data := content(i)
+			_, err := client.PutObject(ctx, bucket, name(i), bytes.NewReader(data), int64(len(data)),
+				minio.PutObjectOptions{ContentType: "application/octet-stream", PartSize: 5 << 20})
+			if err != nil {
+				fail("put %s/%s: %v", bucket, name(i), err)
+			}
+			r.Objects++
+			r.Bytes += int64(len(data))
+		}
+	case "verify":
+		r.Objects, r.Bytes, r.Failures, r.FirstError = verify(ctx, client, bucket, count)
+		if r.Failures > 0 {
+			emit(r, started)
+			os.Exit(1)
+		}
+	case "read-loop":
+		end := time.Now().Add(*duration)
+		for time.Now().Before(end) && ctx.Err() == nil {
+			objects, n, failures, first := verify(ctx, client, bucket, count)
+			r.Objects += objects
+			r.Bytes += n
+			r.Failures += failures
+			if r.FirstError == "" {
+				r.FirstError = first
+			}
+			r.Rounds++
+		}
+	default:
+		fail("unknown command %q", command)
+	}
+	emit(r, started)
+}
+
+// verify reads objects 0..count-1 and compares each with what put wrote.
+func verify(ctx context.Context, client *minio.Client, bucket string, count int) (objects int, n int64, failures int, first string) {
+	for i := 0; i < count; i++ {
+		err := func() error {
+			obj, err := client.GetObject(ctx, bucket, name(i), minio.GetObjectOptions{})
+			if err != nil {
+				return err
+			}
+			defer obj.Close()
+			got, err := io.ReadAll(obj)
+			if err != nil {
+				return err
+			}
+			n += int64(len(got))
+			if !bytes.Equal(got, content(i)) {
+				return errors.New("content differs from what was written")
+			}
+			return nil
+		}()
+		objects++
+		if err != nil {
+			failures++
+			if first == "" {
+				first = fmt.Sprintf("%s/%s: %v", bucket, name(i), err)
+			}
+		}
+	}
+	return objects, n, failures, first
+}
+
+func emit(r report, started time.Time) {
+	r.Seconds = time.Since(started).Seconds()
+	if r.Seconds > 0 {
+		r.MiBPerSec = float64(r.Bytes) / (1 << 20) / r.Seconds
+	}
+	out, _ := json.Marshal(r)
+	fmt.Println(string(out))
+}
+
+func fail(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "s3client: "+format+"\n", args...)
+	os.Exit(1)
+}
