@@ -1,5 +1,6 @@
-//! Installing the Tenant CRD through the API and waiting until the apiserver serves it; used by
-//! `dev` and the tests (in a cluster, the deploy manifests carry the CRD instead).
+//! Installing the Tenant CRD through the API and waiting until the apiserver serves it, and until
+//! the webhooks judge Tenants; used by `dev` and the tests (in a cluster, the deploy manifests carry
+//! the CRD instead).
 
 use std::time::{Duration, Instant};
 
@@ -16,6 +17,10 @@ pub enum InstallError {
     Kube(#[from] kube::Error),
     #[error("the CRD was not Established within {0:?}")]
     NotEstablished(Duration),
+    #[error("the webhooks did not judge Tenants within {0:?}; last answer: {1}")]
+    NoAdmission(Duration, String),
+    #[error("admission probe: {0}")]
+    Probe(String),
 }
 
 /// Server-side applies the CRD (field manager `field_manager`) and waits for `Established`.
@@ -48,5 +53,58 @@ pub async fn install_crd(
             return Err(InstallError::NotEstablished(timeout));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until both webhooks judge Tenants in `namespace`: a dry-run create of a valid Tenant comes
+/// back defaulted (the mutating webhook answered) and one of an invalid Tenant is denied by the
+/// validating webhook. Dry runs store nothing; the webhooks are registered `sideEffects: None`.
+/// Until then, a Tenant applied could be stored without defaults or validation.
+pub async fn wait_for_admission(
+    client: &kube::Client,
+    namespace: &str,
+    timeout: Duration,
+) -> Result<(), InstallError> {
+    use crate::api::tenant::Tenant;
+    use crate::webhook::config::VALIDATING_WEBHOOK;
+    use kube::api::PostParams;
+
+    let probe = |servers: i32, volumes: i32| -> Result<Tenant, InstallError> {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "minio.min.io/v2", "kind": "Tenant",
+            "metadata": {"name": "admission-probe"},
+            "spec": {"configuration": {"name": "admission-probe"}, "pools": [{
+                "servers": servers, "volumesPerServer": volumes,
+                "volumeClaimTemplate": {"spec": {"accessModes": ["ReadWriteOnce"],
+                    "resources": {"requests": {"storage": "1Gi"}}}}}]}
+        }))
+        .map_err(|e| InstallError::Probe(e.to_string()))
+    };
+    let (valid, invalid) = (probe(4, 1)?, probe(2, 1)?);
+    let tenants: Api<Tenant> = Api::namespaced(client.clone(), namespace);
+    let dry_run = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    let deadline = Instant::now() + timeout;
+    loop {
+        let mutation = match tenants.create(&dry_run, &valid).await {
+            Ok(t) if t.spec.image.is_some() => Ok(()),
+            Ok(_) => Err("a Tenant came back without defaults".to_owned()),
+            Err(e) => Err(e.to_string()),
+        };
+        let validation = match tenants.create(&dry_run, &invalid).await {
+            Err(kube::Error::Api(status)) if status.message.contains(VALIDATING_WEBHOOK) => Ok(()),
+            Err(e) => Err(e.to_string()),
+            Ok(_) => Err("an invalid Tenant was admitted".to_owned()),
+        };
+        let last = match (mutation, validation) {
+            (Ok(()), Ok(())) => return Ok(()),
+            (Err(e), _) | (_, Err(e)) => e,
+        };
+        if Instant::now() > deadline {
+            return Err(InstallError::NoAdmission(timeout, last));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

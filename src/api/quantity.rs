@@ -124,6 +124,11 @@ impl Quantity {
         self.numerator / 10i128.pow(self.scale.min(38))
     }
 
+    /// The value as a float (approximate): for sums and messages, never for comparisons.
+    pub fn as_f64(&self) -> f64 {
+        self.numerator as f64 / 10f64.powi(self.scale.min(38) as i32)
+    }
+
     pub fn is_positive(&self) -> bool {
         self.numerator > 0
     }

@@ -38,25 +38,34 @@ const OPERATOR_NAMESPACE: &str = "hanzo-s3-operator";
 ///
 /// Starts etcd, kube-apiserver, controller-manager, scheduler and kwok (fake nodes that run pods;
 /// built on first use with tests/controlplane/build.sh), installs the CRD and the webhooks, runs the
-/// operator in-process, applies the example tenants (each in a namespace of its own), shows an
-/// invalid one being denied, and waits for the tenants to be Ready. Then it keeps running until
-/// Ctrl-C; use the kubeconfig it writes with kubectl meanwhile.
+/// operator in-process, writes the kubeconfig once Tenants are admitted through both webhooks,
+/// applies the example tenants (each in a namespace of its own), shows an invalid one being denied,
+/// and waits for the tenants to be Ready. Then it keeps running until Ctrl-C.
+///
+/// With --real-node the tenants run for real: a kubelet with containerd, CNI, CoreDNS and
+/// kube-proxy (built on first use with tests/controlplane/build-node.sh; needs root) runs MinIO
+/// servers standing in for Hanzo S3, Ready means the S3 cluster answers healthy, and dev prints
+/// each tenant's endpoint, where its credentials are, and client commands that work as printed.
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:\n  \
     hanzo-s3-operator dev\n  \
     hanzo-s3-operator dev --nodes 6 --kubeconfig-out /tmp/hanzo.kubeconfig   # then: KUBECONFIG=/tmp/hanzo.kubeconfig kubectl get tenants -A\n  \
-    hanzo-s3-operator dev --exit-when-ready                                   # for CI")]
+    hanzo-s3-operator dev --exit-when-ready                                   # for CI\n  \
+    hanzo-s3-operator dev --real-node                                         # real S3 servers (root)")]
 pub struct DevArgs {
-    /// Fake nodes to schedule pods on.
-    #[arg(long, default_value_t = 4)]
-    pub nodes: usize,
-    /// Write the admin kubeconfig here.
+    /// Fake nodes to schedule pods on (default 4; 0 with --real-node, whose fake nodes are tainted).
+    #[arg(long)]
+    pub nodes: Option<usize>,
+    /// Run a real node too (kubelet, containerd, CNI, CoreDNS, kube-proxy) and put the tenants on it.
+    #[arg(long)]
+    pub real_node: bool,
+    /// Write the admin kubeconfig here, once Tenants are admitted through both webhooks.
     #[arg(long, value_name = "PATH", default_value = "hanzo-dev.kubeconfig")]
     pub kubeconfig_out: PathBuf,
     /// Start the operator only; apply no example tenants.
     #[arg(long)]
     pub no_examples: bool,
-    /// Stop everything and exit 0 once the examples are Ready (exit 1 if they are not within 3 minutes).
+    /// Stop everything and exit 0 once the examples are Ready (exit 1 if they are not in time).
     #[arg(long)]
     pub exit_when_ready: bool,
 }
@@ -97,24 +106,38 @@ async fn dev(args: &DevArgs) -> Result<(), DevError> {
     let bin = tokio::task::spawn_blocking(hanzo_controlplane::ensure_built)
         .await
         .map_err(|e| DevError::NotReady(e.to_string()))??;
+    if args.real_node {
+        step("building the real node if needed (tests/controlplane/build-node.sh)");
+        tokio::task::spawn_blocking(hanzo_controlplane::node::ensure_node_built)
+            .await
+            .map_err(|e| DevError::NotReady(e.to_string()))??;
+    }
+    let nodes = args.nodes.unwrap_or(if args.real_node { 0 } else { 4 });
+    let options = Options {
+        nodes,
+        real_node: args.real_node,
+        images: Vec::new(),
+    };
     step(&format!(
-        "starting etcd, kube-apiserver, controller-manager, scheduler and kwok with {} fake nodes ({})",
-        args.nodes,
+        "starting etcd, kube-apiserver, controller-manager, scheduler{}{} ({})",
+        if nodes > 0 {
+            format!(" and kwok with {nodes} fake nodes")
+        } else {
+            String::new()
+        },
+        if args.real_node {
+            ", and a real node (containerd, kubelet, kube-proxy, CoreDNS)"
+        } else {
+            ""
+        },
         bin.display()
     ));
     let started = Instant::now();
-    let cp = ControlPlane::start(Options::with_nodes(args.nodes)).await?;
+    let cp = ControlPlane::start(options).await?;
     println!(
         "    ready at {} in {:.1}s",
         cp.server_url(),
         started.elapsed().as_secs_f64()
-    );
-    std::fs::copy(cp.kubeconfig_path(), &args.kubeconfig_out)
-        .map_err(|e| DevError::Write(args.kubeconfig_out.clone(), e))?;
-    println!(
-        "    kubeconfig: {} (KUBECONFIG={} kubectl get tenants -A)",
-        args.kubeconfig_out.display(),
-        args.kubeconfig_out.display()
     );
     let client = cp.client().await?;
 
@@ -145,7 +168,11 @@ async fn dev(args: &DevArgs) -> Result<(), DevError> {
             .local_addr()
             .map_err(|e| DevError::NotReady(e.to_string()))?
     );
-    let defaults = DefaultsConfig::from_env();
+    let mut defaults = DefaultsConfig::from_env();
+    if args.real_node && std::env::var_os("TENANT_S3_IMAGE").is_none() {
+        // The Hanzo S3 image cannot be fetched here: the node has a MinIO server standing in.
+        defaults.s3_image = hanzo_controlplane::node::s3_server_image().to_owned();
+    }
     let state = Arc::new(AppState {
         defaults: defaults.clone(),
         cluster: Some(ApiCluster::new(client.clone())),
@@ -164,42 +191,71 @@ async fn dev(args: &DevArgs) -> Result<(), DevError> {
         mutation_failure_policy: "Fail".to_owned(),
     };
     config::apply(&client, &options, "hanzo-s3-operator").await?;
-    // Fake nodes run no servers: Ready means every server's pod is ready.
+    // Fake nodes run no servers: there Ready means every server's pod is ready.
+    let ready_when = if args.real_node {
+        ReadyWhen::S3Healthy
+    } else {
+        ReadyWhen::PodsReady
+    };
+    let ca_pem = stored.ca.cert_pem().to_owned();
     let controller = tokio::spawn(crate::reconcile::run(
         client.clone(),
-        Settings::new(defaults, Arc::new(stored.ca), ReadyWhen::PodsReady),
+        Settings::new(defaults, Arc::new(stored.ca), ready_when),
         stopped(stop_rx.clone()),
     ));
     println!("    webhooks at {url}, registered by URL with the operator CA");
+    crate::install::wait_for_admission(&client, "default", Duration::from_secs(30))
+        .await
+        .map_err(|e| DevError::NotReady(e.to_string()))?;
+    // Only now: a script waiting for this file may apply Tenants at once, and each is defaulted
+    // and validated.
+    write_atomically(
+        &args.kubeconfig_out,
+        &std::fs::read(cp.kubeconfig_path()).unwrap_or_default(),
+    )?;
+    println!(
+        "    Tenants are admitted through both webhooks; kubeconfig written: {} (KUBECONFIG={} kubectl get tenants -A)",
+        args.kubeconfig_out.display(),
+        args.kubeconfig_out.display()
+    );
 
     if !args.no_examples {
-        let applied = apply_examples(&client).await?;
-        step("waiting for the example tenants to be Ready");
-        let outcome = wait(
-            Duration::from_secs(180),
-            "the example tenants to be Ready",
-            async || {
-                let mut all_ready = true;
-                for ns in &applied {
-                    let tenants: Vec<Tenant> = Api::<Tenant>::namespaced(client.clone(), ns)
-                        .list(&ListParams::default())
-                        .await
-                        .ok()?
-                        .items;
-                    for t in tenants {
-                        let ready = t.status.as_ref().is_some_and(|s| {
-                            s.conditions
-                                .iter()
-                                .any(|c| c.type_ == "Ready" && c.status == "True")
-                        });
-                        all_ready &= ready;
-                    }
+        let applied = apply_examples(&client, args.real_node).await?;
+        let timeout = Duration::from_secs(if args.real_node { 600 } else { 180 });
+        step(&format!(
+            "waiting for the example tenants to be Ready{}",
+            if args.real_node {
+                " (the S3 clusters answer healthy)"
+            } else {
+                ""
+            }
+        ));
+        let outcome = wait(timeout, "the example tenants to be Ready", async || {
+            let mut all_ready = true;
+            for ns in &applied {
+                let tenants: Vec<Tenant> = Api::<Tenant>::namespaced(client.clone(), ns)
+                    .list(&ListParams::default())
+                    .await
+                    .ok()?
+                    .items;
+                for t in tenants {
+                    let ready = t.status.as_ref().is_some_and(|s| {
+                        s.conditions
+                            .iter()
+                            .any(|c| c.type_ == "Ready" && c.status == "True")
+                    });
+                    all_ready &= ready;
                 }
-                all_ready.then_some(())
-            },
-        )
+            }
+            all_ready.then_some(())
+        })
         .await;
-        report(&client, &applied).await?;
+        report(&client, &applied, args.real_node).await?;
+        if outcome.is_ok()
+            && let Some(node) = cp.real_node()
+        {
+            print_endpoints(&client, node, &applied, &ca_pem, &args.kubeconfig_out).await?;
+        }
         if let Err(e) = outcome {
             if args.exit_when_ready {
                 let _ = stop_tx.send(true);
@@ -220,10 +276,17 @@ async fn dev(args: &DevArgs) -> Result<(), DevError> {
         let _ = controller.await;
     })
     .await;
-    // Remove the registrations before the apiserver goes, then stop the control plane.
     cp.stop();
     println!("    stopped");
     Ok(())
+}
+
+/// Writes `path` through a temporary file and a rename, so a reader never sees half of it.
+fn write_atomically(path: &std::path::Path, content: &[u8]) -> Result<(), DevError> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, content)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| DevError::Write(path.to_owned(), e))
 }
 
 async fn wait<T>(
@@ -246,12 +309,56 @@ async fn wait<T>(
     }
 }
 
+/// Why an example tenant cannot run on the local real node (this machine), if it cannot.
+fn unfit_for_real_node(tenant: &Tenant) -> Option<String> {
+    let stand_in = hanzo_controlplane::node::s3_server_image();
+    if let Some(image) = tenant.spec.image.as_deref().filter(|i| *i != stand_in) {
+        return Some(format!(
+            "it asks for the image {image}, which cannot be pulled here (no registry; the node has {stand_in})"
+        ));
+    }
+    let cpus: f64 = tenant
+        .spec
+        .pools
+        .iter()
+        .map(|p| {
+            let per_server = p
+                .resources
+                .as_ref()
+                .and_then(|r| r.requests.as_ref())
+                .and_then(|r| r.get("cpu"))
+                .and_then(|q| crate::api::quantity::Quantity::parse(&q.0).ok())
+                .map_or(0.0, |q| q.as_f64());
+            per_server * f64::from(p.servers)
+        })
+        .sum();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    (cpus > cores).then(|| format!("its servers request {cpus} CPUs; this machine has {cores}"))
+}
+
 /// Applies each example into a namespace of its own (a namespace holds one Tenant), then shows an
 /// invalid Tenant being denied. Returns the namespaces used.
-async fn apply_examples(client: &kube::Client) -> Result<Vec<String>, DevError> {
+async fn apply_examples(client: &kube::Client, real_node: bool) -> Result<Vec<String>, DevError> {
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
     let mut used = Vec::new();
     for (name, text) in EXAMPLES {
+        let read = crate::manifest::parse(name, text);
+        if let Some(e) = read.error {
+            return Err(DevError::Example(name, e.to_string()));
+        }
+        if real_node
+            && let Some(why) = read
+                .documents
+                .iter()
+                .filter(|d| crate::manifest::is_tenant(&d.value))
+                .filter_map(|d| crate::admission::parse_tenant(&d.value).ok())
+                .find_map(|t| unfit_for_real_node(&t))
+        {
+            step(&format!(
+                "skipping examples/{name}.yaml on the real node: {why}"
+            ));
+            continue;
+        }
         step(&format!(
             "applying examples/{name}.yaml in namespace {name}"
         ));
@@ -270,10 +377,6 @@ async fn apply_examples(client: &kube::Client) -> Result<Vec<String>, DevError> 
             },
         )
         .await?;
-        let read = crate::manifest::parse(name, text);
-        if let Some(e) = read.error {
-            return Err(DevError::Example(name, e.to_string()));
-        }
         for doc in read.documents {
             if crate::manifest::is_tenant(&doc.value) {
                 let tenant: Tenant = crate::admission::parse_tenant(&doc.value)
@@ -350,7 +453,11 @@ async fn apply_examples(client: &kube::Client) -> Result<Vec<String>, DevError> 
     Ok(used)
 }
 
-async fn report(client: &kube::Client, namespaces: &[String]) -> Result<(), DevError> {
+async fn report(
+    client: &kube::Client,
+    namespaces: &[String],
+    real_node: bool,
+) -> Result<(), DevError> {
     step("what is running");
     for ns in namespaces {
         for t in Api::<Tenant>::namespaced(client.clone(), ns)
@@ -390,7 +497,119 @@ async fn report(client: &kube::Client, namespaces: &[String]) -> Result<(), DevE
             .iter()
             .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
             .count();
-        println!("      Pods Running on fake nodes: {running}/{}", pods.len());
+        println!(
+            "      Pods Running on {}: {running}/{}",
+            if real_node {
+                "the real node"
+            } else {
+                "fake nodes"
+            },
+            pods.len()
+        );
+    }
+    Ok(())
+}
+
+/// For each tenant on the real node: its S3 endpoint, where its credentials are, and client
+/// commands that work as printed from this machine (kube-proxy's rules on this host reach the
+/// Service's ClusterIP; curl signs the requests with SigV4).
+async fn print_endpoints(
+    client: &kube::Client,
+    node: &hanzo_controlplane::RealNode,
+    namespaces: &[String],
+    ca_pem: &str,
+    kubeconfig: &std::path::Path,
+) -> Result<(), DevError> {
+    use crate::api::names::S3_SERVICE_NAME;
+    use k8s_openapi::api::core::v1::Service;
+    use std::os::unix::fs::PermissionsExt;
+
+    step("S3 endpoints (the servers are MinIO, standing in for Hanzo S3)");
+    let dir = kubeconfig.parent().unwrap_or(std::path::Path::new(""));
+    let ca_file = dir.join("hanzo-dev-ca.pem");
+    write_atomically(&ca_file, ca_pem.as_bytes())?;
+    for ns in namespaces {
+        for t in Api::<Tenant>::namespaced(client.clone(), ns)
+            .list(&ListParams::default())
+            .await?
+            .items
+        {
+            let Some(ip) = Api::<Service>::namespaced(client.clone(), ns)
+                .get_opt(S3_SERVICE_NAME)
+                .await?
+                .and_then(|s| s.spec)
+                .and_then(|s| s.cluster_ip)
+            else {
+                continue;
+            };
+            let host = format!(
+                "{S3_SERVICE_NAME}.{ns}.svc.{}",
+                hanzo_controlplane::node::CLUSTER_DOMAIN
+            );
+            let (scheme, port) = if t.tls() {
+                ("https", 443)
+            } else {
+                ("http", 80)
+            };
+            let secret_name = t
+                .spec
+                .configuration
+                .as_ref()
+                .map(|c| c.name.clone())
+                .unwrap_or_default();
+            let entries = Api::<Secret>::namespaced(client.clone(), ns)
+                .get_opt(&secret_name)
+                .await?
+                .and_then(|s| s.data)
+                .and_then(|d| d.get("config.env").cloned())
+                .map(|b| {
+                    crate::reconcile::desired::parse_config_env(&String::from_utf8_lossy(&b.0))
+                })
+                .unwrap_or_default();
+            let value = |key: &str| {
+                entries
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .map(|(_, v)| v.clone())
+            };
+            let credentials = dir.join(format!("hanzo-dev-{ns}.credentials"));
+            if let (Some(user), Some(password)) = (value("S3_ROOT_USER"), value("S3_ROOT_PASSWORD"))
+            {
+                write_atomically(&credentials, format!("{user}:{password}").as_bytes())?;
+                let _ =
+                    std::fs::set_permissions(&credentials, std::fs::Permissions::from_mode(0o600));
+            }
+            let curl = format!(
+                "curl -sS --fail-with-body {cacert}--resolve {host}:{port}:{ip} --aws-sigv4 aws:amz:us-east-1:s3 --user \"$(cat {creds})\"",
+                cacert = if t.tls() {
+                    format!("--cacert {} ", ca_file.display())
+                } else {
+                    String::new()
+                },
+                creds = credentials.display(),
+            );
+            let first_pod = t
+                .spec
+                .pools
+                .first()
+                .map(|p| format!("{}-0", crate::api::names::pool_statefulset_name(&t, p)))
+                .unwrap_or_default();
+            println!(
+                "    Tenant {ns}/{}: {scheme}://{host} (Service ClusterIP {ip}, reachable from this machine)",
+                t.name()
+            );
+            println!(
+                "      credentials: Secret {ns}/{secret_name}, key config.env (S3_ROOT_USER, S3_ROOT_PASSWORD); copied to {} (mode 0600)",
+                credentials.display()
+            );
+            println!("      make a bucket: {curl} -X PUT {scheme}://{host}/demo");
+            println!("      list buckets:  {curl} {scheme}://{host}/");
+            println!(
+                "      or through a pod: KUBECONFIG={} {} -n {ns} port-forward pod/{first_pod} 9000",
+                kubeconfig.display(),
+                node.kubectl().display()
+            );
+        }
     }
     Ok(())
 }
