@@ -379,7 +379,7 @@ pub async fn start(
     let state = dir.join("containerd");
     let socket = state.join("containerd.sock");
     let cni_conf = dir.join("cni/net.d");
-    for d in [&state, &cni_conf, &dir.join("kubelet"), &dir.join("netns")] {
+    for d in [&state, &cni_conf, &dir.join("kubelet")] {
         std::fs::create_dir_all(d).map_err(|e| Error::io("create node directories", e))?;
     }
     let write = |path: PathBuf, content: String| -> Result<PathBuf, Error> {
@@ -392,7 +392,7 @@ pub async fn start(
     )?;
     let containerd_config = write(
         dir.join("containerd.toml"),
-        containerd_config(&state, &socket, &bin, &runc, &cni_conf, dir),
+        containerd_config(&state, &socket, &bin, &runc, &cni_conf),
     )?;
     let env = [("PATH", path_env.as_str())];
     let containerd_pid = processes
@@ -592,7 +592,6 @@ fn containerd_config(
     bin: &Path,
     runc: &Path,
     cni_conf: &Path,
-    dir: &Path,
 ) -> String {
     format!(
         r#"version = 3
@@ -613,7 +612,9 @@ state = "{state}"
 [plugins.'io.containerd.cri.v1.runtime']
   # root here lacks CAP_SYS_RESOURCE: no process may lower its oom_score_adj.
   restrict_oom_score_adj = true
-  netns_mounts_under = "{netns}"
+  # Pods' network namespaces under the state directory (not /var/run/netns), where cleanup
+  # unmounts them with everything else.
+  netns_mounts_under_state_dir = true
   [plugins.'io.containerd.cri.v1.runtime'.containerd]
     default_runtime_name = "runc"
     [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
@@ -629,7 +630,6 @@ state = "{state}"
         state = state.join("state").display(),
         socket = socket.display(),
         pause = version("PAUSE_IMAGE"),
-        netns = dir.join("netns").display(),
         runc = runc.display(),
         cni_bin = bin.join("cni").display(),
         cni_conf = cni_conf.display(),
