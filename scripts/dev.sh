@@ -7,5 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v cargo >/dev/null 2>&1 || { echo "error: cargo is not installed" >&2; exit 2; }
 command -v go >/dev/null 2>&1 || { echo "error: go is not installed: the local control plane is built from Go modules" >&2; exit 2; }
+if [[ " $* " == *" --real-node "* ]]; then
+  scripts/setup.sh
+fi
 cargo build --quiet --bin hanzo-s3-operator
 exec "${CARGO_TARGET_DIR:-target}/debug/hanzo-s3-operator" dev "$@"

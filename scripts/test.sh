@@ -2,8 +2,10 @@
 # The whole test suite, exactly as CI runs it (.ci/run calls this script): formatting, lints, unit,
 # property, CLI, and the integration and end-to-end tests on a real local control plane.
 #
-# Needs: cargo (rustup toolchain with rustfmt and clippy) and go. The control plane is built from
-# its Go modules on first use and cached outside the checkout; nothing else is downloaded.
+# Needs: cargo (rustup toolchain with rustfmt and clippy), go, and root for the real node (a
+# kubelet with containerd running real S3 servers). scripts/setup.sh installs the few Debian
+# packages it needs (runc, iptables, conntrack, buildah, curl); the control plane and the node are
+# built from their Go modules on first use and cached outside the checkout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,10 +23,14 @@ if [[ -n "${CI:-}" ]]; then
 fi
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
-if [[ -x tests/controlplane/build.sh ]]; then
-  step "control plane binaries (built once, then cached)"
-  tests/controlplane/build.sh
-fi
+step "Debian packages (scripts/setup.sh; nothing to do when installed)"
+scripts/setup.sh
+
+step "control plane binaries (built once, then cached)"
+tests/controlplane/build.sh
+
+step "real node binaries and images (built once, then cached)"
+tests/controlplane/build-node.sh
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
