@@ -365,3 +365,130 @@ async fn a_stored_invalid_tenant_is_marked_invalid_and_nothing_is_applied() {
             .is_empty()
     );
 }
+
+/// Any step refused by the API reaches the Tenant (issue: 74 Tenants without status for 12
+/// minutes when the Service range was full): Ready=False with the step and the API's message, the
+/// currentState, one Warning event whose count grows with the retries, and Ready again once the
+/// cause is gone.
+#[tokio::test]
+async fn a_step_the_api_refuses_is_reported_on_the_tenant_and_cleared_when_it_succeeds() {
+    use k8s_openapi::api::core::v1::ResourceQuota;
+    use k8s_openapi::api::events::v1::Event;
+
+    let cp = cluster();
+    let ns = cp.create_namespace("e2e-quota").await.unwrap();
+    let client = cp.client().await.unwrap();
+    let quota: ResourceQuota = serde_json::from_value(
+        json!({"metadata": {"name": "no-services"}, "spec": {"hard": {"services": "0"}}}),
+    )
+    .unwrap();
+    let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), &ns);
+    quotas.create(&PostParams::default(), &quota).await.unwrap();
+    // The quota controller must have counted the namespace before it refuses anything.
+    until(
+        "the quota to be counted",
+        Duration::from_secs(30),
+        async || {
+            quotas
+                .get("no-services")
+                .await
+                .ok()?
+                .status?
+                .used?
+                .contains_key("services")
+                .then_some(())
+        },
+    )
+    .await;
+    let secret: Secret = serde_json::from_value(json!({"metadata": {"name": "q-env"},
+        "stringData": {"config.env": "export S3_ROOT_USER=\"admin\"\nexport S3_ROOT_PASSWORD=\"e2e-only-secret\"\n"}})).unwrap();
+    Api::<Secret>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let tenant: Tenant = serde_json::from_value(json!({"apiVersion": "minio.min.io/v2", "kind": "Tenant",
+        "metadata": {"name": "q"}, "spec": {"configuration": {"name": "q-env"}, "pools": [pool("p0", 4)]}}))
+    .unwrap();
+    let tenants: Api<Tenant> = Api::namespaced(client.clone(), &ns);
+    tenants
+        .create(&PostParams::default(), &tenant)
+        .await
+        .unwrap();
+
+    let refused = until(
+        "the refusal on the Tenant",
+        Duration::from_secs(60),
+        async || {
+            let t = tenants.get("q").await.ok()?;
+            let s = t.status?;
+            let ready = s.conditions.iter().find(|c| c.type_ == "Ready")?.clone();
+            (ready.status == "False" && ready.reason == "ServicesFailed")
+                .then_some((s.current_state, ready))
+        },
+    )
+    .await;
+    assert_eq!(
+        refused.0.as_deref(),
+        Some("Failed provisioning the Services")
+    );
+    assert!(
+        refused
+            .1
+            .message
+            .starts_with("provisioning the Services failed: services \"")
+            && refused
+                .1
+                .message
+                .contains("is forbidden: exceeded quota: no-services"),
+        "the API's own message: {}",
+        refused.1.message
+    );
+
+    // A minute of retries: one event for the step, its count growing, not one event per retry.
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let events: Vec<Event> = Api::<Event>::namespaced(client.clone(), &ns)
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some("ServicesFailed"))
+        .collect();
+    assert_eq!(
+        events.len(),
+        1,
+        "one event for the failing step: {events:#?}"
+    );
+    let count = events[0].series.as_ref().map_or(1, |s| s.count);
+    assert!(
+        (3..=8).contains(&count),
+        "retried with backoff (5, 10, 20, 40 s): {count} attempts in a minute"
+    );
+    assert_eq!(events[0].type_.as_deref(), Some("Warning"));
+
+    // The cause removed: the next retry succeeds and the condition clears.
+    quotas
+        .delete("no-services", &DeleteParams::default())
+        .await
+        .unwrap();
+    let recovered = until(
+        "Ready after the quota is gone",
+        Duration::from_secs(180),
+        async || {
+            let s = tenants.get("q").await.ok()?.status?;
+            let ready = s.conditions.iter().find(|c| c.type_ == "Ready")?.clone();
+            (ready.status == "True").then_some(s)
+        },
+    )
+    .await;
+    assert_eq!(recovered.current_state.as_deref(), Some("Initialized"));
+    let degraded = recovered
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Degraded")
+        .unwrap();
+    assert_eq!(
+        (degraded.status.as_str(), degraded.message.as_str()),
+        ("False", "")
+    );
+}

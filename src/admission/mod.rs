@@ -2,6 +2,7 @@
 //! the offline CLI and the reconciler's guard all call [`review`], so their answers cannot drift.
 
 pub mod defaults;
+pub mod limits;
 pub mod patch;
 pub mod syntax;
 pub mod validate;

@@ -22,6 +22,8 @@ pub enum Reason {
     TooLong,
     #[serde(rename = "FieldValueForbidden")]
     Forbidden,
+    #[serde(rename = "FieldValueTooMany")]
+    TooMany,
 }
 
 impl Reason {
@@ -34,6 +36,7 @@ impl Reason {
             Reason::Duplicate => "Duplicate value",
             Reason::TooLong => "Too long",
             Reason::Forbidden => "Forbidden",
+            Reason::TooMany => "Too many",
         }
     }
 
@@ -46,6 +49,7 @@ impl Reason {
             Reason::Duplicate => "FieldValueDuplicate",
             Reason::TooLong => "FieldValueTooLong",
             Reason::Forbidden => "FieldValueForbidden",
+            Reason::TooMany => "FieldValueTooMany",
         }
     }
 }

@@ -66,6 +66,13 @@ fn render(args: &DefaultArgs, config: &DefaultsConfig) -> Result<String, Default
     for doc in documents {
         let mut value = doc.value;
         if manifest::is_tenant(&value) {
+            if let Some(over) = admission::limits::check_value(&value).first() {
+                return Err(DefaultError::Tenant {
+                    origin: doc.origin.clone(),
+                    message: over.message(),
+                    invalid: true,
+                });
+            }
             let mut tenant = admission::parse_tenant(&value).map_err(|v| DefaultError::Tenant {
                 origin: doc.origin.clone(),
                 message: v.message(),

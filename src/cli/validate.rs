@@ -105,7 +105,13 @@ pub fn judge_document(
     let namespace = Some(meta("namespace"))
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| namespace.to_owned());
+    // The size limits first, as the webhook checks them before it parses.
+    let over = admission::limits::check_value(&doc.value);
     let verdict = match admission::parse_tenant(&doc.value) {
+        _ if !over.is_empty() => Verdict {
+            violations: over,
+            warnings: Vec::new(),
+        },
         Ok(mut tenant) => {
             tenant.metadata.namespace = Some(namespace.clone());
             admission::review(old, &tenant, config)

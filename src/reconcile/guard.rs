@@ -12,8 +12,17 @@ use crate::api::tenant::Tenant;
 
 /// `tenant` is `stored` with defaults applied.
 pub async fn check(ctx: &Context, stored: &Tenant, tenant: &Tenant) -> Result<(), Stop> {
-    let verdict = admission::review(None, tenant, &ctx.settings.defaults);
-    if let Some(message) = verdict.message(tenant.name()) {
+    // Stored while the webhook was off: the size limits too, or one Tenant could ask for 10,000
+    // StatefulSets.
+    let over = serde_json::to_value(stored)
+        .map(|v| admission::limits::check_value(&v))
+        .unwrap_or_default();
+    let message = if over.is_empty() {
+        admission::review(None, tenant, &ctx.settings.defaults).message(tenant.name())
+    } else {
+        Some(admission::denial_message(tenant.name(), &over))
+    };
+    if let Some(message) = message {
         return Err(Blocked {
             state: STATE_INVALID,
             reason: "Invalid",

@@ -156,6 +156,18 @@ pub async fn answer(
         })?,
         _ => return Ok((allow(&request.uid, Vec::new()), outcome)),
     };
+    // Before anything is built from the object: its size is bounded (see admission::limits).
+    let over = admission::limits::check_json(raw_object.get());
+    if !over.is_empty() {
+        outcome.allowed = false;
+        outcome.verdict = "denied";
+        outcome.violations = over.len();
+        let name = name_of(raw_object, &outcome.name);
+        return Ok((
+            deny_invalid(&request.uid, &name, &over, Vec::new()),
+            outcome,
+        ));
+    }
     let new = match admission::parse_tenant_str(raw_object.get()) {
         Ok(mut tenant) => {
             // The object carries its namespace on CREATE only after defaulting by the apiserver;
@@ -201,6 +213,13 @@ pub async fn answer(
             let old = match (request.operation.as_str(), request.old_object) {
                 ("UPDATE", None) => {
                     return Err(BadReview("UPDATE review without request.oldObject".into()));
+                }
+                ("UPDATE", Some(raw)) if !admission::limits::check_json(raw.get()).is_empty() => {
+                    warnings.push(
+                        "the stored Tenant is over the size limits; changes to pools could not be checked against it"
+                            .to_owned(),
+                    );
+                    None
                 }
                 ("UPDATE", Some(raw)) => match admission::parse_tenant_str(raw.get()) {
                     Ok(mut old) => {
@@ -435,6 +454,51 @@ mod tests {
             .decode(response["response"]["patch"].as_str().unwrap())
             .unwrap();
         serde_json::from_slice(&raw).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_tenant_over_the_size_limits_is_denied_by_both_webhooks_before_it_is_parsed() {
+        let mut big = tenant("big");
+        let pool = big["spec"]["pools"][0].clone();
+        big["spec"]["pools"] = json!(vec![pool; 10_000]);
+        let cluster = FakeCluster::quiet();
+        for webhook in [Webhook::Mutate, Webhook::Validate] {
+            let out = run(
+                webhook,
+                &review("CREATE", big.clone(), Value::Null),
+                &cluster,
+            )
+            .await;
+            let response = &out["response"];
+            assert_eq!(response["allowed"], false);
+            assert_eq!(response["status"]["code"], 422);
+            let message = response["status"]["message"].as_str().unwrap();
+            assert!(
+                message.starts_with("Tenant.minio.min.io \"big\" is invalid: [spec.pools: Too many: 10000: must have at most 128 items, <root>: Too many: "),
+                "{message}"
+            );
+            assert!(
+                response.get("patch").is_none(),
+                "no patch for a denied object"
+            );
+        }
+        assert_eq!(
+            cluster.questions.load(Ordering::Relaxed),
+            0,
+            "no cluster check either"
+        );
+        // An oversized stored object does not block an UPDATE that makes it small again.
+        let out = run(
+            Webhook::Validate,
+            &review("UPDATE", tenant("big"), big),
+            &cluster,
+        )
+        .await;
+        assert_eq!(out["response"]["allowed"], true);
+        assert_eq!(
+            out["response"]["warnings"][0],
+            "the stored Tenant is over the size limits; changes to pools could not be checked against it"
+        );
     }
 
     #[tokio::test]

@@ -60,6 +60,10 @@ pub struct ServerOptions {
     pub max_connections: usize,
     /// Reviews judged at once; more wait for a turn within their deadline.
     pub max_concurrent_reviews: usize,
+    /// Bytes of request bodies held at once (reserved from Content-Length before a body is read;
+    /// a body of unknown length reserves `body_limit`). More wait within their deadline. Never
+    /// less than `body_limit`.
+    pub max_body_bytes_in_flight: usize,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
 }
@@ -77,6 +81,9 @@ impl Default for ServerOptions {
             // Judging is CPU work of well under a millisecond: a few per core keep every core
             // busy without holding hundreds of parsed objects in memory at once.
             max_concurrent_reviews: (4 * cores).max(8),
+            // Bodies, parsed and judged, cost a few times their size: this keeps 16 concurrent
+            // reviews of 3 MB within the chart's memory limit (benches/results/memory.md).
+            max_body_bytes_in_flight: 32 * 1024 * 1024,
             shutdown_grace: Duration::from_secs(30),
         }
     }
@@ -95,6 +102,8 @@ struct Shared {
     app: Arc<AppState>,
     options: ServerOptions,
     reviews: Semaphore,
+    /// KiB of request bodies held at once (see `max_body_bytes_in_flight`).
+    body_budget: Semaphore,
     /// Set when shutdown starts: `/readyz` turns unready so no new traffic is routed here.
     draining: AtomicBool,
 }
@@ -108,6 +117,9 @@ fn shared(app: Arc<AppState>, options: ServerOptions) -> Arc<Shared> {
     Arc::new(Shared {
         app,
         reviews: Semaphore::new(options.max_concurrent_reviews.max(1)),
+        body_budget: Semaphore::new(budget_kib(
+            options.max_body_bytes_in_flight.max(options.body_limit),
+        )),
         options,
         draining: AtomicBool::new(false),
     })
@@ -224,6 +236,28 @@ async fn handle(webhook: Webhook, State(shared): State<Arc<Shared>>, request: Re
             .observe(webhook.as_str(), verdict, started.elapsed().as_secs_f64());
     };
     let limit = shared.options.body_limit;
+    // Room for this body among those held at once, before a byte of it is read.
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    let reserve =
+        u32::try_from(budget_kib(declared.unwrap_or(limit).min(limit))).unwrap_or(u32::MAX);
+    let Ok(Ok(_room)) =
+        tokio::time::timeout_at(until, shared.body_budget.acquire_many(reserve)).await
+    else {
+        finish("overloaded");
+        tracing::warn!(
+            webhook = webhook.as_str(),
+            ?deadline,
+            bytes = declared,
+            "no room for the review's body within its deadline"
+        );
+        return plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many large reviews in progress; no room for this one within its deadline",
+        );
+    };
     let body = match tokio::time::timeout_at(until, read_body(request.into_body(), limit)).await {
         Ok(Ok(body)) => body,
         Ok(Err(BodyError::TooLarge)) => {
@@ -318,6 +352,11 @@ async fn handle(webhook: Webhook, State(shared): State<Arc<Shared>>, request: Re
             )
         }
     }
+}
+
+/// Bytes as KiB permits, rounded up.
+fn budget_kib(bytes: usize) -> usize {
+    bytes.div_ceil(1024).max(1)
 }
 
 enum BodyError {

@@ -1,0 +1,279 @@
+//! Size limits, checked on the object as it arrives, before it is parsed into a typed Tenant.
+//!
+//! A Tenant is small: a handful of pools, a few dozen list entries. Parsing, defaulting and diffing
+//! cost memory in proportion to what the object holds, and one Tenant of 10,000 pools took 176 MiB
+//! to judge. So the webhook walks the raw JSON once first, keeping only the current path, and
+//! refuses an object over these limits with every offending field named; nothing bigger is ever
+//! built. The limits are far above any real tenant (and documented in docs/operations.md):
+//!
+//! | what | at most |
+//! |---|---|
+//! | `spec.pools` | [`MAX_POOLS`] |
+//! | entries of any other list or map (env, tolerations, labels, ...) | [`MAX_ENTRIES`] |
+//! | list entries and map entries in the whole object | [`MAX_TOTAL_ENTRIES`] |
+//! | nesting depth | [`MAX_DEPTH`] |
+//! | `servers` of a pool (pods of one StatefulSet) | [`MAX_SERVERS`] |
+//! | `volumesPerServer` of a pool (claims per pod) | [`MAX_VOLUMES_PER_SERVER`] |
+
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use super::violation::{Reason, Violation};
+
+pub const MAX_POOLS: usize = 128;
+pub const MAX_ENTRIES: usize = 1_000;
+pub const MAX_TOTAL_ENTRIES: usize = 10_000;
+pub const MAX_DEPTH: usize = 64;
+pub const MAX_SERVERS: i64 = 1_000;
+pub const MAX_VOLUMES_PER_SERVER: i64 = 256;
+/// Reported violations stop here (the rest are counted in one more line).
+const MAX_REPORTED: usize = 20;
+
+#[derive(Clone, Debug)]
+enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+struct Walk {
+    path: Vec<Segment>,
+    total: usize,
+    violations: Vec<Violation>,
+    suppressed: usize,
+}
+
+impl Walk {
+    fn field(&self) -> String {
+        let mut out = String::new();
+        for segment in &self.path {
+            match segment {
+                Segment::Key(k) if out.is_empty() => out.push_str(k),
+                Segment::Key(k) => {
+                    out.push('.');
+                    out.push_str(k);
+                }
+                Segment::Index(i) => out.push_str(&format!("[{i}]")),
+            }
+        }
+        if out.is_empty() {
+            "<root>".to_owned()
+        } else {
+            out
+        }
+    }
+
+    fn report(&mut self, violation: Violation) {
+        if self.violations.len() < MAX_REPORTED {
+            self.violations.push(violation);
+        } else {
+            self.suppressed += 1;
+        }
+    }
+
+    fn is(&self, path: &[&str]) -> bool {
+        self.path.len() == path.len()
+            && self
+                .path
+                .iter()
+                .zip(path)
+                .all(|(s, p)| matches!(s, Segment::Key(k) if k == p))
+    }
+
+    /// `spec.pools[i].<key>`
+    fn is_pool_field(&self, key: &str) -> bool {
+        matches!(
+            self.path.as_slice(),
+            [Segment::Key(s), Segment::Key(p), Segment::Index(_), Segment::Key(k)]
+                if s == "spec" && p == "pools" && k == key
+        )
+    }
+
+    fn count_entry(&mut self) {
+        self.total += 1;
+    }
+
+    fn check_len(&mut self, len: usize, what: &str) {
+        let limit = if self.is(&["spec", "pools"]) {
+            MAX_POOLS
+        } else {
+            MAX_ENTRIES
+        };
+        if len > limit {
+            let field = self.field();
+            self.report(
+                Violation::new(
+                    field,
+                    Reason::TooMany,
+                    format!("must have at most {limit} {what}"),
+                )
+                .with_value(len),
+            );
+        }
+    }
+
+    fn check_number(&mut self, value: i64) {
+        for (key, limit, what) in [
+            ("servers", MAX_SERVERS, "servers (pods) in a pool"),
+            (
+                "volumesPerServer",
+                MAX_VOLUMES_PER_SERVER,
+                "volumes per server",
+            ),
+        ] {
+            if self.is_pool_field(key) && value > limit {
+                let field = self.field();
+                self.report(
+                    Violation::new(
+                        field,
+                        Reason::Invalid,
+                        format!("must be at most {limit} {what}"),
+                    )
+                    .with_value(value),
+                );
+            }
+        }
+    }
+}
+
+/// Walks one value at the current path.
+struct Node<'a> {
+    walk: &'a mut Walk,
+    depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for Node<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        if self.depth > MAX_DEPTH {
+            let field = self.walk.field();
+            self.walk.report(Violation::new(
+                field,
+                Reason::Invalid,
+                format!("nested deeper than {MAX_DEPTH} levels"),
+            ));
+            // The apiserver's decoder bounds the depth before us; skipping is bounded by the
+            // JSON parser's own recursion limit.
+            return deserializer.deserialize_ignored_any(IgnoredAny).map(drop);
+        }
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Node<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+        self.walk.check_number(v);
+        Ok(())
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+        self.walk.check_number(i64::try_from(v).unwrap_or(i64::MAX));
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut len = 0;
+        loop {
+            self.walk.path.push(Segment::Index(len));
+            let more = seq.next_element_seed(Node {
+                walk: self.walk,
+                depth: self.depth + 1,
+            })?;
+            self.walk.path.pop();
+            if more.is_none() {
+                break;
+            }
+            len += 1;
+            self.walk.count_entry();
+        }
+        self.walk.check_len(len, "items");
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut len = 0;
+        while let Some(key) = map.next_key::<String>()? {
+            self.walk.path.push(Segment::Key(key));
+            map.next_value_seed(Node {
+                walk: self.walk,
+                depth: self.depth + 1,
+            })?;
+            self.walk.path.pop();
+            len += 1;
+            self.walk.count_entry();
+        }
+        // An object's own fields are bounded by its type; maps of the user's (labels,
+        // annotations, nodeSelector, ...) are what can grow.
+        self.walk.check_len(len, "entries");
+        Ok(())
+    }
+}
+
+/// What the walk found: the violations, or an error when the input is not JSON at all (the caller
+/// reports that as it reports any parse error).
+pub fn check<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Violation>, D::Error> {
+    let mut walk = Walk {
+        path: Vec::new(),
+        total: 0,
+        violations: Vec::new(),
+        suppressed: 0,
+    };
+    Node {
+        walk: &mut walk,
+        depth: 0,
+    }
+    .deserialize(deserializer)?;
+    if walk.total > MAX_TOTAL_ENTRIES {
+        let total = walk.total;
+        walk.report(
+            Violation::new(
+                "<root>",
+                Reason::TooMany,
+                format!(
+                    "a Tenant may hold at most {MAX_TOTAL_ENTRIES} list and map entries in all (a real one holds a few dozen)"
+                ),
+            )
+            .with_value(total),
+        );
+    }
+    if walk.suppressed > 0 {
+        walk.violations.push(Violation::new(
+            "<root>",
+            Reason::TooMany,
+            format!("{} more field(s) over the size limits", walk.suppressed),
+        ));
+    }
+    Ok(walk.violations)
+}
+
+/// [`check`] on JSON text (the webhook's raw object). Text that is not JSON gives no violations
+/// here: parsing it reports that, with its position.
+pub fn check_json(json: &str) -> Vec<Violation> {
+    check(&mut serde_json::Deserializer::from_str(json)).unwrap_or_default()
+}
+
+/// [`check`] on a parsed document (the CLI's YAML or JSON input).
+pub fn check_value(value: &serde_json::Value) -> Vec<Violation> {
+    check(value).unwrap_or_default()
+}
