@@ -11,7 +11,7 @@ use kube::api::{Api, ObjectMeta};
 use super::apply::{apply, hash_of};
 use super::controller::Context;
 use super::desired;
-use super::status::{AtStep, Blocked, STATE_NO_CONFIGURATION, Step, Stop};
+use super::status::{AtStep, Blocked, STATE_NO_CONFIGURATION, Step, Stop, StopKind};
 use crate::api::names::{configuration_secret_name, tls_secret_name};
 use crate::api::tenant::Tenant;
 use crate::certs::Ca;
@@ -38,7 +38,7 @@ pub async fn apply_configuration(ctx: &Context, tenant: &Tenant) -> Result<Confi
             state: STATE_NO_CONFIGURATION,
             reason: "ConfigurationMissing",
             message: format!("configuration Secret {source:?} does not exist yet"),
-            invalid: false,
+            kind: StopKind::Retrying,
             event: false,
             // Secrets are not watched (only the operator's own are): look again now and then.
             requeue: Some(Duration::from_secs(30)),

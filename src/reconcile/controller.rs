@@ -16,8 +16,10 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
 use kube::api::Api;
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{EventType, Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 
@@ -129,7 +131,31 @@ async fn controller(
         }
     }
     let (client, namespace) = (&client, namespace.as_deref());
-    Controller::new(api::<Tenant>(client, namespace), watcher::Config::default())
+    let controller = Controller::new(api::<Tenant>(client, namespace), watcher::Config::default());
+    // The users' configuration Secrets are not ours (no ownerReference): watch every Secret's
+    // metadata (never its data) and wake the Tenants of its namespace that name it, so a Secret
+    // created, replaced or deleted is noticed at once.
+    let tenants = controller.store();
+    controller
+        .watches(
+            api::<PartialObjectMeta<Secret>>(client, namespace),
+            watcher::Config::default(),
+            move |secret| {
+                let (ns, name) = (secret.namespace(), secret.name_any());
+                tenants
+                    .state()
+                    .into_iter()
+                    .filter(|t| {
+                        t.metadata.namespace == ns
+                            && t.spec
+                                .configuration
+                                .as_ref()
+                                .is_some_and(|c| c.name == name)
+                    })
+                    .map(|t| ObjectRef::from_obj(&*t))
+                    .collect::<Vec<_>>()
+            },
+        )
         .owns(
             api::<StatefulSet>(client, namespace),
             watcher::Config::default(),
@@ -270,7 +296,7 @@ pub async fn reconcile(stored: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
                     blocked.state,
                     blocked.reason,
                     blocked.message,
-                    blocked.invalid,
+                    blocked.kind,
                 ),
             )
             .await
@@ -295,7 +321,13 @@ pub async fn reconcile(stored: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
             if let Err(error) = status::write(
                 &ctx.client,
                 &stored,
-                status::stopped_status(&stored, &state, reason, message, false),
+                status::stopped_status(
+                    &stored,
+                    &state,
+                    reason,
+                    message,
+                    status::StopKind::Retrying,
+                ),
             )
             .await
             {

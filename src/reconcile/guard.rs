@@ -6,7 +6,7 @@ use kube::ResourceExt;
 use kube::api::{Api, ListParams, ObjectMeta};
 
 use super::controller::Context;
-use super::status::{AtStep, Blocked, STATE_ANOTHER_TENANT, STATE_INVALID, Step, Stop};
+use super::status::{AtStep, Blocked, STATE_ANOTHER_TENANT, STATE_INVALID, Step, Stop, StopKind};
 use crate::admission;
 use crate::api::tenant::Tenant;
 
@@ -27,7 +27,7 @@ pub async fn check(ctx: &Context, stored: &Tenant, tenant: &Tenant) -> Result<()
             state: STATE_INVALID,
             reason: "Invalid",
             message,
-            invalid: true,
+            kind: StopKind::Invalid,
             event: true,
             requeue: None,
         }
@@ -49,7 +49,7 @@ pub async fn check(ctx: &Context, stored: &Tenant, tenant: &Tenant) -> Result<()
                 "Tenant {:?} already owns this namespace's S3 Service `minio`",
                 older.name_any()
             ),
-            invalid: false,
+            kind: StopKind::Stalled,
             event: false,
             requeue: None,
         }

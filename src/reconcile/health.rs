@@ -224,16 +224,7 @@ where
 /// The status a reconcile that got this far reports, and whether the S3 cluster just stopped
 /// answering (worth a Warning event).
 pub fn status_of(tenant: &Tenant, observed: &Observed) -> (TenantStatus, Option<String>) {
-    let previous = tenant
-        .status
-        .as_ref()
-        .map(|s| s.conditions.clone())
-        .unwrap_or_default();
-    let was = |type_: &str| {
-        previous
-            .iter()
-            .any(|c| c.type_ == type_ && c.status == "True")
-    };
+    let was = |type_: &str| status::was(tenant, type_);
     let servers_ok = observed.servers_ready >= observed.servers;
     let servers = format!(
         "{} of {} servers ready",
@@ -285,17 +276,34 @@ pub fn status_of(tenant: &Tenant, observed: &Observed) -> (TenantStatus, Option<
     };
     status.conditions = status::conditions(
         tenant,
-        (ready, ready_reason, ready_message.clone()),
-        (
-            degraded,
-            match (degraded, servers_ok) {
-                (false, _) => "Reconciled",
-                (true, false) => "ServersNotReady",
-                (true, true) => ready_reason,
+        status::Conditions {
+            ready: (ready, ready_reason, ready_message.clone()),
+            degraded: (
+                degraded,
+                match (degraded, servers_ok) {
+                    (false, _) => "Reconciled",
+                    (true, false) => "ServersNotReady",
+                    (true, true) => ready_reason,
+                },
+                degraded_message,
+            ),
+            invalid: status::quiet("Valid"),
+            // Until every server runs and the cluster answers, the Tenant is still converging.
+            reconciling: if fully {
+                status::quiet("Reconciled")
+            } else {
+                (
+                    true,
+                    if servers_ok {
+                        ready_reason
+                    } else {
+                        "ServersNotReady"
+                    },
+                    ready_message.clone(),
+                )
             },
-            degraded_message,
-        ),
-        (false, "Valid", String::new()),
+            stalled: status::quiet("Reconciled"),
+        },
     );
     (status, stopped_answering.then_some(ready_message))
 }

@@ -17,7 +17,8 @@ use crate::api::tenant::Tenant;
 pub const STATE_INITIALIZED: &str = "Initialized";
 pub const STATE_WAITING: &str = "Waiting for Tenant to be healthy";
 pub const STATE_PROVISIONING: &str = "Provisioning Hanzo S3 Statefulset";
-pub const STATE_ANOTHER_TENANT: &str = "Another Hanzo S3 Tenant already exists in the namespace";
+/// MinIO's words, kept because Argo CD's built-in Tenant health check knows them (as Degraded).
+pub const STATE_ANOTHER_TENANT: &str = "Another MinIO Tenant already exists in the namespace";
 pub const STATE_INVALID: &str = "Invalid Tenant";
 pub const STATE_NO_CONFIGURATION: &str = "Waiting for the configuration Secret";
 /// The Go operators' words for a StatefulSet of our name that something else made.
@@ -106,6 +107,18 @@ impl<T, E: Into<StepFailure>> AtStep<T> for Result<T, E> {
     }
 }
 
+/// How a Tenant that cannot progress shows in its conditions (and so to kstatus and Argo CD).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopKind {
+    /// The spec itself is at fault: `Invalid` and `Stalled` are True.
+    Invalid,
+    /// Something outside the spec that only the user can change (another Tenant owns the
+    /// namespace, a StatefulSet of our name is not ours): `Stalled` is True.
+    Stalled,
+    /// Waiting for something to appear, or a step retried after an error: `Reconciling` is True.
+    Retrying,
+}
+
 /// A reconcile that cannot go on until something changes (the user's part), reported but not an
 /// error: no retry storm, just a condition, an event when asked, and maybe a later look.
 #[derive(Clone, Debug)]
@@ -113,8 +126,7 @@ pub struct Blocked {
     pub state: &'static str,
     pub reason: &'static str,
     pub message: String,
-    /// The spec itself is at fault: `Invalid` is True.
-    pub invalid: bool,
+    pub kind: StopKind,
     /// Publish a Warning event with this reason.
     pub event: bool,
     /// Look again after this long (something outside the Tenant may change without a watch event).
@@ -177,46 +189,84 @@ fn previous_conditions(tenant: &Tenant) -> Vec<Condition> {
         .unwrap_or_default()
 }
 
-/// The three conditions every status carries.
-pub fn conditions(
-    tenant: &Tenant,
-    ready: (bool, &str, String),
-    degraded: (bool, &str, String),
-    invalid: (bool, &str, String),
-) -> Vec<Condition> {
-    let previous = previous_conditions(tenant);
-    let generation = tenant.metadata.generation;
-    vec![
-        condition("Ready", ready.0, ready.1, ready.2, generation, &previous),
-        condition(
-            "Degraded", degraded.0, degraded.1, degraded.2, generation, &previous,
-        ),
-        condition(
-            "Invalid", invalid.0, invalid.1, invalid.2, generation, &previous,
-        ),
-    ]
+/// Whether the stored status had condition `type_` True.
+pub fn was(tenant: &Tenant, type_: &str) -> bool {
+    tenant.status.as_ref().is_some_and(|s| {
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == type_ && c.status == "True")
+    })
 }
 
-/// The status of a Tenant that cannot progress (blocked or failed): not Ready, Degraded, and
-/// Invalid only when the spec is at fault. Everything else in the status is kept.
+/// One condition's status, reason and message.
+pub type Cond<'a> = (bool, &'a str, String);
+
+/// The conditions every status carries: `Ready`, `Degraded` and `Invalid` (ours), `Reconciling`
+/// and `Stalled` (kstatus's, which Flux reads).
+pub struct Conditions<'a> {
+    pub ready: Cond<'a>,
+    pub degraded: Cond<'a>,
+    pub invalid: Cond<'a>,
+    pub reconciling: Cond<'a>,
+    pub stalled: Cond<'a>,
+}
+
+pub fn conditions(tenant: &Tenant, c: Conditions) -> Vec<Condition> {
+    let previous = previous_conditions(tenant);
+    let generation = tenant.metadata.generation;
+    [
+        ("Ready", c.ready),
+        ("Degraded", c.degraded),
+        ("Invalid", c.invalid),
+        ("Reconciling", c.reconciling),
+        ("Stalled", c.stalled),
+    ]
+    .into_iter()
+    .map(|(type_, (ok, reason, message))| {
+        condition(type_, ok, reason, message, generation, &previous)
+    })
+    .collect()
+}
+
+/// A False condition with nothing to say.
+pub fn quiet(reason: &str) -> Cond<'_> {
+    (false, reason, String::new())
+}
+
+/// The status of a Tenant that cannot progress (blocked or a step failed): not Ready; Invalid and
+/// Stalled as `kind` says, else Reconciling; Degraded when stalled or when it had been up.
+/// Everything else in the status is kept.
 pub fn stopped_status(
     tenant: &Tenant,
     state: &str,
     reason: &str,
     message: String,
-    invalid: bool,
+    kind: StopKind,
 ) -> TenantStatus {
     let mut status = tenant.status.clone().unwrap_or_default();
     status.current_state = Some(state.to_owned());
     status.observed_generation = tenant.metadata.generation;
+    let stalled = kind != StopKind::Retrying;
+    let degraded = stalled || was(tenant, "Ready") || was(tenant, "Degraded");
+    let on = |yes: bool| -> Cond {
+        if yes {
+            (true, reason, message.clone())
+        } else {
+            quiet(if stalled { "Stalled" } else { "Reconciling" })
+        }
+    };
     status.conditions = conditions(
         tenant,
-        (false, reason, message.clone()),
-        (true, reason, message.clone()),
-        if invalid {
-            (true, reason, message)
-        } else {
-            (false, "Valid", String::new())
+        Conditions {
+            ready: (false, reason, message.clone()),
+            degraded: on(degraded),
+            invalid: if kind == StopKind::Invalid {
+                (true, reason, message.clone())
+            } else {
+                quiet("Valid")
+            },
+            reconciling: on(!stalled),
+            stalled: on(stalled),
         },
     );
     status

@@ -10,7 +10,7 @@ use kube::api::Api;
 use super::apply::apply;
 use super::controller::Context;
 use super::desired::{self, DesiredObjects};
-use super::status::{AtStep, Blocked, STATE_NOT_OWNED, Step, Stop};
+use super::status::{AtStep, Blocked, STATE_NOT_OWNED, Step, Stop, StopKind};
 use crate::api::tenant::Tenant;
 
 /// Applies every workload object; returns how many were created or changed.
@@ -65,7 +65,7 @@ pub async fn apply_workloads(
                     message: format!(
                         "StatefulSet {sts_name:?} exists and is not owned by this Tenant; refusing to adopt it"
                     ),
-                    invalid: false,
+                    kind: StopKind::Stalled,
                     event: true,
                     requeue: Some(Duration::from_secs(60)),
                 }
