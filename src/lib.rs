@@ -11,4 +11,5 @@ pub mod cli;
 pub mod install;
 pub mod manifest;
 pub mod reconcile;
+pub mod source_map;
 pub mod webhook;

@@ -3,11 +3,13 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::api::tenant::{API_VERSION, KIND};
+use crate::source_map::{Position, Segment, SourceMap};
 
 /// Where a document came from, for messages: `tenant.yaml: document 2 (line 14)`.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -53,12 +55,50 @@ pub enum ManifestError {
 pub struct Document {
     pub origin: Origin,
     pub value: Value,
+    /// Where the document is in its source text, to find its fields' lines and columns.
+    locator: Locator,
+}
+
+/// The text a document came from, and where in it the document sits.
+#[derive(Clone, Debug)]
+struct Locator {
+    source: Arc<SourceText>,
+    /// 0-based index of the YAML document in the stream (0 for JSON).
+    stream_index: usize,
+    /// For an item of a List: `items[i]` (or `[i]` for a top-level JSON array).
+    prefix: Vec<Segment>,
+}
+
+impl PartialEq for Locator {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.source, &other.source)
+            && self.stream_index == other.stream_index
+            && self.prefix == other.prefix
+    }
+}
+
+/// A source's text, with the positions of its fields worked out on first need.
+#[derive(Debug)]
+struct SourceText {
+    text: String,
+    map: OnceLock<SourceMap>,
 }
 
 impl Document {
     /// Whether this is a `minio.min.io/v2` Tenant.
     pub fn is_tenant(&self) -> bool {
         is_tenant(&self.value)
+    }
+
+    /// Line and column of `field` (a violation's path), or of its nearest parent written in the
+    /// source. The source is walked for positions once, the first time any of its documents is
+    /// asked.
+    pub fn position(&self, field: &str) -> Option<Position> {
+        let source = &self.locator.source;
+        source
+            .map
+            .get_or_init(|| SourceMap::of(&source.text))
+            .locate(self.locator.stream_index, &self.locator.prefix, field)
     }
 
     /// `apiVersion/kind`, for messages about skipped documents.
@@ -84,12 +124,16 @@ pub struct Read {
 /// Parses one source's text.
 pub fn parse(source_name: &str, text: &str) -> Read {
     let mut documents = Vec::new();
+    let source = Arc::new(SourceText {
+        text: text.to_owned(),
+        map: OnceLock::new(),
+    });
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();
     if trimmed.starts_with('{') || trimmed.starts_with('[') {
         // JSON gets its own parser: its errors are clearer and it is much faster on large files.
         return match serde_json::from_str::<Value>(trimmed) {
             Ok(value) => {
-                push_expanded(&mut documents, source_name, Some(1), value);
+                push_expanded(&mut documents, source_name, Some(1), (&source, 0), value);
                 Read {
                     documents,
                     error: None,
@@ -115,6 +159,7 @@ pub fn parse(source_name: &str, text: &str) -> Read {
                 &mut documents,
                 source_name,
                 starts.get(index).copied(),
+                (&source, index),
                 value,
             ),
             Err(e) => {
@@ -165,27 +210,47 @@ fn document_start_lines(text: &str) -> Vec<usize> {
     starts
 }
 
-fn push_expanded(out: &mut Vec<Document>, source: &str, line: Option<usize>, value: Value) {
+fn push_expanded(
+    out: &mut Vec<Document>,
+    source: &str,
+    line: Option<usize>,
+    (text, stream_index): (&Arc<SourceText>, usize),
+    value: Value,
+) {
     let is_list = value
         .get("kind")
         .and_then(Value::as_str)
         .is_some_and(|k| k.ends_with("List"))
         && value.get("items").is_some_and(Value::is_array);
-    let items = match value {
+    let (items, prefix): (Vec<Value>, Option<&str>) = match value {
         Value::Object(mut map) if is_list => match map.remove("items") {
-            Some(Value::Array(items)) => items,
-            _ => Vec::new(),
+            Some(Value::Array(items)) => (items, Some("items")),
+            _ => (Vec::new(), None),
         },
-        Value::Array(items) => items,
-        single => vec![single],
+        Value::Array(items) => (items, Some("")),
+        single => (vec![single], None),
     };
-    for value in items {
+    for (i, value) in items.into_iter().enumerate() {
         let origin = Origin {
             source: source.to_owned(),
             document: out.len() + 1,
             line,
         };
-        out.push(Document { origin, value });
+        let prefix = match prefix {
+            Some("") => vec![Segment::Index(i)],
+            Some(key) => vec![Segment::Key(key.to_owned()), Segment::Index(i)],
+            None => Vec::new(),
+        };
+        let locator = Locator {
+            source: text.clone(),
+            stream_index,
+            prefix,
+        };
+        out.push(Document {
+            origin,
+            value,
+            locator,
+        });
     }
 }
 

@@ -37,8 +37,8 @@ fn validate_reports_every_violation_and_warning_with_exit_1() {
         .code(1)
         .stdout(predicate::str::contains(
             "tests/fixtures/cli/invalid.yaml: document 2 (line 7): Tenant storage/broken: 2 violation(s)\n  \
-             - spec.pools[0].volumesPerServer: Invalid value: 1: a pool with 2 servers needs at least 4 volumes in total for erasure coding, it has 2; set volumesPerServer to 2 or more\n  \
-             - spec.pools[1].name: Duplicate value: \"p0\": each pool needs a name of its own: it names the pool's StatefulSet\n  \
+             - tests/fixtures/cli/invalid.yaml:19:7: spec.pools[0].volumesPerServer: Invalid value: 1: a pool with 2 servers needs at least 4 volumes in total for erasure coding, it has 2; set volumesPerServer to 2 or more\n  \
+             - tests/fixtures/cli/invalid.yaml:26:7: spec.pools[1].name: Duplicate value: \"p0\": each pool needs a name of its own: it names the pool's StatefulSet\n  \
              warning: spec.requestAutoCert: TLS is off",
         ))
         .stdout(predicate::str::contains("1 tenant(s): 0 valid, 1 invalid; 1 other document(s) skipped"));
@@ -130,7 +130,7 @@ fn a_type_mismatch_is_a_violation_with_its_path() {
         .assert()
         .code(1)
         .stdout(predicate::str::contains(
-            "- spec.pools[0].servers: Invalid value: invalid type: string \"four\", expected i32",
+            "- <stdin>:6:7: spec.pools[0].servers: Invalid value: invalid type: string \"four\", expected i32",
         ));
 }
 

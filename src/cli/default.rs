@@ -7,6 +7,7 @@ use clap::{Args, ValueEnum};
 use super::{EXIT_OK, EXIT_UNREADABLE, EXIT_VIOLATIONS};
 use crate::admission::{self, DefaultsConfig, patch::defaulting_patch};
 use crate::manifest;
+use crate::source_map::Position;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -43,14 +44,28 @@ pub struct DefaultArgs {
 enum DefaultError {
     #[error("{0}")]
     Manifest(#[from] manifest::ManifestError),
-    #[error("{origin}: {message}")]
+    #[error("{}", located(origin, position, message))]
     Tenant {
         origin: manifest::Origin,
+        /// Of the offending field, when the error is about one.
+        position: Option<Position>,
         message: String,
         invalid: bool,
     },
     #[error("cannot render output: {0}")]
     Render(String),
+}
+
+/// `tenant.yaml:14:7: document 2: message` when the field's place is known, else
+/// `tenant.yaml: document 2 (line 7): message`.
+fn located(origin: &manifest::Origin, position: &Option<Position>, message: &str) -> String {
+    match position {
+        Some(p) => format!(
+            "{}:{}:{}: document {}: {message}",
+            origin.source, p.line, p.column, origin.document
+        ),
+        None => format!("{origin}: {message}"),
+    }
 }
 
 fn render(args: &DefaultArgs, config: &DefaultsConfig) -> Result<String, DefaultError> {
@@ -64,26 +79,25 @@ fn render(args: &DefaultArgs, config: &DefaultsConfig) -> Result<String, Default
     }
     let mut out = String::new();
     for doc in documents {
-        let mut value = doc.value;
+        let mut value = doc.value.clone();
         if manifest::is_tenant(&value) {
-            if let Some(over) = admission::limits::check_value(&value).first() {
-                return Err(DefaultError::Tenant {
-                    origin: doc.origin.clone(),
-                    message: over.message(),
-                    invalid: true,
-                });
-            }
-            let mut tenant = admission::parse_tenant(&value).map_err(|v| DefaultError::Tenant {
+            let violation = |v: &admission::Violation| DefaultError::Tenant {
                 origin: doc.origin.clone(),
+                position: doc.position(&v.field),
                 message: v.message(),
                 invalid: true,
-            })?;
+            };
+            if let Some(over) = admission::limits::check_value(&value).first() {
+                return Err(violation(over));
+            }
+            let mut tenant = admission::parse_tenant(&value).map_err(|v| violation(&v))?;
             if tenant.namespace().is_empty() {
                 tenant.metadata.namespace = Some(args.namespace.clone());
             }
             let (patch, _) =
                 defaulting_patch(&value, &tenant, config).map_err(|e| DefaultError::Tenant {
                     origin: doc.origin.clone(),
+                    position: None,
                     message: e.to_string(),
                     invalid: false,
                 })?;
@@ -96,6 +110,7 @@ fn render(args: &DefaultArgs, config: &DefaultsConfig) -> Result<String, Default
             }
             json_patch::patch(&mut value, &patch).map_err(|e| DefaultError::Tenant {
                 origin: doc.origin.clone(),
+                position: None,
                 message: format!("the defaulting patch does not apply: {e}"),
                 invalid: false,
             })?;

@@ -6,9 +6,10 @@ pub mod default;
 pub mod dev;
 pub mod run;
 pub mod validate;
+pub mod validate_formats;
 pub mod webhook_config;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 
 /// Exit codes shared by the subcommands.
 pub const EXIT_OK: u8 = 0;
@@ -45,12 +46,6 @@ pub enum Command {
     WebhookConfig(webhook_config::WebhookConfigArgs),
     Conformance(conformance::ConformanceArgs),
     Dev(dev::DevArgs),
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Output {
-    Text,
-    Json,
 }
 
 /// Runs a parsed command; returns the process exit code.

@@ -6,7 +6,8 @@ use std::io::Write;
 use clap::Args;
 use serde::Serialize;
 
-use super::{EXIT_OK, EXIT_UNREADABLE, EXIT_VIOLATIONS, Output};
+use super::validate_formats;
+use super::{EXIT_OK, EXIT_UNREADABLE, EXIT_VIOLATIONS};
 use crate::admission::{self, DefaultsConfig, Verdict, Violation};
 use crate::api::tenant::Tenant;
 use crate::manifest::{self, Document, Origin};
@@ -21,7 +22,10 @@ use crate::manifest::{self, Document, Origin};
     hanzo-s3-operator validate examples/\n  \
     kustomize build overlays/prod | hanzo-s3-operator validate -\n  \
     hanzo-s3-operator validate --old <(kubectl get tenant t -o yaml) tenant.yaml\n  \
-    hanzo-s3-operator validate -o json tenants/ | jq '.summary'")]
+    hanzo-s3-operator validate -o json tenants/ | jq '.summary'\n  \
+    hanzo-s3-operator validate -o github manifests/                # annotations in GitHub Actions\n  \
+    hanzo-s3-operator validate -o junit manifests/ > report.xml    # test report for CI\n  \
+    hanzo-s3-operator validate -o sarif manifests/ > tenants.sarif # code scanning")]
 pub struct ValidateArgs {
     /// Files, directories (searched for .yaml, .yml, .json) or `-` for standard input.
     #[arg(required = true, value_name = "PATH")]
@@ -30,12 +34,22 @@ pub struct ValidateArgs {
     /// namespace and name is judged as an UPDATE of it (pool removal, immutable sizes, ...).
     #[arg(long, value_name = "FILE")]
     pub old: Option<String>,
-    /// Output format.
+    /// Output format: text, json, github (workflow command annotations), junit (XML, one test case
+    /// per Tenant) or sarif (2.1.0, for code scanning).
     #[arg(short, long, value_enum, default_value = "text")]
-    pub output: Output,
+    pub output: Format,
     /// Namespace assumed for Tenants without metadata.namespace (it is part of the defaults).
     #[arg(long, default_value = "default", value_name = "NAMESPACE")]
     pub namespace: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Github,
+    Junit,
+    Sarif,
 }
 
 /// The judgement of one Tenant document.
@@ -57,6 +71,11 @@ pub struct ViolationOut {
     #[serde(flatten)]
     pub violation: Violation,
     pub message: String,
+    /// Where the field is written (or its nearest parent that is), 1-based.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -128,9 +147,14 @@ pub fn judge_document(
         violations: verdict
             .violations
             .into_iter()
-            .map(|v| ViolationOut {
-                message: v.message(),
-                violation: v,
+            .map(|v| {
+                let position = doc.position(&v.field);
+                ViolationOut {
+                    message: v.message(),
+                    line: position.map(|p| p.line),
+                    column: position.map(|p| p.column),
+                    violation: v,
+                }
             })
             .collect(),
         warnings: verdict.warnings,
@@ -204,47 +228,26 @@ pub fn validate_paths(args: &ValidateArgs, config: &DefaultsConfig) -> Report {
     report
 }
 
-pub fn render_text(report: &Report) -> String {
-    let mut out = String::new();
-    for r in &report.results {
-        let state = if r.valid {
-            "valid".to_owned()
-        } else {
-            format!("{} violation(s)", r.violations.len())
-        };
-        out.push_str(&format!(
-            "{}: Tenant {}/{}: {state}\n",
-            r.origin, r.namespace, r.name
-        ));
-        for v in &r.violations {
-            out.push_str(&format!("  - {}\n", v.message));
-        }
-        for w in &r.warnings {
-            out.push_str(&format!("  warning: {w}\n"));
-        }
-    }
-    for e in &report.errors {
-        out.push_str(&format!("error: {e}\n"));
-    }
-    let s = &report.summary;
-    out.push_str(&format!(
-        "{} tenant(s): {} valid, {} invalid; {} other document(s) skipped; {} unreadable input(s)\n",
-        s.tenants, s.valid, s.invalid, s.skipped, s.unreadable
-    ));
-    out
-}
-
 pub fn run(args: &ValidateArgs) -> u8 {
     let report = validate_paths(args, &DefaultsConfig::from_env());
+    let json = |value: serde_json::Result<String>| match value {
+        Ok(s) => Some(s + "\n"),
+        Err(e) => {
+            eprintln!("error: cannot render the report: {e}");
+            None
+        }
+    };
     let rendered = match args.output {
-        Output::Text => render_text(&report),
-        Output::Json => match serde_json::to_string_pretty(&report) {
-            Ok(s) => s + "\n",
-            Err(e) => {
-                eprintln!("error: cannot render the report: {e}");
-                return EXIT_UNREADABLE;
-            }
-        },
+        Format::Text => Some(validate_formats::render_text(&report)),
+        Format::Json => json(serde_json::to_string_pretty(&report)),
+        Format::Github => Some(validate_formats::render_github(&report)),
+        Format::Junit => Some(validate_formats::render_junit(&report)),
+        Format::Sarif => json(serde_json::to_string_pretty(
+            &validate_formats::render_sarif(&report),
+        )),
+    };
+    let Some(rendered) = rendered else {
+        return EXIT_UNREADABLE;
     };
     // A closed pipe (`| head`) is not an error worth a panic.
     let _ = std::io::stdout().write_all(rendered.as_bytes());
