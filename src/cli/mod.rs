@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand, each a thin edge over the library.
 
+pub mod completion;
 pub mod conformance;
 pub mod crd;
 pub mod default;
@@ -46,6 +47,7 @@ pub enum Command {
     WebhookConfig(webhook_config::WebhookConfigArgs),
     Conformance(conformance::ConformanceArgs),
     Dev(dev::DevArgs),
+    Completion(completion::CompletionArgs),
 }
 
 /// Runs a parsed command; returns the process exit code.
@@ -58,6 +60,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::WebhookConfig(args) => webhook_config::run(&args),
         Command::Conformance(args) => conformance::run(&args),
         Command::Dev(args) => dev::run(&args),
+        Command::Completion(args) => completion::run(&args),
     }
 }
 
