@@ -34,3 +34,20 @@ pub fn tenant_of(pools: usize) -> Value {
         }
     })
 }
+
+/// `HANZO_BENCH_SMOKE=1`: a run of seconds that only proves the benchmark still works (CI and the
+/// documented-commands test run it so); the numbers mean nothing.
+#[allow(dead_code)]
+pub fn smoke() -> bool {
+    std::env::var("HANZO_BENCH_SMOKE").is_ok_and(|v| v == "1")
+}
+
+/// Where a benchmark writes `<file>`: `HANZO_BENCH_OUT` when set (a smoke run must not overwrite
+/// the measured results), else benches/results.
+#[allow(dead_code)]
+pub fn results_path(file: &str) -> std::path::PathBuf {
+    std::env::var_os("HANZO_BENCH_OUT")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/results"))
+        .join(file)
+}

@@ -29,8 +29,14 @@ use tower::ServiceExt;
 #[path = "common.rs"]
 mod common;
 
-const MAX_REQUESTS: usize = 3000;
-const MAX_SECONDS: f64 = 2.0;
+/// Per cell (a smoke run: 30 requests, 0.1 s).
+fn max_requests() -> usize {
+    if common::smoke() { 30 } else { 3000 }
+}
+
+fn max_seconds() -> f64 {
+    if common::smoke() { 0.1 } else { 2.0 }
+}
 
 struct Cell {
     rps: f64,
@@ -147,7 +153,7 @@ async fn cell(
         None
     };
     let started = Instant::now();
-    let per_worker = MAX_REQUESTS / in_flight;
+    let per_worker = (max_requests() / in_flight).max(1);
     let mut workers = Vec::new();
     for _ in 0..in_flight {
         let (tls, body, mut h2) = (tls.clone(), body.clone(), h2.clone());
@@ -159,7 +165,7 @@ async fn cell(
                 None
             };
             for _ in 0..per_worker {
-                if started.elapsed().as_secs_f64() > MAX_SECONDS {
+                if started.elapsed().as_secs_f64() > max_seconds() {
                     break;
                 }
                 let t = Instant::now();
@@ -262,11 +268,11 @@ fn main() {
         let _ = writeln!(out, "- date: {}", utc_now());
         let _ = writeln!(out, "- machine: {}; client, server and echo server share it (loopback)", machine());
         let _ = writeln!(out, "- rustc: {}", command_output("rustc", &["--version"]));
-        let _ = writeln!(out, "- each cell: at most {MAX_REQUESTS} requests or {MAX_SECONDS} s; POST /validate of a Tenant AdmissionReview (defaults + validation + warnings; no cluster checks), every answer checked for HTTP 200");
+        let _ = writeln!(out, "- each cell: at most {} requests or {} s; POST /validate of a Tenant AdmissionReview (defaults + validation + warnings; no cluster checks), every answer checked for HTTP 200", max_requests(), max_seconds());
         let _ = writeln!(out, "- keep-alive: HTTP/1.1, each in-flight worker holds one connection; new connection: HTTP/1.1, a TCP connect and a full TLS handshake (no resumption) per request; HTTP/2: one connection, each in-flight worker a stream on it (the kube-apiserver calls webhooks over HTTP/2)");
         let _ = writeln!(out, "- echo: the same rustls + hyper + axum stack answering the body with itself, the ceiling for this transport; ours/echo is the share of that ceiling the webhook reaches\n");
         out.push_str(&table);
-        std::fs::write(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/results/webhook.md"), out).unwrap();
+        std::fs::write(common::results_path("webhook.md"), out).unwrap();
     });
 }
 

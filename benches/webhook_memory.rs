@@ -163,9 +163,11 @@ async fn start_server() -> Server {
 fn main() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let table = runtime.block_on(async {
-        let over = common::tenant_of(3_400);
-        let valid = valid_tenant_of(3 << 20);
-        let valid_old = valid_tenant_of(3 << 20);
+        // A smoke run: bodies of about 300 KB.
+        let scale = if common::smoke() { 10 } else { 1 };
+        let over = common::tenant_of(3_400 / scale);
+        let valid = valid_tenant_of((3 << 20) / scale);
+        let valid_old = valid_tenant_of((3 << 20) / scale);
         let scenarios: Vec<(&str, &'static str, Bytes)> = vec![
             ("3,400 pools (over the size limits)", "/mutate", review(&over, None)),
             ("3,400 pools (over the size limits)", "/validate", review(&over, None)),
@@ -230,11 +232,7 @@ fn main() {
         "- goal: peak RSS under 128 MiB for 16 concurrent 3 MB reviews; before the size limits, one 1.7 MB review of 10,000 pools took the server from 10 MiB to 176 MiB and one of 40,000 pools (6.7 MB) to 519 MiB\n"
     );
     out.push_str(&table);
-    std::fs::write(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/benches/results/memory.md"),
-        &out,
-    )
-    .unwrap();
+    std::fs::write(common::results_path("memory.md"), &out).unwrap();
     print!("{out}");
 }
 

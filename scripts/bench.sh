@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # Runs a benchmark and writes its numbers, with the command and the machine, to benches/results/.
 #   scripts/bench.sh admission     # the admission core (criterion)
+# HANZO_BENCH_SMOKE=1 makes it a run of seconds that only proves it works, and HANZO_BENCH_OUT=DIR
+# writes the results there instead of benches/results.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 name="${1:-admission}"
-out="benches/results/${name}.md"
+out="${HANZO_BENCH_OUT:-benches/results}/${name}.md"
 target="${CARGO_TARGET_DIR:-target}"
 cmd="cargo bench --bench ${name}"
+criterion=(--noplot)
+if [[ "${HANZO_BENCH_SMOKE:-}" == "1" ]]; then
+  criterion+=(--warm-up-time 0.05 --measurement-time 0.1 --sample-size 10)
+fi
 echo "==> ${cmd}"
-${cmd} -- --noplot 2>&1 | tee "/tmp/bench-${name}.log" | grep -E '^(admission|Benchmarking .*: Analyzing)|time:' || true
+${cmd} -- "${criterion[@]}" 2>&1 | tee "/tmp/bench-${name}.log" | grep -E '^(admission|Benchmarking .*: Analyzing)|time:' || true
 {
   echo "# Benchmark: ${name}"
   echo

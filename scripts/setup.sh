@@ -6,11 +6,12 @@
 #   conntrack   kube-proxy clears stale UDP entries with it
 #   buildah     builds the operator, pause and S3 server images offline from their Dockerfiles
 #   curl        the client commands `dev --real-node` prints (SigV4-signed S3 requests)
+#   jq          the README pipes validate -o json into it
 #   zsh, fish   the tests load `completion zsh|fish` in the shells they are for
 # Everything else (Kubernetes, containerd, CNI, CoreDNS, MinIO, kustomize, helm) is built from Go
 # modules by tests/controlplane/build.sh and build-node.sh.
 set -euo pipefail
-packages=(runc iptables conntrack buildah curl zsh fish)
+packages=(runc iptables conntrack buildah curl jq zsh fish)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

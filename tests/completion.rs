@@ -82,7 +82,11 @@ fn fish_completes_subcommands_and_option_values() {
         .lines()
         .map(|l| l.split('\t').next().unwrap().to_owned())
         .collect();
-    assert_eq!(formats, ["github", "json", "junit", "sarif", "text"], "fish sorts them");
+    assert_eq!(
+        formats,
+        ["github", "json", "junit", "sarif", "text"],
+        "fish sorts them"
+    );
 }
 
 #[test]

@@ -782,3 +782,74 @@ async fn a_tenant_denied_at_admission_never_reaches_the_node() {
         "only the header: no container of {ns} among\n{containers}"
     );
 }
+
+/// docs/operations.md "Checking a live endpoint", run as written against the webhook the chart
+/// deployed: the CA from its Secret, a port-forward to its Service (the kubelet serves it), and
+/// every conformance check passing through it.
+#[tokio::test]
+async fn the_documented_conformance_check_passes_against_the_deployed_webhook() {
+    use std::os::unix::process::CommandExt;
+    let setup = setup();
+    let _turn = serial().await;
+    let docs =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/operations.md"))
+            .unwrap();
+    let section = docs.split("## Checking a live endpoint").nth(1).unwrap();
+    let block = section
+        .split("```sh\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    assert!(
+        block.contains("port-forward") && block.contains("conformance"),
+        "{block}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(
+        env!("CARGO_BIN_EXE_hanzo-s3-operator"),
+        bin.join("hanzo-s3-operator"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(setup.cp.real_node().unwrap().kubectl(), bin.join("kubectl"))
+        .unwrap();
+    let mut child = Command::new("bash")
+        .args(["-e", "-o", "pipefail", "-c", block])
+        .current_dir(dir.path())
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("KUBECONFIG", setup.cp.kubeconfig_path())
+        // The backgrounded port-forward shares the group: it is stopped with it.
+        .process_group(0)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let group = child.id();
+    let stdout = child.stdout.take().unwrap();
+    let collected =
+        tokio::task::spawn_blocking(move || std::io::read_to_string(stdout).unwrap_or_default());
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    let _ = Command::new("kill")
+        .args(["--", &format!("-{group}")])
+        .status();
+    let out = collected.await.unwrap();
+    assert!(
+        status.success(),
+        "the documented block failed ({status}):\n{out}"
+    );
+    let summary = out.lines().last().unwrap_or_default();
+    assert!(summary.ends_with("passed, 0 failed"), "{out}");
+    assert!(out.contains("PASS"), "{out}");
+}

@@ -39,6 +39,10 @@ pub struct ConformanceArgs {
     /// idle for up to 90 s; `--idle-seconds 95` checks exactly that).
     #[arg(long, value_name = "SECONDS", default_value_t = 2)]
     pub idle_seconds: u64,
+    /// The name the server's certificate must carry, when the URL reaches it by another (e.g. a
+    /// `kubectl port-forward` to 127.0.0.1 of a webhook whose certificate names its Service).
+    #[arg(long, value_name = "NAME")]
+    pub server_name: Option<String>,
 }
 
 macro_rules! fixture {
@@ -73,9 +77,14 @@ struct Check {
 #[error("{0}")]
 struct ConnError(String);
 
+/// How long the endpoint may take to accept its first connection.
+const STARTUP_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 struct Target {
     host: String,
     port: u16,
+    /// The name verified in the server's certificate (and sent as SNI).
+    tls_name: String,
     tls: Arc<rustls::ClientConfig>,
 }
 
@@ -112,7 +121,7 @@ async fn connect(target: &Target, tls: Arc<rustls::ClientConfig>) -> Result<Tls,
     let tcp = TcpStream::connect((target.host.as_str(), target.port))
         .await
         .map_err(|e| ConnError(format!("connect: {e}")))?;
-    let name = rustls::pki_types::ServerName::try_from(target.host.clone())
+    let name = rustls::pki_types::ServerName::try_from(target.tls_name.clone())
         .map_err(|e| ConnError(e.to_string()))?;
     TlsConnector::from(tls)
         .connect(name, tcp)
@@ -273,8 +282,19 @@ async fn run_checks(args: &ConformanceArgs) -> Result<Vec<Check>, String> {
     let target = Target {
         host: host.clone(),
         port,
+        tls_name: args.server_name.clone().unwrap_or_else(|| host.clone()),
         tls,
     };
+    // An endpoint just started (or a `kubectl port-forward` just backgrounded) may not accept
+    // connections yet: give it a moment before the first check counts.
+    let deadline = tokio::time::Instant::now() + STARTUP_WAIT;
+    while TcpStream::connect((target.host.as_str(), target.port))
+        .await
+        .is_err()
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let mut checks = Vec::new();
     let mut push = |name: String, result: Result<String, String>| {
         let passed = result.is_ok();
