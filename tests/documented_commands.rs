@@ -48,6 +48,14 @@ const TABLE: &[(&str, How)] = &[
         How::UntilReady(Dir::Repo, "press Ctrl-C to stop everything"),
     ),
     (
+        "scripts/dev.sh --real-node",
+        How::UntilReady(Dir::Repo, "press Ctrl-C to stop everything"),
+    ),
+    (
+        "cargo run -p hanzo-controlplane --bin local-controlplane -- 3",
+        How::UntilReady(Dir::Repo, "ready"),
+    ),
+    (
         "scripts/test.sh",
         How::RunBy(".ci/run (CI runs exactly it; this test is part of it)"),
     ),
@@ -381,15 +389,37 @@ fn start_until(
     }
 }
 
-fn interrupt(mut child: Child, command: &str) {
+/// A command started in a process group of its own: on drop (a failed assertion included) the
+/// whole group is killed, so nothing outlives the test.
+struct Running {
+    child: Child,
+    command: String,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // Usually gone already (stopped by Ctrl-C): then kill has nothing to say.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// Ctrl-C, as a terminal sends it: SIGINT to the whole foreground process group (`cargo run`
+/// passes it on that way to what it runs). The command must stop.
+fn interrupt(mut running: Running) {
+    let group = running.child.id();
     let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args(["-INT", "--", &format!("-{group}")])
         .status();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().unwrap().is_none() {
+    while running.child.try_wait().unwrap().is_none() {
         assert!(
             Instant::now() < deadline,
-            "`{command}` did not stop on Ctrl-C"
+            "`{}` did not stop on Ctrl-C",
+            running.command
         );
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -444,7 +474,7 @@ fn every_documented_command_runs_as_written() {
         }
     };
 
-    let mut running: Option<(Child, String)> = None;
+    let mut running: Option<Running> = None;
     let mut ran = 0;
     for (file, line, command) in documented() {
         let (_, how) = how(&command).unwrap();
@@ -456,11 +486,14 @@ fn every_documented_command_runs_as_written() {
                 continue;
             }
             How::UntilReady(d, ready) => {
-                if let Some((child, previous)) = running.take() {
-                    interrupt(child, &previous);
+                if let Some(previous) = running.take() {
+                    interrupt(previous);
                 }
                 let (child, _) = start_until(&command, &dir(d), d == Dir::Sandbox, &env, ready);
-                running = Some((child, command.clone()));
+                running = Some(Running {
+                    child,
+                    command: command.clone(),
+                });
             }
             How::Run(d) | How::RunOnFreshCluster(d) | How::AsExample(d, _) => {
                 let (text, kubeconfig) = match how {
@@ -484,8 +517,8 @@ fn every_documented_command_runs_as_written() {
         }
         ran += 1;
     }
-    if let Some((child, command)) = running.take() {
-        interrupt(child, &command);
+    if let Some(last) = running.take() {
+        interrupt(last);
     }
     assert!(ran >= 24, "{ran} commands ran");
     // What the commands made is what the docs say they make.
