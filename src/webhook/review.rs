@@ -120,7 +120,11 @@ pub async fn answer(
     config: &DefaultsConfig,
     cluster: &impl ClusterView,
 ) -> Result<(Value, Outcome), BadReview> {
-    let review: ReviewIn = serde_json::from_slice(body)
+    // JSON is UTF-8. serde_json checks the strings it keeps, not the keys it skips, so a body
+    // with invalid bytes in an ignored key would otherwise be answered (found by fuzzing).
+    let body = std::str::from_utf8(body)
+        .map_err(|e| BadReview(format!("malformed AdmissionReview: not UTF-8: {e}")))?;
+    let review: ReviewIn = serde_json::from_str(body)
         .map_err(|e| BadReview(format!("malformed AdmissionReview: {e}")))?;
     if review.api_version != REVIEW_API_VERSION || review.kind != REVIEW_KIND {
         return Err(BadReview(format!(
@@ -499,6 +503,21 @@ mod tests {
             out["response"]["warnings"][0],
             "the stored Tenant is over the size limits; changes to pools could not be checked against it"
         );
+    }
+
+    #[tokio::test]
+    async fn a_body_that_is_not_utf8_is_malformed_even_in_a_key_nobody_reads() {
+        let mut body = review("CREATE", tenant("a"), Value::Null);
+        let text = String::from_utf8(body.clone()).unwrap();
+        let at = text.find("userInfo").unwrap();
+        body[at + 1] = 0xff;
+        for webhook in [Webhook::Mutate, Webhook::Validate] {
+            assert!(
+                bad(webhook, &body)
+                    .await
+                    .starts_with("malformed AdmissionReview: not UTF-8")
+            );
+        }
     }
 
     #[tokio::test]
