@@ -215,7 +215,7 @@ fn main() {
         // The ceiling: the same TLS and HTTP stack, answering each body with itself.
         let echo_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let echo = echo_listener.local_addr().unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config(cert.clone()).unwrap()));
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config(cert.clone(), None).unwrap()));
         let app = Router::new().route("/echo", post(|body: AxumBytes| async move { body }));
         tokio::spawn(async move {
             while let Ok((tcp, _)) = echo_listener.accept().await {

@@ -63,7 +63,7 @@ async fn a_server_that_breaks_the_contract_fails() {
     let pair = ca.sign_serving(&["127.0.0.1".into()]).unwrap();
     let cert = Arc::new(ServingCert::default());
     cert.set_pem(&pair.cert_pem, &pair.key_pem).unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config(cert).unwrap()));
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config(cert, None).unwrap()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {

@@ -59,6 +59,7 @@ fn start() -> Result<Setup, String> {
         nodes: 0,
         real_node: true,
         images: vec![archive.clone()],
+        ..Options::default()
     })
     .map_err(|e| e.to_string())?;
     // Imported into the node's containerd; the archive itself is no longer needed.

@@ -116,7 +116,7 @@ async fn dev(args: &DevArgs) -> Result<(), DevError> {
     let options = Options {
         nodes,
         real_node: args.real_node,
-        images: Vec::new(),
+        ..Options::default()
     };
     step(&format!(
         "starting etcd, kube-apiserver, controller-manager, scheduler{}{} ({})",

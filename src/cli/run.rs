@@ -80,6 +80,11 @@ pub struct RunArgs {
     /// Serve the webhooks only; do not run the reconciler.
     #[arg(long)]
     pub no_reconcile: bool,
+    /// Answer reviews only from callers presenting a client certificate this CA (PEM) signed: the
+    /// apiserver, given one through its admission configuration (docs/operations.md). Probes and
+    /// /metrics stay open.
+    #[arg(long, value_name = "FILE")]
+    pub client_ca_file: Option<PathBuf>,
     /// What a Tenant's Ready condition requires. `pods-ready` is for clusters whose nodes run no
     /// containers (KWOK fake nodes), where no S3 server could answer.
     #[arg(long, value_enum, default_value_t = ReadyWhen::S3Healthy, value_name = "WHEN")]
@@ -220,8 +225,9 @@ async fn run_async(args: &RunArgs) -> Result<(), RunError> {
             stopped(stop_rx.clone()),
         ));
     }
-    tracing::info!(listen = %args.listen, namespace = %args.namespace, "webhook server ready");
-    Ok(server::serve(listener, state, stopped(stop_rx)).await?)
+    let options = server_options(args)?;
+    tracing::info!(listen = %args.listen, namespace = %args.namespace, client_certificates = options.client_ca_pem.is_some(), "webhook server ready");
+    Ok(server::serve_with(listener, state, options, stopped(stop_rx)).await?)
 }
 
 /// No cluster: a CA generated in memory, a certificate for localhost and 127.0.0.1, and reviews
@@ -248,8 +254,23 @@ async fn standalone(args: &RunArgs) -> Result<(), RunError> {
         metrics: Metrics::default(),
         cert,
     });
-    tracing::info!(listen = %args.listen, "webhook server ready");
-    Ok(server::serve(listener, state, shutdown_signal()).await?)
+    let options = server_options(args)?;
+    tracing::info!(listen = %args.listen, client_certificates = options.client_ca_pem.is_some(), "webhook server ready");
+    Ok(server::serve_with(listener, state, options, shutdown_signal()).await?)
+}
+
+fn server_options(args: &RunArgs) -> Result<server::ServerOptions, RunError> {
+    let client_ca_pem = match &args.client_ca_file {
+        Some(path) => Some(std::fs::read(path).map_err(|source| RunError::Read {
+            path: path.clone(),
+            source,
+        })?),
+        None => None,
+    };
+    Ok(server::ServerOptions {
+        client_ca_pem,
+        ..server::ServerOptions::default()
+    })
 }
 
 async fn client(args: &RunArgs) -> Result<kube::Client, RunError> {

@@ -66,6 +66,9 @@ pub struct ServerOptions {
     pub max_body_bytes_in_flight: usize,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// PEM CA bundle: when set, /mutate and /validate answer only callers that present a client
+    /// certificate it signed (the apiserver, configured to). Probes and /metrics stay open.
+    pub client_ca_pem: Option<Vec<u8>>,
 }
 
 impl Default for ServerOptions {
@@ -85,6 +88,7 @@ impl Default for ServerOptions {
             // reviews of 3 MB within the chart's memory limit (benches/results/memory.md).
             max_body_bytes_in_flight: 32 * 1024 * 1024,
             shutdown_grace: Duration::from_secs(30),
+            client_ca_pem: None,
         }
     }
 }
@@ -222,9 +226,35 @@ fn plain(status: StatusCode, message: impl Into<String>) -> Response {
         .into_response()
 }
 
+/// Whether the connection's peer presented a client certificate the client CA signed.
+#[derive(Clone, Copy, Debug)]
+struct Caller {
+    certified: bool,
+}
+
 async fn handle(webhook: Webhook, State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let started = Instant::now();
     let app = &shared.app;
+    if shared.options.client_ca_pem.is_some()
+        && !request
+            .extensions()
+            .get::<Caller>()
+            .is_some_and(|c| c.certified)
+    {
+        app.metrics.observe(
+            webhook.as_str(),
+            "unauthenticated",
+            started.elapsed().as_secs_f64(),
+        );
+        tracing::warn!(
+            webhook = webhook.as_str(),
+            "a review without a client certificate was refused"
+        );
+        return plain(
+            StatusCode::UNAUTHORIZED,
+            "a client certificate signed by the configured client CA is required",
+        );
+    }
     let _in_flight = GaugeGuard::new(&app.metrics.in_flight);
     let deadline = timeout_param(request.uri().query())
         .and_then(|raw| parse_go_duration(raw.trim()))
@@ -462,7 +492,10 @@ pub async fn serve_with(
     options: ServerOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
-    let acceptor = TlsAcceptor::from(Arc::new(server_config(state.cert.clone())?));
+    let acceptor = TlsAcceptor::from(Arc::new(server_config(
+        state.cert.clone(),
+        options.client_ca_pem.as_deref(),
+    )?));
     let shared = shared(state, options.clone());
     let app = routes(shared.clone());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -523,10 +556,20 @@ pub async fn serve_with(
                     }
                 };
             let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+            // rustls verified it against the client CA if one was sent (none configured: none
+            // asked for).
+            let caller = Caller {
+                certified: tls
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .is_some_and(|c| !c.is_empty()),
+            };
             let clock = Clock::new();
             let service = {
                 let clock = clock.clone();
-                hyper::service::service_fn(move |req| {
+                hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(caller);
                     let in_progress = InProgress::start(&clock);
                     let answer = app.clone().oneshot(req);
                     async move {

@@ -92,6 +92,8 @@ pub struct Options {
     /// Image archives to import into the real node's containerd, beside the pause and S3 server
     /// images it always has.
     pub images: Vec<PathBuf>,
+    /// More kube-apiserver flags (e.g. `--admission-control-config-file=...`).
+    pub apiserver_args: Vec<String>,
 }
 
 impl Options {
@@ -112,7 +114,7 @@ impl Options {
         Options {
             nodes: fake_nodes,
             real_node: true,
-            images: Vec::new(),
+            ..Options::default()
         }
     }
 
@@ -319,7 +321,10 @@ impl ControlPlane {
                 }),
                 s("--profiling=false"),
                 s("--v=1"),
-            ],
+            ]
+            .into_iter()
+            .chain(options.apiserver_args.iter().cloned())
+            .collect::<Vec<_>>(),
         )?;
 
         let server = format!("https://{address}:{api_port}");
