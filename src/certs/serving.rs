@@ -27,6 +27,10 @@ pub enum RefreshError {
 #[allow(async_fn_in_trait)]
 pub trait BundlePublisher {
     async fn publish(&self, bundle_pem: &str) -> Result<(), kube::Error>;
+    /// Whether it writes anything (the webhook configurations are then watched too).
+    fn publishes(&self) -> bool {
+        true
+    }
 }
 
 /// The operator's own Mutating- and ValidatingWebhookConfiguration, by server-side apply.
@@ -52,6 +56,10 @@ impl<P: BundlePublisher> BundlePublisher for Option<P> {
             Some(p) => p.publish(bundle_pem).await,
             None => Ok(()),
         }
+    }
+
+    fn publishes(&self) -> bool {
+        self.as_ref().is_some_and(P::publishes)
     }
 }
 
@@ -131,17 +139,90 @@ impl<P: BundlePublisher> ServingCertificates<P> {
         Ok(stored)
     }
 
-    /// Refreshes every `period` until `stop` resolves; errors are logged and retried next round.
+    /// Refreshes every `period`, and at once when the CA Secret or a webhook configuration is
+    /// changed or deleted by anyone (watched by name), until `stop` resolves; errors are logged
+    /// and retried (within seconds after a change, else next round).
     pub async fn run(mut self, period: Duration, stop: impl Future<Output = ()>) {
+        use futures::StreamExt;
         tokio::pin!(stop);
+        let mut changes = self.changes();
+        let mut retry = period;
         loop {
-            tokio::select! {
-                () = tokio::time::sleep(period) => {}
+            let changed = tokio::select! {
+                () = tokio::time::sleep(retry) => false,
+                Some(()) = changes.next() => true,
                 () = &mut stop => return,
+            };
+            if changed {
+                // A burst of events is one refresh; what we write ourselves comes back as
+                // events too, and then finds nothing to change.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                while futures::FutureExt::now_or_never(changes.next())
+                    .flatten()
+                    .is_some()
+                {}
+                // Someone may have deleted or edited a configuration: publish again.
+                self.published = None;
             }
-            if let Err(error) = self.refresh().await {
-                tracing::warn!(%error, retry_in = ?period, "certificate refresh failed");
-            }
+            retry = match self.refresh().await {
+                Ok(_) => period,
+                Err(error) => {
+                    let retry = Duration::from_secs(5).min(period);
+                    tracing::warn!(%error, retry_in = ?retry, "certificate refresh failed");
+                    retry
+                }
+            };
         }
+    }
+
+    /// A stream that yields whenever the CA Secret or (when this replica publishes them) one of
+    /// the webhook configurations is created, changed or deleted.
+    fn changes(&self) -> futures::stream::BoxStream<'static, ()> {
+        use futures::StreamExt;
+        use k8s_openapi::api::admissionregistration::v1::{
+            MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
+        };
+        use k8s_openapi::api::core::v1::Secret;
+        use kube::api::Api;
+        use kube::core::PartialObjectMeta;
+        use kube::runtime::watcher;
+
+        fn named(name: &str) -> watcher::Config {
+            watcher::Config::default().fields(&format!("metadata.name={name}"))
+        }
+        fn events<K>(api: Api<K>, name: &str) -> futures::stream::BoxStream<'static, ()>
+        where
+            K: kube::Resource
+                + Clone
+                + std::fmt::Debug
+                + serde::de::DeserializeOwned
+                + Send
+                + 'static,
+            K::DynamicType: Default,
+        {
+            watcher(api, named(name))
+                .filter_map(|event| async move {
+                    match event {
+                        Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_)) => Some(()),
+                        _ => None,
+                    }
+                })
+                .boxed()
+        }
+        let mut streams = vec![events(
+            Api::<PartialObjectMeta<Secret>>::namespaced(self.client.clone(), &self.namespace),
+            store::CA_SECRET,
+        )];
+        if self.publisher.publishes() {
+            streams.push(events(
+                Api::<PartialObjectMeta<MutatingWebhookConfiguration>>::all(self.client.clone()),
+                config::MUTATING_CONFIGURATION,
+            ));
+            streams.push(events(
+                Api::<PartialObjectMeta<ValidatingWebhookConfiguration>>::all(self.client.clone()),
+                config::VALIDATING_CONFIGURATION,
+            ));
+        }
+        futures::stream::select_all(streams).boxed()
     }
 }

@@ -100,3 +100,68 @@ pub async fn reconcile_to_ready(
     let _ = stop.send(());
     let _ = controller.await;
 }
+
+/// A TCP forwarder on 127.0.0.1 standing in for a Service (to whichever backend accepts, trying
+/// them in turn) or for the network (it can cut every connection and refuse new ones until
+/// restored). Bytes pass untouched: TLS goes end to end.
+pub struct Proxy {
+    pub port: u16,
+    cut: Arc<std::sync::atomic::AtomicBool>,
+    generation: tokio::sync::watch::Sender<u64>,
+}
+
+impl Proxy {
+    pub async fn start(backends: Vec<std::net::SocketAddr>) -> Proxy {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cut = Arc::new(AtomicBool::new(false));
+        let (generation, watch) = tokio::sync::watch::channel(0u64);
+        let next = Arc::new(AtomicUsize::new(0));
+        let flag = cut.clone();
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if flag.load(Ordering::Relaxed) {
+                    drop(inbound);
+                    continue;
+                }
+                let (backends, next, mut watch) = (backends.clone(), next.clone(), watch.clone());
+                tokio::spawn(async move {
+                    let start = next.fetch_add(1, Ordering::Relaxed);
+                    let mut outbound = None;
+                    for i in 0..backends.len() {
+                        if let Ok(s) =
+                            tokio::net::TcpStream::connect(backends[(start + i) % backends.len()])
+                                .await
+                        {
+                            outbound = Some(s);
+                            break;
+                        }
+                    }
+                    let Some(mut outbound) = outbound else { return };
+                    let seen = *watch.borrow_and_update();
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = watch.wait_for(|g| *g != seen) => {}
+                    }
+                });
+            }
+        });
+        Proxy {
+            port,
+            cut,
+            generation,
+        }
+    }
+
+    /// Drops every open connection and refuses new ones.
+    pub fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.generation.send_modify(|g| *g += 1);
+    }
+
+    pub fn restore(&self) {
+        self.cut.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+}

@@ -622,6 +622,13 @@ impl ControlPlane {
         self.lock_processes().log_tails(lines)
     }
 
+    /// Kills a component (`etcd`, `kube-apiserver`, ...) as a crash would and starts it again
+    /// with the same arguments and data; waits until the apiserver is ready again.
+    pub async fn restart(&self, name: &str) -> Result<(), Error> {
+        self.lock_processes().restart(name)?;
+        self.wait_ready().await
+    }
+
     /// Stops every process and removes the directory (also done on drop).
     pub fn stop(&self) {
         self.lock_processes().stop();

@@ -9,11 +9,16 @@ use std::process::{Child, Command, Stdio};
 
 use crate::Error;
 
+/// A component's name, binary, arguments and extra environment.
+type Started = (String, PathBuf, Vec<String>, Vec<(String, String)>);
+
 pub struct Processes {
     dir: PathBuf,
     log_dir: PathBuf,
     group: Option<i32>,
     children: Vec<(String, Child)>,
+    /// How each child was started, to start it again.
+    commands: Vec<Started>,
     watchdog: Option<Child>,
 }
 
@@ -26,6 +31,7 @@ impl Processes {
             log_dir,
             group: None,
             children: Vec::new(),
+            commands: Vec::new(),
             watchdog: None,
         })
     }
@@ -48,7 +54,11 @@ impl Processes {
         env: &[(&str, &str)],
     ) -> Result<u32, Error> {
         let log_path = self.log_dir.join(format!("{name}.log"));
-        let log = File::create(&log_path).map_err(|e| Error::io("create a log file", e))?;
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|e| Error::io("create a log file", e))?;
         let err_log = log
             .try_clone()
             .map_err(|e| Error::io("open a log file", e))?;
@@ -71,7 +81,34 @@ impl Processes {
         }
         let pid = child.id();
         self.children.push((name.to_owned(), child));
+        self.commands.retain(|(n, ..)| n != name);
+        self.commands.push((
+            name.to_owned(),
+            binary.to_owned(),
+            args.to_vec(),
+            env.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        ));
         Ok(pid)
+    }
+
+    /// Kills `name` (SIGKILL: a crash, not a shutdown) and starts it again as it was started
+    /// (same arguments, same data directory; its log continues).
+    pub fn restart(&mut self, name: &str) -> Result<u32, Error> {
+        let (_, binary, args, env) = self
+            .commands
+            .iter()
+            .find(|(n, ..)| n == name)
+            .cloned()
+            .ok_or_else(|| Error::Kubeconfig(format!("no component named {name}")))?;
+        if let Some(i) = self.children.iter().position(|(n, _)| n == name) {
+            let (_, mut child) = self.children.remove(i);
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        self.spawn_with_env(name, &binary, &args, &env)
     }
 
     fn start_watchdog(&mut self, pgid: i32) -> Result<(), Error> {
