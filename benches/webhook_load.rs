@@ -22,6 +22,8 @@ use hanzo_s3_operator::webhook::tls::{ServingCert, server_config};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt;
@@ -230,7 +232,7 @@ fn main() {
         });
 
         let mut roots = rustls::RootCertStore::empty();
-        for c in rustls_pemfile::certs(&mut ca.cert_pem().as_bytes()) {
+        for c in CertificateDer::pem_slice_iter(ca.cert_pem().as_bytes()) {
             roots.add(c.unwrap()).unwrap();
         }
         let client_config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))

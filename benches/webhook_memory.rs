@@ -15,6 +15,8 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 
@@ -134,7 +136,7 @@ async fn start_server() -> Server {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut std::fs::read(&ca_file).unwrap().as_slice()) {
+    for c in CertificateDer::pem_slice_iter(&std::fs::read(&ca_file).unwrap()) {
         roots.add(c.unwrap()).unwrap();
     }
     let tls = Arc::new(

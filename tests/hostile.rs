@@ -12,6 +12,8 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Frame;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -62,7 +64,7 @@ async fn start() -> Server {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut std::fs::read(&ca_file).unwrap().as_slice()) {
+    for c in CertificateDer::pem_slice_iter(&std::fs::read(&ca_file).unwrap()) {
         roots.add(c.unwrap()).unwrap();
     }
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(

@@ -14,6 +14,8 @@ use k8s_openapi::api::admissionregistration::v1::{
 };
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, PostParams};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use serde_json::json;
 
 mod support;
@@ -198,7 +200,7 @@ async fn externally_managed_certificate_files_are_reloaded() {
     );
     let trusts = |ca_pem: String| async move {
         let mut roots = rustls::RootCertStore::empty();
-        for c in rustls_pemfile::certs(&mut ca_pem.as_bytes()) {
+        for c in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
             roots.add(c.unwrap()).unwrap();
         }
         let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(

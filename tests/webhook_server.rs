@@ -16,6 +16,8 @@ use hanzo_s3_operator::webhook::server::{self, AppState, ServerOptions};
 use hanzo_s3_operator::webhook::tls::ServingCert;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -80,7 +82,7 @@ impl Server {
         alpn: &[&[u8]],
     ) -> Arc<rustls::ClientConfig> {
         let mut roots = rustls::RootCertStore::empty();
-        for c in rustls_pemfile::certs(&mut self.ca_pem.as_bytes()) {
+        for c in CertificateDer::pem_slice_iter(self.ca_pem.as_bytes()) {
             roots.add(c.unwrap()).unwrap();
         }
         let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -655,7 +657,7 @@ async fn a_new_certificate_is_served_to_new_connections_without_a_restart() {
     );
     // ...and succeeds against the new one.
     let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut next.cert_pem().as_bytes()) {
+    for c in CertificateDer::pem_slice_iter(next.cert_pem().as_bytes()) {
         roots.add(c.unwrap()).unwrap();
     }
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(

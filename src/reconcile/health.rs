@@ -13,6 +13,8 @@ use hyper_util::rt::TokioIo;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use kube::api::Api;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
@@ -132,7 +134,7 @@ async fn probe_tenant(ctx: &Context, tenant: &Tenant) -> Result<S3Health, StepEr
     };
     let mut roots = rustls::RootCertStore::empty();
     let mut add = |pem: &[u8]| {
-        for cert in rustls_pemfile::certs(&mut &pem[..]).flatten() {
+        for cert in CertificateDer::pem_slice_iter(pem).flatten() {
             let _ = roots.add(cert);
         }
     };

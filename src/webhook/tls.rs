@@ -5,6 +5,8 @@
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use rustls::pki_types::pem::{self, PemObject};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
@@ -15,7 +17,7 @@ pub enum TlsError {
     #[error("no private key in the PEM data")]
     NoKey,
     #[error("invalid PEM: {0}")]
-    Pem(#[from] std::io::Error),
+    Pem(#[from] pem::Error),
     /// Also a key that does not belong to the certificate (e.g. a pair caught half-written).
     #[error("unusable certificate or private key: {0}")]
     Key(#[from] rustls::Error),
@@ -48,12 +50,16 @@ impl ServingCert {
     /// belong to the leaf: a mismatched pair is refused and the previous certificate stays.
     pub fn set_pem(&self, cert_pem: &str, key_pem: &str) -> Result<(), TlsError> {
         let certs =
-            rustls_pemfile::certs(&mut cert_pem.as_bytes()).collect::<Result<Vec<_>, _>>()?;
+            CertificateDer::pem_slice_iter(cert_pem.as_bytes()).collect::<Result<Vec<_>, _>>()?;
         let Some(leaf) = certs.first() else {
             return Err(TlsError::NoCertificate);
         };
         let not_after = not_after_of(leaf.as_ref())?;
-        let key = rustls_pemfile::private_key(&mut key_pem.as_bytes())?.ok_or(TlsError::NoKey)?;
+        let key = match PrivateKeyDer::from_pem_slice(key_pem.as_bytes()) {
+            Ok(key) => key,
+            Err(pem::Error::NoItemsFound) => return Err(TlsError::NoKey),
+            Err(e) => return Err(e.into()),
+        };
         let provider = rustls::crypto::ring::default_provider();
         let certified = CertifiedKey::from_der(certs, key, &provider)?;
         let mut slot = self.current.write().unwrap_or_else(|p| p.into_inner());
@@ -106,7 +112,7 @@ pub fn server_config(
         None => builder.with_no_client_auth(),
         Some(pem) => {
             let mut roots = rustls::RootCertStore::empty();
-            for cert in rustls_pemfile::certs(&mut &pem[..]) {
+            for cert in CertificateDer::pem_slice_iter(pem) {
                 roots
                     .add(cert.map_err(|e| TlsError::ClientCa(e.to_string()))?)
                     .map_err(|e| TlsError::ClientCa(e.to_string()))?;
