@@ -5,7 +5,8 @@
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use hanzo_s3_operator::admission::patch::defaulting_patch;
 use hanzo_s3_operator::admission::{DefaultsConfig, parse_tenant, review};
-use serde_json::Value;
+use hanzo_s3_operator::webhook::review::{NoCluster, Webhook, answer};
+use serde_json::{Value, json};
 
 #[path = "common.rs"]
 mod common;
@@ -19,6 +20,7 @@ fn bench(c: &mut Criterion) {
         let bytes = serde_json::to_vec(&doc).unwrap();
         let label = format!("{}KB", bytes.len() / 1024);
         let tenant = parse_tenant(&doc).unwrap();
+        let doc = (doc, tenant.clone());
         group.throughput(Throughput::Bytes(bytes.len() as u64));
         group.bench_with_input(
             BenchmarkId::new("parse_bytes", &label),
@@ -40,9 +42,26 @@ fn bench(c: &mut Criterion) {
         );
         group.bench_with_input(
             BenchmarkId::new("defaulting_patch", &label),
-            &(doc, tenant),
-            |b, (d, t)| b.iter(|| defaulting_patch(d, t, &config).unwrap()),
+            &doc,
+            |b, d| b.iter(|| defaulting_patch(&d.0, &d.1, &config).unwrap()),
         );
+        // The whole handler, body bytes in and the response tree out, as the server calls it.
+        let review_body = serde_json::to_vec(&json!({
+            "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+            "uid": "bench", "kind": {"group": "minio.min.io", "version": "v2", "kind": "Tenant"},
+            "namespace": "storage", "name": "bench", "operation": "CREATE", "object": doc.0}}))
+        .unwrap();
+        for (name, webhook) in [
+            ("answer_validate", Webhook::Validate),
+            ("answer_mutate", Webhook::Mutate),
+        ] {
+            group.bench_with_input(BenchmarkId::new(name, &label), &review_body, |b, body| {
+                b.iter(|| {
+                    let answered = answer(webhook, body, &config, &NoCluster);
+                    futures::executor::block_on(answered).unwrap()
+                })
+            });
+        }
     }
     group.finish();
 }

@@ -1,10 +1,11 @@
 //! Load benchmark of the webhook server (not a test): AdmissionReviews of about 2, 10 and 50 KB to
-//! /validate; HTTP/1.1 keep-alive, a new connection per request, and HTTP/2 streams on one
-//! connection (the apiserver's way); 1, 16 and 64 requests in flight; req/s, p50 and
-//! p99, next to a bare axum + rustls echo server answering the same bodies in the same run (the
-//! ceiling). Loopback only; every cell is bounded in requests and seconds.
+//! /validate and /mutate of the real binary (`run --standalone`); HTTP/1.1 keep-alive, a new
+//! connection per request, and HTTP/2 streams on one connection (the apiserver's way); 1, 16 and 64
+//! requests in flight; req/s, p50 and p99, next to a bare axum + rustls echo server answering the
+//! same bodies in the same run (the ceiling), and optionally next to a baseline build of the binary
+//! (`HANZO_BENCH_BASELINE`). Loopback only; every cell is bounded in requests and seconds.
 //!
-//!   cargo bench --bench webhook_load      # writes benches/results/webhook.md
+//!   benches/webhook.sh [--baseline REV]      # writes benches/results/webhook.md
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -14,10 +15,7 @@ use axum::Router;
 use axum::body::Bytes as AxumBytes;
 use axum::routing::post;
 use bytes::Bytes;
-use hanzo_s3_operator::admission::DefaultsConfig;
 use hanzo_s3_operator::certs::Ca;
-use hanzo_s3_operator::webhook::metrics::Metrics;
-use hanzo_s3_operator::webhook::server::{self, AppState};
 use hanzo_s3_operator::webhook::tls::{ServingCert, server_config};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
@@ -33,7 +31,7 @@ mod common;
 
 /// Per cell (a smoke run: 30 requests, 0.1 s).
 fn max_requests() -> usize {
-    if common::smoke() { 30 } else { 3000 }
+    if common::smoke() { 30 } else { 10_000 }
 }
 
 fn max_seconds() -> f64 {
@@ -197,82 +195,199 @@ async fn cell(
     }
 }
 
+/// A server under load: this checkout's release binary, a baseline binary, or the echo ceiling.
+struct Target {
+    addr: std::net::SocketAddr,
+    tls: Arc<rustls::ClientConfig>,
+    tls_h2: Arc<rustls::ClientConfig>,
+    _child: Option<ChildGuard>,
+}
+
+struct ChildGuard(std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn client_configs(ca_pem: &[u8]) -> (Arc<rustls::ClientConfig>, Arc<rustls::ClientConfig>) {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let mut h2 = config.clone();
+    h2.alpn_protocols = vec![b"h2".to_vec()];
+    (Arc::new(config), Arc::new(h2))
+}
+
+/// `hanzo-s3-operator run --standalone` from `binary`, with its default logging (info, to a file
+/// nobody reads): the production path, allocator and all.
+async fn start_binary(
+    label: &'static str,
+    binary: &std::path::Path,
+    dir: &std::path::Path,
+) -> Target {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let ca_file = dir.join(format!("{label}-ca.pem"));
+    let log = std::fs::File::create(dir.join(format!("{label}.log"))).unwrap();
+    let child = std::process::Command::new(binary)
+        .args([
+            "run",
+            "--standalone",
+            "--listen",
+            &addr.to_string(),
+            "--ca-out",
+        ])
+        .arg(&ca_file)
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+    let child = ChildGuard(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ca_file.exists() || TcpStream::connect(addr).await.is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "{} did not start",
+            binary.display()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (tls, tls_h2) = client_configs(&std::fs::read(&ca_file).unwrap());
+    Target {
+        addr,
+        tls,
+        tls_h2,
+        _child: Some(child),
+    }
+}
+
+/// The ceiling: the same rustls + hyper + axum stack, in this process, answering each body with
+/// itself.
+async fn start_echo() -> Target {
+    let ca = Ca::generate("bench-ca").unwrap();
+    let pair = ca.sign_serving(&["127.0.0.1".into()]).unwrap();
+    let cert = Arc::new(ServingCert::default());
+    cert.set_pem(&pair.cert_pem, &pair.key_pem).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config(cert, None).unwrap()));
+    let app = Router::new().route("/echo", post(|body: AxumBytes| async move { body }));
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let _ = tcp.set_nodelay(true);
+            let (acceptor, app) = (acceptor.clone(), app.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let service = hyper::service::service_fn(move |req| app.clone().oneshot(req));
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    let (tls, tls_h2) = client_configs(ca.cert_pem().as_bytes());
+    Target {
+        addr,
+        tls,
+        tls_h2,
+        _child: None,
+    }
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async {
-        let ca = Ca::generate("bench-ca").unwrap();
-        let pair = ca.sign_serving(&["127.0.0.1".into()]).unwrap();
-        let cert = Arc::new(ServingCert::default());
-        cert.set_pem(&pair.cert_pem, &pair.key_pem).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let ours = start_binary("ours", std::path::Path::new(env!("CARGO_BIN_EXE_hanzo-s3-operator")), dir.path()).await;
+        // HANZO_BENCH_BASELINE: another build of the binary (benches/webhook.sh --baseline REV
+        // builds one), measured in the same run for a before/after comparison.
+        let baseline_bin = std::env::var_os("HANZO_BENCH_BASELINE").map(std::path::PathBuf::from);
+        let before = match &baseline_bin {
+            Some(bin) => Some(start_binary("before", bin, dir.path()).await),
+            None => None,
+        };
+        let echo = start_echo().await;
 
-        // Ours.
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let ours = listener.local_addr().unwrap();
-        let state = Arc::new(AppState { defaults: DefaultsConfig::default(), cluster: None, metrics: Metrics::default(), cert: cert.clone() });
-        tokio::spawn(server::serve(listener, state, std::future::pending()));
-
-        // The ceiling: the same TLS and HTTP stack, answering each body with itself.
-        let echo_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let echo = echo_listener.local_addr().unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config(cert.clone(), None).unwrap()));
-        let app = Router::new().route("/echo", post(|body: AxumBytes| async move { body }));
-        tokio::spawn(async move {
-            while let Ok((tcp, _)) = echo_listener.accept().await {
-                let _ = tcp.set_nodelay(true);
-                let (acceptor, app) = (acceptor.clone(), app.clone());
-                tokio::spawn(async move {
-                    let Ok(tls) = acceptor.accept(tcp).await else { return };
-                    let service = hyper::service::service_fn(move |req| app.clone().oneshot(req));
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(tls), service).await;
-                });
-            }
-        });
-
-        let mut roots = rustls::RootCertStore::empty();
-        for c in CertificateDer::pem_slice_iter(ca.cert_pem().as_bytes()) {
-            roots.add(c.unwrap()).unwrap();
+        let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1000.0);
+        let mut header = String::from("| body | mode | in flight | path | ours req/s | ours p50 | ours p99 |");
+        let mut rule = String::from("|---|---|---|---|---|---|---|");
+        if before.is_some() {
+            header.push_str(" before req/s | before p50 | before p99 |");
+            rule.push_str("---|---|---|");
         }
-        let client_config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let tls = Arc::new(client_config.clone());
-        let mut h2_config = client_config;
-        h2_config.alpn_protocols = vec![b"h2".to_vec()];
-        let tls_h2 = Arc::new(h2_config);
-
-        let mut table = String::from("| body | mode | in flight | ours req/s | ours p50 | ours p99 | echo req/s | echo p50 | echo p99 | ours/echo req/s |\n|---|---|---|---|---|---|---|---|---|---|\n");
+        header.push_str(" echo req/s | echo p50 | echo p99 | ours/echo |");
+        rule.push_str("---|---|---|---|");
+        if before.is_some() {
+            header.push_str(" before/echo | ours/before |");
+            rule.push_str("---|---|");
+        }
+        let mut table = format!("{header}\n{rule}\n");
+        println!("{header}");
         for pools in [2usize, 11, 57] {
             let body = Bytes::from(review(pools));
             let size = format!("{} KB", body.len() / 1024);
             for mode in [Mode::KeepAlive, Mode::NewConnection, Mode::Http2] {
                 for in_flight in [1usize, 16, 64] {
-                    let o = cell(ours, "/validate", tls.clone(), tls_h2.clone(), body.clone(), in_flight, mode).await;
-                    let e = cell(echo, "/echo", tls.clone(), tls_h2.clone(), body.clone(), in_flight, mode).await;
-                    let mode = mode.label();
-                    let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1000.0);
-                    let line = format!(
-                        "| {size} | {mode} | {in_flight} | {:.0} | {} | {} | {:.0} | {} | {} | {:.2} |\n",
-                        o.rps, ms(o.p50), ms(o.p99), e.rps, ms(e.p50), ms(e.p99), o.rps / e.rps
-                    );
-                    print!("{line}");
-                    table.push_str(&line);
+                    let run = |t: &Target, path: &'static str| cell(t.addr, path, t.tls.clone(), t.tls_h2.clone(), body.clone(), in_flight, mode);
+                    let e = run(&echo, "/echo").await;
+                    for path in ["/validate", "/mutate"] {
+                        let o = run(&ours, path).await;
+                        let b = match &before {
+                            Some(t) => Some(run(t, path).await),
+                            None => None,
+                        };
+                        let mut line = format!("| {size} | {} | {in_flight} | {path} | {:.0} | {} | {} |", mode.label(), o.rps, ms(o.p50), ms(o.p99));
+                        if let Some(b) = &b {
+                            line.push_str(&format!(" {:.0} | {} | {} |", b.rps, ms(b.p50), ms(b.p99)));
+                        }
+                        line.push_str(&format!(" {:.0} | {} | {} | {:.2} |", e.rps, ms(e.p50), ms(e.p99), o.rps / e.rps));
+                        if let Some(b) = &b {
+                            line.push_str(&format!(" {:.2} | {:.2} |", b.rps / e.rps, o.rps / b.rps));
+                        }
+                        println!("{line}");
+                        table.push_str(&line);
+                        table.push('\n');
+                    }
                 }
             }
         }
         let mut out = String::new();
         let _ = writeln!(out, "# Benchmark: webhook load\n");
-        let _ = writeln!(out, "- command: `benches/webhook.sh` (runs `cargo bench --bench webhook_load`, a release build)");
+        let command = match std::env::var("HANZO_BENCH_BASELINE_REV") {
+            Ok(rev) => format!("benches/webhook.sh --baseline {rev}"),
+            Err(_) => "benches/webhook.sh".to_owned(),
+        };
+        let _ = writeln!(out, "- command: `{command}` (runs `cargo bench --bench webhook_load`, a release build)");
         let _ = writeln!(out, "- date: {}", utc_now());
-        let _ = writeln!(out, "- machine: {}; client, server and echo server share it (loopback)", machine());
+        let _ = writeln!(out, "- machine: {}; client, servers and echo share it (loopback)", machine());
         let _ = writeln!(out, "- rustc: {}", command_output("rustc", &["--version"]));
-        let _ = writeln!(out, "- each cell: at most {} requests or {} s; POST /validate of a Tenant AdmissionReview (defaults + validation + warnings; no cluster checks), every answer checked for HTTP 200", max_requests(), max_seconds());
+        let _ = writeln!(out, "- ours: this checkout's binary, `hanzo-s3-operator run --standalone` (a process of its own, default logging at info to a file), commit {}", command_output("git", &["describe", "--always", "--dirty"]));
+        if let Ok(rev) = std::env::var("HANZO_BENCH_BASELINE_REV") {
+            let _ = writeln!(out, "- before: the same binary built from commit {rev}, run the same way, measured in the same run");
+        }
+        let _ = writeln!(out, "- each cell: at most {} requests or {} s, every answer checked for HTTP 200; /validate and /mutate of a Tenant AdmissionReview (CREATE, no defaults set, so /mutate answers with a patch; no cluster checks)", max_requests(), max_seconds());
         let _ = writeln!(out, "- keep-alive: HTTP/1.1, each in-flight worker holds one connection; new connection: HTTP/1.1, a TCP connect and a full TLS handshake (no resumption) per request; HTTP/2: one connection, each in-flight worker a stream on it (the kube-apiserver calls webhooks over HTTP/2)");
-        let _ = writeln!(out, "- echo: the same rustls + hyper + axum stack answering the body with itself, the ceiling for this transport; ours/echo is the share of that ceiling the webhook reaches\n");
+        let _ = writeln!(out, "- echo: the same rustls + hyper + axum stack, in the benchmark's process, answering the body with itself: the ceiling for this transport; ours/echo is the share of that ceiling the webhook reaches\n");
         out.push_str(&table);
         std::fs::write(common::results_path("webhook.md"), out).unwrap();
     });

@@ -3,6 +3,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use hanzo_s3_operator::cli::{Cli, run};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // Logs go to stderr, so stdout stays clean for the CLI's output. RUST_LOG filters
     // (default info); LOG_FORMAT=json gives one JSON object a line for log collectors.

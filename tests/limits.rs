@@ -147,3 +147,23 @@ fn no_example_tenant_comes_near_the_limits() {
     }
     assert!(seen >= 15, "{seen} tenants checked");
 }
+
+#[test]
+fn keys_written_with_escapes_are_the_same_keys() {
+    // Keys are borrowed from the text when they can be; an escaped key must still be recognised.
+    let text = tenant(MAX_POOLS + 1)
+        .to_string()
+        .replacen("\"spec\"", "\"\\u0073pec\"", 1)
+        .replacen("\"servers\":4", "\"ser\\u0076ers\":1001", 1);
+    let found: Vec<String> = limits::check_json(&text)
+        .iter()
+        .map(|v| v.message())
+        .collect();
+    assert_eq!(
+        found,
+        [
+            "spec.pools[0].servers: Invalid value: 1001: must be at most 1000 servers (pods) in a pool",
+            "spec.pools: Too many: 129: must have at most 128 items",
+        ]
+    );
+}

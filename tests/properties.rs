@@ -1,7 +1,7 @@
 //! Properties over arbitrary input: no JSON makes parsing, defaulting, validation or patching panic;
 //! defaulting is idempotent; the patch always applies and yields the defaulted Tenant.
 
-use hanzo_s3_operator::admission::patch::defaulting_patch;
+use hanzo_s3_operator::admission::patch::{defaulting_patch, defaulting_patch_of_json};
 use hanzo_s3_operator::admission::{DefaultsConfig, defaulted, parse_tenant, review};
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -149,7 +149,11 @@ proptest! {
             let (patch, expected) = defaulting_patch(&doc, &t, &config).unwrap();
             let mut patched = doc.clone();
             json_patch::patch(&mut patched, &patch).unwrap();
-            prop_assert_eq!(parse_tenant(&patched).unwrap(), expected);
+            prop_assert_eq!(&parse_tenant(&patched).unwrap(), &expected);
+            // The webhook's path (JSON text, owned Tenant) answers the same patch.
+            let (from_text, after) = defaulting_patch_of_json(&doc.to_string(), t.clone(), &config).unwrap();
+            prop_assert_eq!(&from_text, &patch);
+            prop_assert_eq!(after, expected);
             // Validation of the old and the new form never panics, with or without `old`.
             let _ = review(Some(&t), &once, &config);
         }

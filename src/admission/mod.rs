@@ -37,12 +37,26 @@ impl Verdict {
 /// Judges `new` as defaulting leaves it (and, on UPDATE, the change from `old`, defaulted alike), so
 /// the verdict does not depend on whether the mutating webhook ran first.
 pub fn review(old: Option<&Tenant>, new: &Tenant, config: &DefaultsConfig) -> Verdict {
-    let new = defaulted(new, config);
-    let old = old.map(|o| defaulted(o, config));
-    Verdict {
+    review_owned(old.cloned(), new.clone(), config).0
+}
+
+/// [`review`] for a caller that owns the Tenants (the webhook): they are defaulted in place rather
+/// than copied, and the defaulted `new` is handed back.
+pub fn review_owned(
+    old: Option<Tenant>,
+    mut new: Tenant,
+    config: &DefaultsConfig,
+) -> (Verdict, Tenant) {
+    apply_defaults(&mut new, config);
+    let old = old.map(|mut o| {
+        apply_defaults(&mut o, config);
+        o
+    });
+    let verdict = Verdict {
         violations: validate(old.as_ref(), &new).err().unwrap_or_default(),
         warnings: warnings::warnings(&new),
-    }
+    };
+    (verdict, new)
 }
 
 /// The typed Tenant of a JSON object, or a violation naming the field that does not fit the Tenant

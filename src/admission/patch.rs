@@ -5,16 +5,19 @@
 //! between the raw JSON and a typed one: a round-trip normalizes things (`cpu: 1` becomes `"1"`,
 //! `env: []` disappears) and a raw diff would turn every such normalization into a spurious edit.
 
+use json_patch::jsonptr::{Pointer, PointerBuf};
 use json_patch::{AddOperation, Patch, PatchOperation};
 use serde_json::Value;
 
-use super::defaults::{DefaultsConfig, defaulted};
+use super::defaults::{DefaultsConfig, apply_defaults};
 use crate::api::tenant::Tenant;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PatchError {
     #[error("cannot serialize the tenant: {0}")]
     Serialize(#[from] serde_json::Error),
+    #[error("the object is not JSON: {0}")]
+    NotJson(serde_json::Error),
     #[error("the defaulting patch does not apply to the object as received: {0}")]
     DoesNotApply(String),
 }
@@ -25,15 +28,93 @@ pub fn defaulting_patch(
     tenant: &Tenant,
     config: &DefaultsConfig,
 ) -> Result<(Patch, Tenant), PatchError> {
-    let after = defaulted(tenant, config);
-    if after == *tenant {
+    let (patch, after) = unchecked_patch(tenant.clone(), config)?;
+    Ok((fit_to(original, patch)?, after))
+}
+
+/// Like [`defaulting_patch`], for a caller that owns the Tenant and has the object only as JSON
+/// text: the text is parsed into a tree only when defaulting changes something.
+pub fn defaulting_patch_of_json(
+    original: &str,
+    tenant: Tenant,
+    config: &DefaultsConfig,
+) -> Result<(Patch, Tenant), PatchError> {
+    let (patch, after) = unchecked_patch(tenant, config)?;
+    if patch.0.is_empty() {
+        return Ok((patch, after));
+    }
+    let original: Value = serde_json::from_str(original).map_err(PatchError::NotJson)?;
+    Ok((fit_to(&original, patch)?, after))
+}
+
+/// The difference defaulting makes, not yet fitted to the object as received. Pools are most of a
+/// large Tenant and defaulting rarely touches them (only a missing name), so they are set aside,
+/// the rest is diffed, and only the pools defaulting changed are serialized and diffed on their own.
+fn unchecked_patch(before: Tenant, config: &DefaultsConfig) -> Result<(Patch, Tenant), PatchError> {
+    let mut before = before;
+    let mut after = before.clone();
+    apply_defaults(&mut after, config);
+    if after == before {
         return Ok((Patch(Vec::new()), after));
     }
-    let before_json = serde_json::to_value(tenant)?;
-    let after_json = serde_json::to_value(&after)?;
-    let patch = json_patch::diff(&before_json, &after_json);
-    let patch = fit_to(original, patch)?;
-    Ok((patch, after))
+    let pools_before = std::mem::take(&mut before.spec.pools);
+    let pools_after = std::mem::take(&mut after.spec.pools);
+    let mut ops = json_patch::diff(
+        &serde_json::to_value(&before)?,
+        &serde_json::to_value(&after)?,
+    )
+    .0;
+    // Where a whole-object diff would have put them: object members come out in key order.
+    let mut at = ops
+        .iter()
+        .position(|op| op.path().to_string().as_str() > "/spec/pools")
+        .unwrap_or(ops.len());
+    for (index, (b, a)) in pools_before.iter().zip(&pools_after).enumerate() {
+        if b == a {
+            continue;
+        }
+        let prefix =
+            PointerBuf::from_tokens(["spec".to_owned(), "pools".to_owned(), index.to_string()]);
+        for op in json_patch::diff(&serde_json::to_value(b)?, &serde_json::to_value(a)?).0 {
+            ops.insert(at, prefixed(&prefix, op));
+            at += 1;
+        }
+    }
+    after.spec.pools = pools_after;
+    Ok((Patch(ops), after))
+}
+
+/// `op` with its path (and `from`, for moves and copies) under `prefix`.
+fn prefixed(prefix: &Pointer, op: PatchOperation) -> PatchOperation {
+    let under = |path: &Pointer| prefix.concat(path);
+    match op {
+        PatchOperation::Add(mut o) => {
+            o.path = under(&o.path);
+            PatchOperation::Add(o)
+        }
+        PatchOperation::Remove(mut o) => {
+            o.path = under(&o.path);
+            PatchOperation::Remove(o)
+        }
+        PatchOperation::Replace(mut o) => {
+            o.path = under(&o.path);
+            PatchOperation::Replace(o)
+        }
+        PatchOperation::Move(mut o) => {
+            o.path = under(&o.path);
+            o.from = under(&o.from);
+            PatchOperation::Move(o)
+        }
+        PatchOperation::Copy(mut o) => {
+            o.path = under(&o.path);
+            o.from = under(&o.from);
+            PatchOperation::Copy(o)
+        }
+        PatchOperation::Test(mut o) => {
+            o.path = under(&o.path);
+            PatchOperation::Test(o)
+        }
+    }
 }
 
 /// Rewrites ops whose target exists in the round-trip but not in the original (a field the round

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
-use crate::admission::patch::defaulting_patch;
+use crate::admission::patch::defaulting_patch_of_json;
 use crate::admission::{self, DefaultsConfig, Violation};
 use crate::api::tenant::{GROUP, KIND, Tenant};
 
@@ -197,9 +197,7 @@ pub async fn answer(
     }
     match webhook {
         Webhook::Mutate => {
-            let object: Value = serde_json::from_str(raw_object.get())
-                .map_err(|e| BadReview(format!("request.object is not JSON: {e}")))?;
-            let (patch, _) = defaulting_patch(&object, &new, config)
+            let (patch, _) = defaulting_patch_of_json(raw_object.get(), new, config)
                 .map_err(|e| BadReview(format!("cannot default the object: {e}")))?;
             let mut response = allow(&request.uid, Vec::new());
             if !patch.0.is_empty() {
@@ -244,7 +242,9 @@ pub async fn answer(
                 },
                 _ => None,
             };
-            let verdict = admission::review(old.as_ref(), &new, config);
+            // Defaulting changes neither the name, the namespace nor the configuration Secret, so
+            // the cluster checks below read the defaulted Tenant as they would the one received.
+            let (verdict, new) = admission::review_owned(old, new, config);
             warnings.extend(verdict.warnings.iter().cloned());
             if !verdict.allowed() {
                 outcome.allowed = false;
