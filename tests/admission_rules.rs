@@ -311,7 +311,7 @@ fn rejects_requests_above_limits() {
             );
         }),
         vec![
-            "spec.pools[0].resources.requests.memory: Invalid value: \"8Gi\": must be less than or equal to the memory limit \"4Gi\"",
+            "spec.pools[0].resources.requests[memory]: Invalid value: \"8Gi\": must be less than or equal to the memory limit \"4Gi\"",
         ]
     );
 }
@@ -324,7 +324,21 @@ fn rejects_resources_that_are_no_quantity() {
                 Some(serde_json::from_value(json!({"requests": {"cpu": "lots"}})).unwrap());
         }),
         vec![
-            "spec.pools[0].resources.requests.cpu: Invalid value: \"lots\": the cpu request is not a quantity: expected a number with an optional suffix (Ki, Mi, Gi, Ti, Pi, Ei, m, k, M, G, T, P, E) or exponent (e3), like 10Gi or 500m",
+            "spec.pools[0].resources.requests[cpu]: Invalid value: \"lots\": the cpu request is not a quantity: expected a number with an optional suffix (Ki, Mi, Gi, Ti, Pi, Ei, m, k, M, G, T, P, E) or exponent (e3), like 10Gi or 500m",
+        ]
+    );
+}
+
+#[test]
+fn resource_names_with_dots_are_written_as_map_keys() {
+    // Found by fuzzing: `limits.example.com/gpu` reads as fields `example` and `com/gpu`.
+    assert_eq!(
+        with(|t| {
+            t.spec.pools[0].resources =
+                Some(serde_json::from_value(json!({"limits": {"example.com/gpu": "-1"}})).unwrap());
+        }),
+        vec![
+            "spec.pools[0].resources.limits[example.com/gpu]: Invalid value: \"-1\": must not be negative",
         ]
     );
 }

@@ -233,6 +233,8 @@ fn validate_claim_template(at: &str, pool: &Pool, out: &mut Violations) {
 
 /// Quantities must parse and be non-negative, and no request may exceed its limit: the apiserver
 /// refuses such pods, which would leave the StatefulSet with no pods and no error on the Tenant.
+/// Resource names are map keys and may hold dots (`example.com/gpu`): they are written `[name]`, as
+/// the apiserver writes them, so a path never reads as fields that do not exist (found by fuzzing).
 pub fn validate_resources(at: &str, resources: &ResourceRequirements, out: &mut Violations) {
     let parse_all = |kind: &str,
                      map: Option<
@@ -243,13 +245,13 @@ pub fn validate_resources(at: &str, resources: &ResourceRequirements, out: &mut 
         for (name, q) in map.into_iter().flatten() {
             match Quantity::parse(&q.0) {
                 Ok(v) if v.is_negative() => {
-                    out.invalid(format!("{at}.{kind}.{name}"), &q.0, "must not be negative")
+                    out.invalid(format!("{at}.{kind}[{name}]"), &q.0, "must not be negative")
                 }
                 Ok(v) => {
                     parsed.insert(name.clone(), v);
                 }
                 Err(e) => out.invalid(
-                    format!("{at}.{kind}.{name}"),
+                    format!("{at}.{kind}[{name}]"),
                     &q.0,
                     format!("the {name} {} {e}", kind.trim_end_matches('s')),
                 ),
@@ -275,7 +277,7 @@ pub fn validate_resources(at: &str, resources: &ResourceRequirements, out: &mut 
                     .unwrap_or_default()
             };
             out.invalid(
-                format!("{at}.requests.{name}"),
+                format!("{at}.requests[{name}]"),
                 raw(&resources.requests),
                 format!(
                     "must be less than or equal to the {name} limit {:?}",
