@@ -756,3 +756,21 @@ fn update_forbids_changing_the_claim_template() {
 fn update_allows_appending_a_pool() {
     assert_eq!(update(|t| pool2(t, "p1")), Vec::<String>::new());
 }
+
+#[test]
+fn a_wrong_type_under_a_key_with_dots_is_located_at_that_key() {
+    // Found by fuzzing: the typed parse's path read `requests.example.com/gpu`.
+    let mut doc = serde_json::to_value(base()).unwrap();
+    doc["spec"]["pools"][0]["resources"] = json!({"requests": {"example.com/gpu": {"x": 1}}});
+    let violation = hanzo_s3_operator::admission::parse_tenant(&doc).unwrap_err();
+    assert_eq!(
+        violation.field,
+        "spec.pools[0].resources.requests[example.com/gpu]"
+    );
+    let text = doc.to_string();
+    let violation = hanzo_s3_operator::admission::parse_tenant_str(&text).unwrap_err();
+    assert_eq!(
+        violation.field,
+        "spec.pools[0].resources.requests[example.com/gpu]"
+    );
+}

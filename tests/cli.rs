@@ -241,6 +241,7 @@ fn the_cli_reference_is_current() {
         "validate",
         "default",
         "crd",
+        "backstop",
         "run",
         "webhook-config",
         "conformance",

@@ -125,6 +125,9 @@ fn resource(doc: &Value) -> ApiResource {
     let kind = doc["kind"].as_str().unwrap();
     let plural = match kind {
         "PodDisruptionBudget" => "poddisruptionbudgets".to_owned(),
+        other if other.ends_with('y') => {
+            format!("{}ies", other.trim_end_matches('y').to_lowercase())
+        }
         other => format!("{}s", other.to_lowercase()),
     };
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), &plural)

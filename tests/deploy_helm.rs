@@ -49,10 +49,10 @@ async fn apply_all(admin: &kube::Client, ns: &str, docs: &[Value]) {
         let api_version = doc["apiVersion"].as_str().unwrap();
         let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
         let kind = doc["kind"].as_str().unwrap();
-        let plural = if kind == "PodDisruptionBudget" {
-            "poddisruptionbudgets".to_owned()
-        } else {
-            format!("{}s", kind.to_lowercase())
+        let plural = match kind {
+            "PodDisruptionBudget" => "poddisruptionbudgets".to_owned(),
+            "ValidatingAdmissionPolicy" => "validatingadmissionpolicies".to_owned(),
+            _ => format!("{}s", kind.to_lowercase()),
         };
         let ar = ApiResource::from_gvk_with_plural(
             &GroupVersionKind::gvk(group, version, kind),
@@ -60,7 +60,11 @@ async fn apply_all(admin: &kube::Client, ns: &str, docs: &[Value]) {
         );
         let namespaced = !matches!(
             kind,
-            "CustomResourceDefinition" | "ClusterRole" | "ClusterRoleBinding"
+            "CustomResourceDefinition"
+                | "ClusterRole"
+                | "ClusterRoleBinding"
+                | "ValidatingAdmissionPolicy"
+                | "ValidatingAdmissionPolicyBinding"
         );
         let target_ns = doc["metadata"]["namespace"].as_str().unwrap_or(ns);
         let api: Api<DynamicObject> = if namespaced {
@@ -93,8 +97,8 @@ async fn the_chart_installs_on_a_real_apiserver() {
     let docs = render(ns, &[]);
     assert_eq!(
         docs.len(),
-        9,
-        "CRD, ServiceAccount, 4 RBAC objects, Deployment, Service, PDB"
+        11,
+        "CRD, ServiceAccount, 4 RBAC objects, Deployment, Service, PDB, backstop policy and binding"
     );
     apply_all(&admin, ns, &docs).await;
     let crds: Api<CustomResourceDefinition> = Api::all(admin.clone());

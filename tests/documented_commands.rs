@@ -117,6 +117,10 @@ const TABLE: &[(&str, How)] = &[
         How::Run(Dir::Repo),
     ),
     (
+        "kubectl apply --server-side -k deploy/backstop",
+        How::Run(Dir::Repo),
+    ),
+    (
         "helm install hanzo-s3-operator deploy/helm/hanzo-s3-operator",
         How::RunOnFreshCluster(Dir::Repo),
     ),

@@ -1,6 +1,7 @@
 //! The admission core: defaulting and validation as pure functions over typed Tenants. The webhook,
 //! the offline CLI and the reconciler's guard all call [`review`], so their answers cannot drift.
 
+pub mod backstop;
 pub mod defaults;
 pub mod limits;
 pub mod patch;
@@ -78,8 +79,32 @@ pub fn parse_tenant_str(json: &str) -> Result<Tenant, Violation> {
 
 /// A value of the wrong type, at the path where it was found.
 fn type_violation(e: serde_path_to_error::Error<serde_json::Error>) -> Violation {
-    let field = e.path().to_string();
-    let field = if field == "." {
+    use serde_path_to_error::Segment;
+    // Written as the apiserver writes paths: a key that holds a dot or a bracket (a resource
+    // name like `example.com/gpu`, or anything a user typed) is `[key]`, so the path never reads
+    // as fields that do not exist (found by fuzzing).
+    let mut field = String::new();
+    for segment in e.path() {
+        match segment {
+            Segment::Seq { index } => field.push_str(&format!("[{index}]")),
+            Segment::Map { key } if key.contains(['.', '[', ']']) => {
+                field.push_str(&format!("[{key}]"))
+            }
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !field.is_empty() {
+                    field.push('.');
+                }
+                field.push_str(key);
+            }
+            Segment::Unknown => {
+                if !field.is_empty() {
+                    field.push('.');
+                }
+                field.push('?');
+            }
+        }
+    }
+    let field = if field.is_empty() {
         "<root>".to_owned()
     } else {
         field

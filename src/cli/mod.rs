@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand, each a thin edge over the library.
 
+pub mod backstop;
 pub mod completion;
 pub mod conformance;
 pub mod crd;
@@ -43,6 +44,7 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     Default(default::DefaultArgs),
     Crd(crd::CrdArgs),
+    Backstop(backstop::BackstopArgs),
     Run(run::RunArgs),
     WebhookConfig(webhook_config::WebhookConfigArgs),
     Conformance(conformance::ConformanceArgs),
@@ -56,6 +58,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Validate(args) => validate::run(&args),
         Command::Default(args) => default::run(&args),
         Command::Crd(args) => crd::run(&args),
+        Command::Backstop(args) => backstop::run(&args),
         Command::Run(args) => run::run(&args),
         Command::WebhookConfig(args) => webhook_config::run(&args),
         Command::Conformance(args) => conformance::run(&args),

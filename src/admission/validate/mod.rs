@@ -40,9 +40,9 @@ pub const OPERATOR_OWNED_ENV: &[(&str, &str)] = &[
 ];
 
 /// The longest tenant name: `<name>-console` names a Service, and Service names are DNS labels.
-const MAX_TENANT_NAME: usize = 63 - "-console".len();
+pub(crate) const MAX_TENANT_NAME: usize = 63 - "-console".len();
 /// With KES, `<name>-kes-hl-svc` names a Service too.
-const MAX_TENANT_NAME_WITH_KES: usize = 63 - "-kes-hl-svc".len();
+pub(crate) const MAX_TENANT_NAME_WITH_KES: usize = 63 - "-kes-hl-svc".len();
 
 /// Judges `new` (and, on UPDATE, the change from `old`). Both must already be defaulted.
 pub fn validate(old: Option<&Tenant>, new: &Tenant) -> Result<(), Vec<Violation>> {
