@@ -51,3 +51,95 @@ pub fn results_path(file: &str) -> std::path::PathBuf {
         .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/results"))
         .join(file)
 }
+
+/// `hanzo-s3-operator run --standalone` from `binary` on a free loopback port, its CA in `dir`,
+/// its stderr to `log`; killed when dropped. Both load benchmarks drive the real binary this way.
+#[allow(dead_code)]
+pub struct Standalone {
+    pub child: std::process::Child,
+    pub addr: std::net::SocketAddr,
+    /// HTTP/1.1 and HTTP/2 (ALPN h2) clients that trust the server's CA.
+    pub tls: std::sync::Arc<rustls::ClientConfig>,
+    pub tls_h2: std::sync::Arc<rustls::ClientConfig>,
+}
+
+impl Drop for Standalone {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Clients trusting the CA in `ca_pem`: HTTP/1.1, and HTTP/2 by ALPN.
+#[allow(dead_code)]
+pub fn client_configs(
+    ca_pem: &[u8],
+) -> (
+    std::sync::Arc<rustls::ClientConfig>,
+    std::sync::Arc<rustls::ClientConfig>,
+) {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let mut h2 = config.clone();
+    h2.alpn_protocols = vec![b"h2".to_vec()];
+    (std::sync::Arc::new(config), std::sync::Arc::new(h2))
+}
+
+#[allow(dead_code)]
+pub async fn start_standalone(
+    binary: &std::path::Path,
+    dir: &std::path::Path,
+    label: &str,
+    log: std::process::Stdio,
+    rust_log: &str,
+) -> Standalone {
+    use std::time::{Duration, Instant};
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let ca_file = dir.join(format!("{label}-ca.pem"));
+    let child = std::process::Command::new(binary)
+        .args([
+            "run",
+            "--standalone",
+            "--listen",
+            &addr.to_string(),
+            "--ca-out",
+        ])
+        .arg(&ca_file)
+        .env("RUST_LOG", rust_log)
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ca_file.exists() || tokio::net::TcpStream::connect(addr).await.is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "{} did not start",
+            binary.display()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (tls, tls_h2) = client_configs(&std::fs::read(&ca_file).unwrap());
+    Standalone {
+        child,
+        addr,
+        tls,
+        tls_h2,
+    }
+}

@@ -20,8 +20,6 @@ use hanzo_s3_operator::webhook::tls::{ServingCert, server_config};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt;
@@ -200,33 +198,7 @@ struct Target {
     addr: std::net::SocketAddr,
     tls: Arc<rustls::ClientConfig>,
     tls_h2: Arc<rustls::ClientConfig>,
-    _child: Option<ChildGuard>,
-}
-
-struct ChildGuard(std::process::Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn client_configs(ca_pem: &[u8]) -> (Arc<rustls::ClientConfig>, Arc<rustls::ClientConfig>) {
-    let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_slice_iter(ca_pem) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let mut h2 = config.clone();
-    h2.alpn_protocols = vec![b"h2".to_vec()];
-    (Arc::new(config), Arc::new(h2))
+    _process: Option<common::Standalone>,
 }
 
 /// `hanzo-s3-operator run --standalone` from `binary`, with its default logging (info, to a file
@@ -236,43 +208,13 @@ async fn start_binary(
     binary: &std::path::Path,
     dir: &std::path::Path,
 ) -> Target {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let ca_file = dir.join(format!("{label}-ca.pem"));
     let log = std::fs::File::create(dir.join(format!("{label}.log"))).unwrap();
-    let child = std::process::Command::new(binary)
-        .args([
-            "run",
-            "--standalone",
-            "--listen",
-            &addr.to_string(),
-            "--ca-out",
-        ])
-        .arg(&ca_file)
-        .stdout(std::process::Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-    let child = ChildGuard(child);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !ca_file.exists() || TcpStream::connect(addr).await.is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "{} did not start",
-            binary.display()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let (tls, tls_h2) = client_configs(&std::fs::read(&ca_file).unwrap());
+    let process = common::start_standalone(binary, dir, label, log.into(), "info").await;
     Target {
-        addr,
-        tls,
-        tls_h2,
-        _child: Some(child),
+        addr: process.addr,
+        tls: process.tls.clone(),
+        tls_h2: process.tls_h2.clone(),
+        _process: Some(process),
     }
 }
 
@@ -302,12 +244,12 @@ async fn start_echo() -> Target {
             });
         }
     });
-    let (tls, tls_h2) = client_configs(ca.cert_pem().as_bytes());
+    let (tls, tls_h2) = common::client_configs(ca.cert_pem().as_bytes());
     Target {
         addr,
         tls,
         tls_h2,
-        _child: None,
+        _process: None,
     }
 }
 

@@ -15,8 +15,6 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 
@@ -95,63 +93,21 @@ async fn send(
 
 /// A fresh server process (freed memory stays with a process, so each scenario gets its own).
 struct Server {
-    child: std::process::Child,
+    process: common::Standalone,
     addr: std::net::SocketAddr,
     tls: Arc<rustls::ClientConfig>,
     _dir: tempfile::TempDir,
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 async fn start_server() -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let ca_file = dir.path().join("ca.pem");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_hanzo-s3-operator"))
-        .args([
-            "run",
-            "--standalone",
-            "--listen",
-            &addr.to_string(),
-            "--ca-out",
-        ])
-        .arg(&ca_file)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !ca_file.exists() || TcpStream::connect(addr).await.is_err() {
-        assert!(Instant::now() < deadline, "the server did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_slice_iter(&std::fs::read(&ca_file).unwrap()) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let tls = Arc::new(
-        rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth(),
-    );
+    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_hanzo-s3-operator"));
+    let process =
+        common::start_standalone(binary, dir.path(), "server", Stdio::null(), "warn").await;
     let server = Server {
-        child,
-        addr,
-        tls,
+        addr: process.addr,
+        tls: process.tls.clone(),
+        process,
         _dir: dir,
     };
     // Warm up (TLS, allocator arenas) before the idle RSS is read.
@@ -182,7 +138,7 @@ fn main() {
         );
         for (what, path, body) in scenarios {
             let server = start_server().await;
-            let pid = server.child.id();
+            let pid = server.process.child.id();
             let idle = rss_kib(pid, "VmRSS:");
             let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
             let sends = (0..CLIENTS).map(|_| tokio::spawn(send(server.addr, server.tls.clone(), path, body.clone())));

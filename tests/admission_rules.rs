@@ -736,6 +736,18 @@ fn update_forbids_changing_the_volume_size() {
 }
 
 #[test]
+fn update_that_drops_the_claim_template_is_told_it_is_required() {
+    // Found by fuzzing: the size rule named a field under the template the object no longer has.
+    assert_eq!(
+        update(|t| t.spec.pools[0].volume_claim_template = None),
+        vec![
+            "spec.pools[0].volumeClaimTemplate: Required value: a volume claim template is needed: it describes the volumes each server gets (storage request and access modes)",
+            "spec.pools[0].volumeClaimTemplate: Forbidden: the volume claim template cannot change after the pool is created: Kubernetes keeps StatefulSet volume claim templates immutable",
+        ]
+    );
+}
+
+#[test]
 fn update_forbids_changing_the_claim_template() {
     assert_eq!(
         update(|t| t.spec.pools[0]

@@ -67,7 +67,9 @@ fn unchanged_pool(i: usize, before: &Pool, after: &Pool, out: &mut Violations) {
             .map(|q| q.0.clone())
     };
     let (size_before, size_after) = (storage(before), storage(after));
-    if size_before != size_after {
+    // A size taken out altogether is the new object's own error (Required, at the field), found
+    // without the old one; here only a size that changed.
+    if size_after.is_some() && size_before != size_after {
         out.forbidden(
             format!("{at}.volumeClaimTemplate.spec.resources.requests.storage"),
             format!(
