@@ -167,3 +167,17 @@ fn keys_written_with_escapes_are_the_same_keys() {
         ]
     );
 }
+
+#[test]
+fn a_key_with_dots_on_the_path_is_written_as_a_map_key() {
+    // The same path rendering as every other violation: `[key]`, never `.ex.ample`.
+    let mut t = tenant(2);
+    t["spec"]["example.com/extra"] = (0..1001)
+        .map(|i| (format!("k{i}"), json!("v")))
+        .collect::<serde_json::Map<_, _>>()
+        .into();
+    assert_eq!(
+        messages(&t),
+        ["spec[example.com/extra]: Too many: 1001: must have at most 1000 entries"]
+    );
+}

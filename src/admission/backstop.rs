@@ -58,23 +58,20 @@ fn every_pool(ok: &str, message: &str) -> (String, String) {
     (expression, message)
 }
 
-/// An enum field of the spec that defaulting fills when it is left out or empty.
-fn spec_enum(id: &'static str, field: &'static str, supported: &[&str]) -> Rule {
-    let path = format!("object.spec.{field}");
+/// An enum field of the spec (`spec.<field>`) that defaulting fills when it is left out or empty.
+fn spec_enum(id: &'static str, field_path: &'static str, supported: &[&str]) -> Rule {
+    let path = format!("object.{field_path}");
     Rule {
         id,
         summary: "one of the values the Go operator accepts (it silently coerces others; we refuse)",
-        field_path: match field {
-            "podManagementPolicy" => "spec.podManagementPolicy",
-            _ => "spec.imagePullPolicy",
-        },
+        field_path,
         expression: format!(
             "!has({path}) || {path} == '' || {path} in {}",
             cel_list(supported)
         ),
         message: format!(
-            "'spec.{field}: Unsupported value: \"' + {path} + '\": supported values: {}'",
-            listed(supported).replace('\'', "\\'")
+            "'{field_path}: Unsupported value: \"' + {path} + '\": supported values: {}'",
+            listed(supported)
         ),
     }
 }
@@ -154,10 +151,14 @@ pub fn rules() -> Vec<Rule> {
         },
         spec_enum(
             "pod-management-policy",
-            "podManagementPolicy",
+            "spec.podManagementPolicy",
             POD_MANAGEMENT_POLICIES,
         ),
-        spec_enum("image-pull-policy", "imagePullPolicy", IMAGE_PULL_POLICIES),
+        spec_enum(
+            "image-pull-policy",
+            "spec.imagePullPolicy",
+            IMAGE_PULL_POLICIES,
+        ),
         Rule {
             id: "name-length",
             summary: "the tenant name leaves room for the names of its Services",

@@ -20,7 +20,7 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::violation::{Reason, Violation};
+use super::violation::{Reason, Violation, push_index, push_key};
 
 pub const MAX_POOLS: usize = 128;
 pub const MAX_ENTRIES: usize = 1_000;
@@ -51,12 +51,8 @@ impl Walk<'_> {
         let mut out = String::new();
         for segment in &self.path {
             match segment {
-                Segment::Key(k) if out.is_empty() => out.push_str(k),
-                Segment::Key(k) => {
-                    out.push('.');
-                    out.push_str(k);
-                }
-                Segment::Index(i) => out.push_str(&format!("[{i}]")),
+                Segment::Key(k) => push_key(&mut out, k),
+                Segment::Index(i) => push_index(&mut out, *i),
             }
         }
         if out.is_empty() {

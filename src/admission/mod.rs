@@ -80,28 +80,14 @@ pub fn parse_tenant_str(json: &str) -> Result<Tenant, Violation> {
 /// A value of the wrong type, at the path where it was found.
 fn type_violation(e: serde_path_to_error::Error<serde_json::Error>) -> Violation {
     use serde_path_to_error::Segment;
-    // Written as the apiserver writes paths: a key that holds a dot or a bracket (a resource
-    // name like `example.com/gpu`, or anything a user typed) is `[key]`, so the path never reads
-    // as fields that do not exist (found by fuzzing).
     let mut field = String::new();
     for segment in e.path() {
         match segment {
-            Segment::Seq { index } => field.push_str(&format!("[{index}]")),
-            Segment::Map { key } if key.contains(['.', '[', ']']) => {
-                field.push_str(&format!("[{key}]"))
-            }
+            Segment::Seq { index } => violation::push_index(&mut field, *index),
             Segment::Map { key } | Segment::Enum { variant: key } => {
-                if !field.is_empty() {
-                    field.push('.');
-                }
-                field.push_str(key);
+                violation::push_key(&mut field, key)
             }
-            Segment::Unknown => {
-                if !field.is_empty() {
-                    field.push('.');
-                }
-                field.push('?');
-            }
+            Segment::Unknown => violation::push_key(&mut field, "?"),
         }
     }
     let field = if field.is_empty() {

@@ -110,6 +110,29 @@ impl fmt::Display for Violation {
     }
 }
 
+/// Appends map key `key` to a violation's field path, as the apiserver writes paths: `.key`, or
+/// `[key]` when the key holds a dot or a bracket (a resource name like `example.com/gpu`, or
+/// anything a user typed), so a path never reads as fields that do not exist (found by fuzzing).
+pub fn push_key(path: &mut String, key: &str) {
+    if key.contains(['.', '[', ']']) {
+        path.push('[');
+        path.push_str(key);
+        path.push(']');
+    } else {
+        if !path.is_empty() {
+            path.push('.');
+        }
+        path.push_str(key);
+    }
+}
+
+/// Appends list index `index` to a violation's field path: `[index]`.
+pub fn push_index(path: &mut String, index: usize) {
+    path.push('[');
+    path.push_str(&index.to_string());
+    path.push(']');
+}
+
 /// The single line that denies a Tenant, in the apiserver's own shape:
 /// `Tenant.minio.min.io "name" is invalid: [a, b]` (no brackets for one violation).
 pub fn denial_message(tenant_name: &str, violations: &[Violation]) -> String {
