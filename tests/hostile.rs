@@ -472,7 +472,7 @@ async fn the_catalogue_gets_its_answers_while_well_formed_reviews_are_served() {
                         .replace("\"servers\":4", "\"servers\":4,\"servers\":0"),
                 ),
                 422,
-                "duplicate field",
+                "spec.pools[0].servers: Duplicate value: this key is written more than once",
             )
             .await
         })

@@ -287,6 +287,32 @@ async fn invalid_tenants_are_denied_with_every_violation() {
         err.contains("spec.podManagementPolicy: Unsupported value: \"parallel\""),
         "{err}"
     );
+    // The apiserver relays each violation as a cause a client can act on: the field and its
+    // machine-readable reason (decoded by the apiserver from our answer, so a misspelt key is lost).
+    let Err(kube::Error::Api(status)) = api.create(&PostParams::default(), &typed(&bad)).await
+    else {
+        panic!("the invalid Tenant was not refused by the API");
+    };
+    let causes: Vec<(String, String)> = status
+        .details
+        .iter()
+        .flat_map(|d| d.causes.iter())
+        .map(|c| (c.field.clone(), c.reason.clone()))
+        .collect();
+    assert_eq!(
+        causes,
+        [
+            (
+                "spec.pools[0].volumesPerServer".to_owned(),
+                "FieldValueInvalid".to_owned()
+            ),
+            (
+                "spec.podManagementPolicy".to_owned(),
+                "FieldValueNotSupported".to_owned()
+            ),
+        ],
+        "{status:?}"
+    );
     assert!(api.get_opt("bad").await.unwrap().is_none());
 }
 

@@ -14,6 +14,11 @@
 //! | nesting depth | [`MAX_DEPTH`] |
 //! | `servers` of a pool (pods of one StatefulSet) | [`MAX_SERVERS`] |
 //! | `volumesPerServer` of a pool (claims per pod) | [`MAX_VOLUMES_PER_SERVER`] |
+//!
+//! The same walk refuses a key written twice in one object: JSON readers disagree on which copy
+//! counts (the apiserver's decoder keeps the last, a typed parse may see the first), so judging
+//! such an object could approve what the cluster would not store. The apiserver never sends one;
+//! a direct caller learns which key to write once.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -41,6 +46,9 @@ enum Segment<'de> {
 
 struct Walk<'de> {
     path: Vec<Segment<'de>>,
+    /// The keys of every map being walked, innermost last: each map owns the tail from where it
+    /// started, so one buffer serves the whole walk.
+    keys: Vec<Cow<'de, str>>,
     total: usize,
     violations: Vec<Violation>,
     suppressed: usize,
@@ -108,6 +116,32 @@ impl Walk<'_> {
                 )
                 .with_value(len),
             );
+        }
+    }
+
+    /// Reports each key written more than once among `keys[first..]` (the map just walked), once,
+    /// and drops those keys.
+    fn check_duplicate_keys(&mut self, first: usize) {
+        let tail = &mut self.keys[first..];
+        tail.sort_unstable();
+        let mut duplicated: Vec<Cow<str>> = tail
+            .windows(2)
+            .filter(|pair| pair[0] == pair[1])
+            .map(|pair| pair[0].clone())
+            .collect();
+        self.keys.truncate(first);
+        duplicated.dedup();
+        for key in duplicated {
+            let mut field = self.field();
+            if field == "<root>" {
+                field.clear();
+            }
+            push_key(&mut field, &key);
+            self.report(Violation::new(
+                field,
+                Reason::Duplicate,
+                "this key is written more than once in its object; readers disagree on which copy counts (the apiserver keeps the last): write it once",
+            ));
         }
     }
 
@@ -243,7 +277,12 @@ impl<'de> Visitor<'de> for Node<'_, 'de> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let mut len = 0;
+        let first_key = self.walk.keys.len();
         while let Some(key) = map.next_key_seed(Key)? {
+            // A map over the entry limit is refused anyway; its keys need not be kept.
+            if len <= MAX_ENTRIES {
+                self.walk.keys.push(key.clone());
+            }
             self.walk.path.push(Segment::Key(key));
             map.next_value_seed(Node {
                 walk: self.walk,
@@ -256,6 +295,7 @@ impl<'de> Visitor<'de> for Node<'_, 'de> {
         // An object's own fields are bounded by its type; maps of the user's (labels,
         // annotations, nodeSelector, ...) are what can grow.
         self.walk.check_len(len, "entries");
+        self.walk.check_duplicate_keys(first_key);
         Ok(())
     }
 }
@@ -265,6 +305,7 @@ impl<'de> Visitor<'de> for Node<'_, 'de> {
 pub fn check<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Violation>, D::Error> {
     let mut walk = Walk {
         path: Vec::new(),
+        keys: Vec::new(),
         total: 0,
         violations: Vec::new(),
         suppressed: 0,
@@ -306,4 +347,32 @@ pub fn check_json(json: &str) -> Vec<Violation> {
 /// [`check`] on a parsed document (the CLI's YAML or JSON input).
 pub fn check_value(value: &serde_json::Value) -> Vec<Violation> {
     check(value).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_written_twice_is_named_once_at_its_path() {
+        let json = r#"{"spec": {"pools": [{"name": "a", "resources": {}, "resources": {"limits": {}}, "resources": 1}],
+                       "image": "x"}, "kind": "Tenant", "kind": "Tenant"}"#;
+        let found: Vec<(String, Reason)> = check_json(json)
+            .into_iter()
+            .map(|v| (v.field, v.reason))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("spec.pools[0].resources".to_owned(), Reason::Duplicate),
+                ("kind".to_owned(), Reason::Duplicate),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_same_key_in_different_objects_is_no_duplicate() {
+        let json = r#"{"a": {"name": 1}, "b": {"name": 2}, "c": [{"name": 3}, {"name": 4}]}"#;
+        assert_eq!(check_json(json), []);
+    }
 }

@@ -3,6 +3,7 @@
 //! dryRun and the two objects; everything else in the review (userInfo, options, ...) is skipped.
 
 use base64::Engine;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::StatusCause;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -351,7 +352,16 @@ fn deny(
 fn deny_invalid(uid: &str, name: &str, violations: &[Violation], warnings: Vec<String>) -> Value {
     let causes: Vec<Value> = violations
         .iter()
-        .map(|v| json!({"type": v.reason.cause_type(), "field": v.field, "message": v.message()}))
+        .map(|v| {
+            // The apiserver's own type, so the key names cannot drift from what it decodes: the
+            // cause's type travels as `reason` (a hand-written `type` key was silently dropped).
+            let cause = StatusCause {
+                reason: Some(v.reason.cause_type().to_owned()),
+                field: Some(v.field.clone()),
+                message: Some(v.message()),
+            };
+            serde_json::to_value(cause).unwrap_or(Value::Null)
+        })
         .collect();
     let details = json!({"name": name, "group": GROUP, "kind": "tenants", "causes": causes});
     deny(
@@ -624,9 +634,9 @@ mod tests {
             assert!(cause["message"].as_str().unwrap().starts_with(field));
         }
         assert_eq!(causes[0]["field"], "spec.pools[0].volumesPerServer");
-        assert_eq!(causes[0]["type"], "FieldValueInvalid");
+        assert_eq!(causes[0]["reason"], "FieldValueInvalid");
         assert_eq!(causes[1]["field"], "spec.podManagementPolicy");
-        assert_eq!(causes[1]["type"], "FieldValueNotSupported");
+        assert_eq!(causes[1]["reason"], "FieldValueNotSupported");
         assert_eq!(status["details"]["group"], "minio.min.io");
         assert_eq!(status["details"]["name"], "a");
     }
@@ -737,7 +747,7 @@ mod tests {
         assert_eq!(status["code"], 422, "{out}");
         assert_eq!(status["details"]["causes"][0]["field"], "spec.pools");
         assert_eq!(
-            status["details"]["causes"][0]["type"],
+            status["details"]["causes"][0]["reason"],
             "FieldValueForbidden"
         );
         // The same object as a CREATE is fine: only the change is refused.
