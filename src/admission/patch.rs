@@ -117,6 +117,40 @@ fn prefixed(prefix: &Pointer, op: PatchOperation) -> PatchOperation {
     }
 }
 
+/// Adds, as empty objects, the ancestors of `parent` the original lacks or holds as null (a Tenant
+/// sent without `spec` still parses, and defaulting fills it in; found by fuzzing). Only object
+/// members are created: a missing list entry is left for the check that follows to refuse.
+fn add_missing_objects(
+    original: &Value,
+    parent: &str,
+    added: &mut Vec<String>,
+    ops: &mut Vec<PatchOperation>,
+) {
+    let mut at = String::new();
+    for token in parent.split('/').skip(1) {
+        let container = original.pointer(&at);
+        at.push('/');
+        at.push_str(token);
+        if added.iter().any(|a| at.starts_with(a.as_str())) {
+            continue;
+        }
+        match original.pointer(&at) {
+            Some(v) if !v.is_null() => continue,
+            // Under an object (or one we just added) only; the null itself is replaced by `add`.
+            _ if container.is_none_or(Value::is_object) => {}
+            _ => return,
+        }
+        let Ok(path) = PointerBuf::parse(at.clone()) else {
+            return;
+        };
+        ops.push(PatchOperation::Add(AddOperation {
+            path,
+            value: Value::Object(Default::default()),
+        }));
+        added.push(at.clone());
+    }
+}
+
 /// Rewrites ops whose target exists in the round-trip but not in the original (a field the round
 /// trip filled in, like a missing pool name serialized as ""), and checks every op's target, all
 /// without copying the original.
@@ -136,6 +170,9 @@ fn fit_to(original: &Value, patch: Patch) -> Result<Patch, PatchError> {
         };
         let path = op.path().to_string();
         let parent = path.rsplit_once('/').map_or("", |(p, _)| p);
+        if matches!(op, PatchOperation::Add(_)) {
+            add_missing_objects(original, parent, &mut added, &mut ops);
+        }
         let parent_ok = original
             .pointer(parent)
             .is_some_and(|v| v.is_object() || v.is_array())
@@ -155,4 +192,28 @@ fn fit_to(original: &Value, patch: Patch) -> Result<Patch, PatchError> {
         ops.push(op);
     }
     Ok(Patch(ops))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn applied(object: Value) -> (Value, Patch) {
+        let tenant = crate::admission::parse_tenant(&object).unwrap();
+        let (patch, _) = defaulting_patch(&object, &tenant, &DefaultsConfig::default()).unwrap();
+        let mut patched = object;
+        json_patch::patch(&mut patched, &patch).unwrap();
+        (patched, patch)
+    }
+
+    #[test]
+    fn a_tenant_without_spec_gets_one_from_the_patch() {
+        let object = serde_json::json!({
+            "apiVersion": "minio.min.io/v2", "kind": "Tenant",
+            "metadata": {"name": "t", "namespace": "ns"}
+        });
+        let (patched, patch) = applied(object);
+        assert_eq!(patch.0[0].path().as_str(), "/spec", "{patch:?}");
+        assert!(patched["spec"]["image"].is_string(), "{patched}");
+    }
 }

@@ -179,6 +179,14 @@ pub async fn answer(
             // the request always has it.
             if tenant.namespace().is_empty() {
                 tenant.metadata.namespace = Some(outcome.namespace.clone());
+            } else if tenant.namespace() != outcome.namespace {
+                // The apiserver refuses such an object before any webhook sees it; everything
+                // derived from the namespace (Services, host names) would be built for the wrong one.
+                return Err(BadReview(format!(
+                    "malformed AdmissionReview: request.namespace {:?} differs from the object's metadata.namespace {:?}",
+                    outcome.namespace,
+                    tenant.namespace()
+                )));
             }
             tenant
         }
@@ -526,6 +534,19 @@ mod tests {
                 bad(webhook, &body)
                     .await
                     .starts_with("malformed AdmissionReview: not UTF-8")
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_object_in_another_namespace_than_the_request_is_malformed() {
+        let mut object = tenant("a");
+        object["metadata"]["namespace"] = json!("elsewhere");
+        let body = review("CREATE", object, Value::Null);
+        for webhook in [Webhook::Mutate, Webhook::Validate] {
+            assert_eq!(
+                bad(webhook, &body).await,
+                "malformed AdmissionReview: request.namespace \"storage\" differs from the object's metadata.namespace \"elsewhere\""
             );
         }
     }

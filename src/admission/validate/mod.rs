@@ -97,6 +97,21 @@ fn validate_metadata(tenant: &Tenant, out: &mut Violations) {
             format!("the tenant name names its Services, so it {e}"),
         );
     }
+    // The apiserver refuses such a namespace itself; offline (`validate`) it is the root of every
+    // host name derived from it, so it is named where it is written.
+    if let Some(namespace) = tenant
+        .metadata
+        .namespace
+        .as_deref()
+        .filter(|n| !n.is_empty())
+        && let Err(e) = dns1123_label(namespace)
+    {
+        out.invalid(
+            "metadata.namespace",
+            namespace,
+            format!("a namespace name {e}"),
+        );
+    }
     let (limit, why) = if tenant.spec.kes.is_some() {
         (
             MAX_TENANT_NAME_WITH_KES,
