@@ -11,5 +11,6 @@ pub mod cli;
 pub mod install;
 pub mod manifest;
 pub mod reconcile;
+pub mod s3admin;
 pub mod source_map;
 pub mod webhook;

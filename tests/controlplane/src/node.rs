@@ -81,6 +81,21 @@ pub fn s3_server_image() -> &'static str {
     version("S3_SERVER_IMAGE")
 }
 
+/// The S3 server binary inside the image (for tests that run a server without a node).
+pub fn s3_server_binary() -> Result<PathBuf, Error> {
+    let path = node_dir().join("image-bin/minio");
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(Error::MissingBinaries {
+            dir: node_dir(),
+            missing:
+                "image-bin/minio (the S3 server is built by `tests/controlplane/build-node.sh`)"
+                    .to_owned(),
+        })
+    }
+}
+
 const NODE_FILES: [&str; 14] = [
     "bin/kubelet",
     "bin/kube-proxy",
