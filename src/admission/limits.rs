@@ -338,10 +338,12 @@ pub fn check<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Violation
     Ok(walk.violations)
 }
 
-/// [`check`] on JSON text (the webhook's raw object). Text that is not JSON gives no violations
-/// here: parsing it reports that, with its position.
-pub fn check_json(json: &str) -> Vec<Violation> {
-    check(&mut serde_json::Deserializer::from_str(json)).unwrap_or_default()
+/// [`check`] on JSON text (the webhook's raw object). The walk decodes every string, so it is also
+/// where text that is not JSON, or a string that is not Unicode (a lone surrogate escape such as
+/// `"\ud800"`, which a typed parse skipping unknown fields never decodes), is found: the caller
+/// refuses such a review as malformed.
+pub fn check_json(json: &str) -> Result<Vec<Violation>, serde_json::Error> {
+    check(&mut serde_json::Deserializer::from_str(json))
 }
 
 /// [`check`] on a parsed document (the CLI's YAML or JSON input).
@@ -358,6 +360,7 @@ mod tests {
         let json = r#"{"spec": {"pools": [{"name": "a", "resources": {}, "resources": {"limits": {}}, "resources": 1}],
                        "image": "x"}, "kind": "Tenant", "kind": "Tenant"}"#;
         let found: Vec<(String, Reason)> = check_json(json)
+            .unwrap()
             .into_iter()
             .map(|v| (v.field, v.reason))
             .collect();
@@ -373,6 +376,6 @@ mod tests {
     #[test]
     fn the_same_key_in_different_objects_is_no_duplicate() {
         let json = r#"{"a": {"name": 1}, "b": {"name": 2}, "c": [{"name": 3}, {"name": 4}]}"#;
-        assert_eq!(check_json(json), []);
+        assert_eq!(check_json(json).unwrap(), []);
     }
 }

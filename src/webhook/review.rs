@@ -162,7 +162,8 @@ pub async fn answer(
         _ => return Ok((allow(&request.uid, Vec::new()), outcome)),
     };
     // Before anything is built from the object: its size is bounded (see admission::limits).
-    let over = admission::limits::check_json(raw_object.get());
+    let over = admission::limits::check_json(raw_object.get())
+        .map_err(|e| BadReview(format!("malformed AdmissionReview: request.object: {e}")))?;
     if !over.is_empty() {
         outcome.allowed = false;
         outcome.verdict = "denied";
@@ -221,11 +222,17 @@ pub async fn answer(
         }
         Webhook::Validate => {
             let mut warnings = Vec::new();
+            let old_over = match (request.operation.as_str(), request.old_object) {
+                ("UPDATE", Some(raw)) => admission::limits::check_json(raw.get()).map_err(|e| {
+                    BadReview(format!("malformed AdmissionReview: request.oldObject: {e}"))
+                })?,
+                _ => Vec::new(),
+            };
             let old = match (request.operation.as_str(), request.old_object) {
                 ("UPDATE", None) => {
                     return Err(BadReview("UPDATE review without request.oldObject".into()));
                 }
-                ("UPDATE", Some(raw)) if !admission::limits::check_json(raw.get()).is_empty() => {
+                ("UPDATE", Some(_)) if !old_over.is_empty() => {
                     warnings.push(
                         "the stored Tenant is over the size limits; changes to pools could not be checked against it"
                             .to_owned(),
@@ -305,6 +312,14 @@ async fn cluster_checks(
         warnings.push(format!(
             "spec.configuration.name: Secret {secret:?} does not exist yet in namespace {ns:?}; the tenant waits for it"
         ));
+    }
+    for (i, user) in tenant.spec.users.iter().enumerate() {
+        if !user.name.is_empty() && cluster.secret_exists(ns, &user.name).await == Some(false) {
+            warnings.push(format!(
+                "spec.users[{i}].name: Secret {:?} does not exist yet in namespace {ns:?}; the user is created once it does (the Tenant's Provisioned condition says so meanwhile)",
+                user.name
+            ));
+        }
     }
     None
 }
@@ -539,6 +554,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_object_with_a_string_that_is_not_unicode_is_malformed() {
+        let body = String::from_utf8(review("CREATE", tenant("a"), Value::Null))
+            .unwrap()
+            .replace("\"spec\":{", "\"spec\":{\"unknownField\":\"\\ud800x\",");
+        for webhook in [Webhook::Mutate, Webhook::Validate] {
+            let reason = bad(webhook, body.as_bytes()).await;
+            assert!(
+                reason.starts_with(
+                    "malformed AdmissionReview: request.object: unexpected end of hex escape"
+                ),
+                "{reason}"
+            );
+        }
+    }
+
+    #[tokio::test]
     async fn an_object_in_another_namespace_than_the_request_is_malformed() {
         let mut object = tenant("a");
         object["metadata"]["namespace"] = json!("elsewhere");
@@ -734,6 +765,21 @@ mod tests {
         let warnings = out["response"]["warnings"].to_string();
         assert!(
             warnings.contains("spec.configuration.name: Secret \\\"a-env\\\" does not exist yet"),
+            "{warnings}"
+        );
+        // A user's Secret missing is a warning too, naming the user entry.
+        let mut with_user = tenant("a");
+        with_user["spec"]["users"] = json!([{"name": "app-user"}]);
+        let out = run(
+            Webhook::Validate,
+            &review("CREATE", with_user, Value::Null),
+            &missing,
+        )
+        .await;
+        assert_eq!(out["response"]["allowed"], true);
+        let warnings = out["response"]["warnings"].to_string();
+        assert!(
+            warnings.contains("spec.users[0].name: Secret \\\"app-user\\\" does not exist yet"),
             "{warnings}"
         );
         let unknown = FakeCluster::default();
