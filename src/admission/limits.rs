@@ -328,6 +328,21 @@ pub fn check<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Violation
             .with_value(total),
         );
     }
+    // Under a key written twice, a finding may belong to the copy the apiserver would drop: only
+    // the duplicated key is named (found by fuzzing); fixing it shows what its copy holds.
+    let duplicated: Vec<String> = walk
+        .violations
+        .iter()
+        .filter(|v| v.reason == Reason::Duplicate)
+        .map(|v| v.field.clone())
+        .collect();
+    walk.violations.retain(|v| {
+        !duplicated.iter().any(|d| {
+            v.field.len() > d.len()
+                && v.field.starts_with(d.as_str())
+                && v.field[d.len()..].starts_with(['.', '['])
+        })
+    });
     if walk.suppressed > 0 {
         walk.violations.push(Violation::new(
             "<root>",
@@ -371,6 +386,18 @@ mod tests {
                 ("kind".to_owned(), Reason::Duplicate),
             ]
         );
+    }
+
+    #[test]
+    fn findings_under_a_key_written_twice_give_way_to_it() {
+        let json =
+            r#"{"spec": {"configuration": {"name": "a", "name": "b"}}, "spec": {"image": "x"}}"#;
+        let found: Vec<String> = check_json(json)
+            .unwrap()
+            .into_iter()
+            .map(|v| v.field)
+            .collect();
+        assert_eq!(found, ["spec"]);
     }
 
     #[test]
