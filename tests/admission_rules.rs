@@ -696,8 +696,101 @@ fn update_forbids_removing_a_pool() {
     assert_eq!(
         found,
         vec![
-            "spec.pools: Forbidden: pool \"p1\" (spec.pools[1]) was removed: removing a pool deletes its servers and the data on them; decommission it in the server first (see docs/operations.md), then remove it",
+            "spec.pools: Forbidden: pool \"p1\" (spec.pools[1]) was removed: removing a pool deletes its servers and the data on them; decommission it first: annotate the Tenant s3.hanzo.ai/decommission=\"p1\", wait for status.pools to say PoolDecommissioned, then remove it",
         ]
+    );
+}
+
+/// Two pools, the first asked to retire; `drained` says whether the operator reported it so.
+fn retiring_first_pool(drained: bool) -> Tenant {
+    let mut old = base();
+    pool2(&mut old, "p1");
+    old.metadata.annotations = Some(
+        [("s3.hanzo.ai/decommission".to_owned(), "p0".to_owned())]
+            .into_iter()
+            .collect(),
+    );
+    let state = if drained {
+        "PoolDecommissioned"
+    } else {
+        "PoolDecommissioning"
+    };
+    old.status = Some(
+        serde_json::from_value(json!({"pools": [
+            {"ssName": "t-p0", "state": state},
+            {"ssName": "t-p1", "state": "PoolInitialized"}
+        ]}))
+        .unwrap(),
+    );
+    old
+}
+
+fn messages_of(old: &Tenant, new: &Tenant) -> Vec<String> {
+    review(Some(old), new, &DefaultsConfig::default())
+        .violations
+        .iter()
+        .map(|v| v.message())
+        .collect()
+}
+
+#[test]
+fn a_drained_pool_asked_to_retire_may_leave_and_the_others_move_up() {
+    let old = retiring_first_pool(true);
+    let mut new = old.clone();
+    new.spec.pools.remove(0);
+    assert_eq!(messages_of(&old, &new), Vec::<String>::new());
+    // ...and a new pool with a new name may follow (the Go operator's #1785).
+    pool2(&mut new, "p2");
+    assert_eq!(messages_of(&old, &new), Vec::<String>::new());
+}
+
+#[test]
+fn a_pool_still_draining_may_not_leave() {
+    let old = retiring_first_pool(false);
+    let mut new = old.clone();
+    new.spec.pools.remove(0);
+    let found = messages_of(&old, &new);
+    assert!(
+        found.iter().any(
+            |m| m.starts_with("spec.pools: Forbidden: pool \"p0\" (spec.pools[0]) was removed")
+        ),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn a_decommission_request_may_not_name_the_only_pool_and_one_naming_no_pool_is_a_warning() {
+    let ask = |t: &mut Tenant, pool: &str| {
+        t.metadata.annotations = Some(
+            [("s3.hanzo.ai/decommission".to_owned(), pool.to_owned())]
+                .into_iter()
+                .collect(),
+        );
+    };
+    // Naming no pool (a request left after its pool was removed) is only a warning.
+    let mut stale = base();
+    ask(&mut stale, "p9");
+    let verdict = review(None, &stale, &DefaultsConfig::default());
+    assert!(verdict.violations.is_empty(), "{:?}", verdict.violations);
+    assert!(
+        verdict.warnings.iter().any(|w| w.starts_with(
+            "metadata.annotations[s3.hanzo.ai/decommission]: names no pool of this Tenant (\"p9\")"
+        )),
+        "{:?}",
+        verdict.warnings
+    );
+    assert_eq!(
+        with(|t| ask(t, "p0")),
+        vec![
+            "metadata.annotations[s3.hanzo.ai/decommission]: Invalid value: \"p0\": the only pool cannot be decommissioned: its data would have nowhere to go; append a new pool first",
+        ]
+    );
+    assert_eq!(
+        with(|t| {
+            pool2(t, "p1");
+            ask(t, "p0");
+        }),
+        Vec::<String>::new()
     );
 }
 

@@ -206,6 +206,42 @@ async fn the_policy_refuses_what_it_covers_with_the_webhooks_words_and_nothing_e
     api.replace("grows", &PostParams::default(), &stored)
         .await
         .unwrap();
+    // A pool asked to retire may leave once the status reports it drained, and not before.
+    let mut stored = api.get("grows").await.unwrap();
+    stored.metadata.annotations = Some(
+        [("s3.hanzo.ai/decommission".to_owned(), "pool-0".to_owned())]
+            .into_iter()
+            .collect(),
+    );
+    let stored = api
+        .replace("grows", &PostParams::default(), &stored)
+        .await
+        .unwrap();
+    let mut without_first = stored.clone();
+    without_first.data["spec"]["pools"] = json!([pool("pool-1"), pool("pool-2")]);
+    let early = api
+        .replace("grows", &PostParams::default(), &without_first)
+        .await
+        .expect_err("a pool left before it was drained");
+    assert!(early.to_string().contains("was removed"), "{early}");
+    let mut with_status = stored.clone();
+    with_status.data["status"] = json!({"pools": [
+        {"ssName": "grows-pool-0", "state": "PoolDecommissioned"},
+        {"ssName": "grows-pool-1", "state": "PoolInitialized"},
+        {"ssName": "grows-pool-2", "state": "PoolInitialized"}
+    ]});
+    let drained = api
+        .replace_status("grows", &PostParams::default(), &with_status)
+        .await
+        .unwrap();
+    let mut without_first = drained.clone();
+    without_first.data["spec"]["pools"] = json!([pool("pool-1"), pool("pool-2")]);
+    let old = serde_json::to_value(&drained).unwrap();
+    let new = serde_json::to_value(&without_first).unwrap();
+    assert_eq!(webhook_violations(&new, Some(&old)), Vec::<String>::new());
+    api.replace("grows", &PostParams::default(), &without_first)
+        .await
+        .unwrap();
 
     // Every rule of the policy has a case here.
     for rule in backstop::rules() {

@@ -393,6 +393,17 @@ async fn s3(
     ns: &str,
     args: &[&str],
 ) -> Result<Value, String> {
+    s3_as(setup, client, ns, (ACCESS_KEY, SECRET_KEY), args).await
+}
+
+/// [`s3`] with the given access key and secret.
+async fn s3_as(
+    setup: &Setup,
+    client: &kube::Client,
+    ns: &str,
+    (access_key, secret_key): (&str, &str),
+    args: &[&str],
+) -> Result<Value, String> {
     let ip = Api::<Service>::namespaced(client.clone(), ns)
         .get("minio")
         .await
@@ -402,8 +413,8 @@ async fn s3(
         .ok_or("the minio Service has no ClusterIP")?;
     let node: &RealNode = setup.cp.real_node().unwrap();
     let out = tokio::process::Command::new(node.s3client())
-        .env("S3_ACCESS_KEY", ACCESS_KEY)
-        .env("S3_SECRET_KEY", SECRET_KEY)
+        .env("S3_ACCESS_KEY", access_key)
+        .env("S3_SECRET_KEY", secret_key)
         .args(["--endpoint", &format!("minio.{ns}.svc.cluster.local:443")])
         .args(["--resolve-to", &ip])
         .arg("--ca")
@@ -710,6 +721,306 @@ async fn a_tls_tenant_stores_objects_grows_by_a_pool_heals_a_wiped_drive_and_out
         .delete(name, &DeleteParams::default())
         .await
         .unwrap();
+}
+
+fn condition_of(t: &Tenant, type_: &str) -> Option<(String, String, String)> {
+    let c = t
+        .status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)?;
+    Some((c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+async fn put_user_secret(client: &kube::Client, ns: &str, secret_key: &str) {
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "app-user"},
+        "stringData": {"CONSOLE_ACCESS_KEY": "app-user", "CONSOLE_SECRET_KEY": secret_key}
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(client.clone(), ns)
+        .patch(
+            "app-user",
+            &PatchParams::apply("real-node-test").force(),
+            &Patch::Apply(&secret),
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn users_and_buckets_are_provisioned_drives_and_usage_reported_and_a_rotated_secret_takes_effect()
+ {
+    let setup = setup();
+    let _turn = serial().await;
+    let client = setup.cp.client().await.unwrap();
+    let (ns, name) = ("s3-day2", "day2");
+    create_namespace_with_credentials(&client, ns, name).await;
+    let tenants: Api<Tenant> = Api::namespaced(client.clone(), ns);
+    let mut spec = tenant(name, &["p0"]);
+    spec["spec"]["users"] = json!([{"name": "app-user"}]);
+    spec["spec"]["buckets"] = json!([{"name": "app-data", "objectLock": true}]);
+    tenants
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(spec).unwrap(),
+        )
+        .await
+        .unwrap();
+    wait_ready(setup, &client, ns, name, Duration::from_secs(300)).await;
+
+    // 1. The user's Secret does not exist yet: the Tenant is Ready, and says which Secret it waits for.
+    let waiting = wait_for(Duration::from_secs(60), "Provisioned=False", || {
+        let tenants = tenants.clone();
+        async move {
+            let t = tenants.get(name).await.ok()?;
+            condition_of(&t, "Provisioned").filter(|c| c.0 == "False")
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(waiting.1, "UserSecretMissing", "{waiting:?}");
+    assert!(
+        waiting.2.contains("\"app-user\" (spec.users[0])"),
+        "{waiting:?}"
+    );
+
+    // 2. The Secret appears: the watch wakes the Tenant, the user and the bucket are provisioned,
+    //    and the admin API's drive counts and usage are in the status.
+    put_user_secret(&client, ns, "app-user-secret-1").await;
+    let provisioned = wait_for(
+        Duration::from_secs(120),
+        "users and buckets provisioned",
+        || {
+            let tenants = tenants.clone();
+            async move {
+                let t = tenants.get(name).await.ok()?;
+                let s = t.status.clone()?;
+                (condition_of(&t, "Provisioned")?.0 == "True"
+                    && s.provisioned_users == Some(true)
+                    && s.provisioned_buckets == Some(true))
+                .then_some(t)
+            }
+        },
+    )
+    .await;
+    let provisioned = match provisioned {
+        Ok(t) => t,
+        Err(e) => panic!("{e}\n{}", diagnose(setup, ns).await),
+    };
+    let status = provisioned.status.unwrap();
+    assert_eq!(
+        (
+            status.drives_online,
+            status.drives_offline,
+            status.drives_healing
+        ),
+        (Some(8), Some(0), Some(0)),
+        "4 servers x 2 drives"
+    );
+    assert!(
+        status.write_quorum.is_some_and(|q| q > 0 && q <= 8),
+        "{:?}",
+        status.write_quorum
+    );
+    assert_eq!(status.health_status.as_deref(), Some("green"));
+    let usage = status.usage.unwrap();
+    assert!(
+        usage.raw_capacity.unwrap_or(0) > usage.capacity.unwrap_or(0)
+            && usage.capacity.unwrap_or(0) > 0,
+        "net capacity is below raw by the parity share: {usage:?}"
+    );
+
+    // 3. The user writes into the provisioned bucket with its own secret.
+    let user = ("app-user", "app-user-secret-1");
+    let put = s3_as(setup, &client, ns, user, &["put", "app-data", "3"])
+        .await
+        .unwrap();
+    assert_eq!(put["objects"], 3, "{put}");
+
+    // 4. Rotating the secret in the Secret rotates it in the server; the old one stops working.
+    put_user_secret(&client, ns, "app-user-secret-2").await;
+    let rotated = ("app-user", "app-user-secret-2");
+    wait_for(Duration::from_secs(90), "the rotated secret works", || {
+        let client = client.clone();
+        async move {
+            s3_as(setup, &client, ns, rotated, &["verify", "app-data", "3"])
+                .await
+                .ok()
+        }
+    })
+    .await
+    .unwrap();
+    let old = s3_as(setup, &client, ns, user, &["verify", "app-data", "3"]).await;
+    assert!(old.is_err(), "the old secret still works: {old:?}");
+}
+
+fn small_pool(name: &str) -> Value {
+    let mut p = pool(name);
+    p["servers"] = json!(2);
+    p
+}
+
+async fn pool_state(tenants: &Api<Tenant>, name: &str, statefulset: &str) -> Option<String> {
+    let t = tenants.get(name).await.ok()?;
+    t.status?
+        .pools?
+        .into_iter()
+        .find(|p| p.ss_name == statefulset)
+        .map(|p| p.state)
+}
+
+/// Waits for the Tenant to be Ready, then until every one of `count` objects reads back whole.
+async fn ready_with_every_object(
+    setup: &Setup,
+    client: &kube::Client,
+    (ns, name): (&str, &str),
+    bucket: &str,
+    count: usize,
+) {
+    wait_ready(setup, client, ns, name, Duration::from_secs(300)).await;
+    let count = count.to_string();
+    let verify = wait_for(
+        Duration::from_secs(120),
+        "every object readable",
+        || async {
+            s3(setup, client, ns, &["verify", bucket, &count])
+                .await
+                .ok()
+                .filter(|v| v["failures"] == 0)
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(verify["objects"].to_string(), count, "{verify}");
+}
+
+#[tokio::test]
+async fn a_pool_asked_to_retire_is_drained_removed_and_followed_by_a_new_one_with_every_object_kept()
+ {
+    let setup = setup();
+    let _turn = serial().await;
+    let client = setup.cp.client().await.unwrap();
+    let (ns, name) = ("s3-retire", "retire");
+    create_namespace_with_credentials(&client, ns, name).await;
+    let tenants: Api<Tenant> = Api::namespaced(client.clone(), ns);
+    let mut spec = tenant(name, &[]);
+    spec["spec"]["pools"] = json!([small_pool("p0"), small_pool("p1")]);
+    tenants
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(spec).unwrap(),
+        )
+        .await
+        .unwrap();
+    wait_ready(setup, &client, ns, name, Duration::from_secs(300)).await;
+    s3(setup, &client, ns, &["make-bucket", "kept"])
+        .await
+        .unwrap();
+    // Healthy answers the health endpoint a moment before every pool takes writes ("Resource
+    // requested is unwritable" right after start, seen once): the first writes may be retried.
+    let put = wait_for(Duration::from_secs(60), "30 objects written", || async {
+        s3(setup, &client, ns, &["put", "kept", "30"]).await.ok()
+    })
+    .await
+    .unwrap();
+    assert_eq!(put["objects"], 30, "{put}");
+    let remove_p0 = || {
+        Patch::<Value>::Json(
+            serde_json::from_value(json!([
+                {"op": "test", "path": "/spec/pools/0/name", "value": "p0"},
+                {"op": "remove", "path": "/spec/pools/0"}
+            ]))
+            .unwrap(),
+        )
+    };
+
+    // 1. Removing a pool unasked is refused, and the message says how to do it.
+    let refused = tenants
+        .patch(name, &PatchParams::default(), &remove_p0())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("annotate the Tenant s3.hanzo.ai/decommission=\\\"p0\\\"")
+            || refused.contains("annotate the Tenant s3.hanzo.ai/decommission=\"p0\""),
+        "{refused}"
+    );
+
+    // 2. Asked to retire p0, the operator has the server drain it and reports it drained.
+    tenants
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {"s3.hanzo.ai/decommission": "p0"}}})),
+        )
+        .await
+        .unwrap();
+    let drained = wait_for(Duration::from_secs(300), "p0 drained", || {
+        let tenants = tenants.clone();
+        async move {
+            let state = pool_state(&tenants, name, "retire-p0").await?;
+            (state == "PoolDecommissioned").then_some(state)
+        }
+    })
+    .await;
+    if let Err(e) = drained {
+        panic!("{e}\n{}", diagnose(setup, ns).await);
+    }
+
+    // 3. Now p0 may leave: its StatefulSet goes, the servers restart with p1 alone, every object
+    //    is still there.
+    tenants
+        .patch(name, &PatchParams::default(), &remove_p0())
+        .await
+        .unwrap();
+    let deleted = wait_for(
+        Duration::from_secs(120),
+        "the StatefulSet of p0 deleted",
+        || {
+            let client = client.clone();
+            async move {
+                Api::<StatefulSet>::namespaced(client, ns)
+                    .get_opt("retire-p0")
+                    .await
+                    .ok()?
+                    .is_none()
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+    if let Err(e) = deleted {
+        panic!("{e}\n{}", diagnose(setup, ns).await);
+    }
+    ready_with_every_object(setup, &client, (ns, name), "kept", 30).await;
+
+    // 4. A new pool with a new name joins (the Go operator's #1785), and the objects stay.
+    tenants
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::<Value>::Json(
+                serde_json::from_value(json!([
+                    {"op": "add", "path": "/spec/pools/-", "value": small_pool("p2")}
+                ]))
+                .unwrap(),
+            ),
+        )
+        .await
+        .unwrap();
+    wait_for(Duration::from_secs(300), "p2 initialized", || {
+        let tenants = tenants.clone();
+        async move {
+            let state = pool_state(&tenants, name, "retire-p2").await?;
+            (state == "PoolInitialized").then_some(())
+        }
+    })
+    .await
+    .unwrap();
+    ready_with_every_object(setup, &client, (ns, name), "kept", 30).await;
+    s3(setup, &client, ns, &["put", "kept", "5"]).await.unwrap();
 }
 
 #[tokio::test]

@@ -14,6 +14,7 @@ use super::limits::{MAX_POOLS, MAX_SERVERS, MAX_VOLUMES_PER_SERVER};
 use super::validate::{
     IMAGE_PULL_POLICIES, MAX_TENANT_NAME, MAX_TENANT_NAME_WITH_KES, POD_MANAGEMENT_POLICIES,
 };
+use crate::api::names::{DECOMMISSION_ANNOTATION, POOL_DECOMMISSIONED};
 use crate::api::tenant::{GROUP, PLURAL, VERSION};
 
 /// The policy's and the binding's name.
@@ -100,7 +101,14 @@ pub fn rules() -> Vec<Rule> {
     );
     // The first pool of the old object whose name the new one lacks: renamed when the new object
     // has, at its position, a name the old one never had; removed otherwise.
-    let missing = "oldObject.spec.pools.filter(o, !has(object.spec.pools) || !object.spec.pools.exists(p, p.name == o.name))";
+    // A pool the old object asked to retire, which the operator reported drained, may leave (the
+    // webhook's `retired_pool`).
+    let retired = format!(
+        "(has(oldObject.metadata.annotations) && '{DECOMMISSION_ANNOTATION}' in oldObject.metadata.annotations && oldObject.metadata.annotations['{DECOMMISSION_ANNOTATION}'] == o.name && has(oldObject.status) && has(oldObject.status.pools) && oldObject.status.pools.exists(s, s.ssName == oldObject.metadata.name + '-' + o.name && s.state == '{POOL_DECOMMISSIONED}'))"
+    );
+    let missing = format!(
+        "oldObject.spec.pools.filter(o, (!has(object.spec.pools) || !object.spec.pools.exists(p, p.name == o.name)) && !{retired})"
+    );
     let renamed = "has(object.spec.pools) && size(object.spec.pools) > i && !oldObject.spec.pools.exists(q, q.name == object.spec.pools[i].name)";
     vec![
         Rule {
@@ -170,9 +178,9 @@ pub fn rules() -> Vec<Rule> {
             id: "pools-kept",
             summary: "on UPDATE, no pool is removed or renamed (each holds data)",
             field_path: "spec.pools",
-            expression: "oldObject == null || !has(oldObject.spec.pools) || oldObject.spec.pools.all(o, has(object.spec.pools) && object.spec.pools.exists(p, p.name == o.name))".to_owned(),
+            expression: format!("oldObject == null || !has(oldObject.spec.pools) || oldObject.spec.pools.all(o, (has(object.spec.pools) && object.spec.pools.exists(p, p.name == o.name)) || {retired})"),
             message: format!(
-                "{missing}.map(o, [oldObject.spec.pools.indexOf(o)].map(i, {renamed} ? 'spec.pools[' + string(i) + '].name: Forbidden: pool \"' + o.name + '\" was renamed to \"' + object.spec.pools[i].name + '\": a pool\\'s name is part of its StatefulSet and volume claim names and cannot change' : 'spec.pools: Forbidden: pool \"' + o.name + '\" (spec.pools[' + string(i) + ']) was removed: removing a pool deletes its servers and the data on them; decommission it in the server first (see docs/operations.md), then remove it')[0])[0]"
+                "{missing}.map(o, [oldObject.spec.pools.indexOf(o)].map(i, {renamed} ? 'spec.pools[' + string(i) + '].name: Forbidden: pool \"' + o.name + '\" was renamed to \"' + object.spec.pools[i].name + '\": a pool\\'s name is part of its StatefulSet and volume claim names and cannot change' : 'spec.pools: Forbidden: pool \"' + o.name + '\" (spec.pools[' + string(i) + ']) was removed: removing a pool deletes its servers and the data on them; decommission it first: annotate the Tenant {DECOMMISSION_ANNOTATION}=\"' + o.name + '\", wait for status.pools to say {POOL_DECOMMISSIONED}, then remove it')[0])[0]"
             ),
         },
     ]

@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+use crate::api::names::DECOMMISSION_ANNOTATION;
 use crate::api::tenant::Tenant;
 
 /// Variables the operator computes; setting them in `spec.env` wins, which is allowed but rarely meant.
@@ -27,6 +28,18 @@ pub fn warnings(tenant: &Tenant) -> Vec<String> {
     let mut out = Vec::new();
     if !tenant.tls() {
         out.push("spec.requestAutoCert: TLS is off and no externalCertSecret is set: S3 traffic and credentials will travel unencrypted".to_owned());
+    }
+    // A request left in place after its pool was removed (or a typo): nothing is decommissioned.
+    if let Some(pool) = tenant
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(DECOMMISSION_ANNOTATION))
+        .filter(|p| !spec.pools.iter().any(|q| &&q.name == p))
+    {
+        out.push(format!(
+            "metadata.annotations[{DECOMMISSION_ANNOTATION}]: names no pool of this Tenant ({pool:?}), so nothing is decommissioned; remove the annotation once its pool is gone"
+        ));
     }
     let mut seen = HashSet::new();
     for (i, var) in spec.env.iter().enumerate() {

@@ -15,6 +15,7 @@ use super::status::{AtStep, Blocked, STATE_NO_CONFIGURATION, Step, Stop, StopKin
 use crate::api::names::{configuration_secret_name, tls_secret_name};
 use crate::api::tenant::Tenant;
 use crate::certs::Ca;
+use crate::s3admin::Credentials;
 
 /// What the workloads need from this phase.
 pub struct Configured {
@@ -22,6 +23,40 @@ pub struct Configured {
     pub config_hash: String,
     /// Objects this phase created or changed.
     pub writes: usize,
+    /// What the provisioning phase signs admin requests with (`None` without root credentials).
+    pub admin: Option<Credentials>,
+    /// Users come from LDAP: only their policy is set, no user is created.
+    pub ldap: bool,
+}
+
+/// The root credentials of `config.env` (`S3_ROOT_USER`/`S3_ROOT_PASSWORD`, or the server's own
+/// `MINIO_ROOT_*` names), and whether an LDAP server provides the users.
+fn admin_of(entries: &[(String, String)]) -> (Option<Credentials>, bool) {
+    let get = |names: [&str; 2]| {
+        names.iter().find_map(|n| {
+            entries
+                .iter()
+                .rev()
+                .find(|(k, v)| k == n && !v.is_empty())
+                .map(|(_, v)| v.trim().to_owned())
+        })
+    };
+    let admin = match (
+        get(["S3_ROOT_USER", "MINIO_ROOT_USER"]),
+        get(["S3_ROOT_PASSWORD", "MINIO_ROOT_PASSWORD"]),
+    ) {
+        (Some(access_key), Some(secret_key)) => Some(Credentials {
+            access_key,
+            secret_key,
+        }),
+        _ => None,
+    };
+    let ldap = get([
+        "S3_IDENTITY_LDAP_SERVER_ADDR",
+        "MINIO_IDENTITY_LDAP_SERVER_ADDR",
+    ])
+    .is_some();
+    (admin, ldap)
 }
 
 pub async fn apply_configuration(ctx: &Context, tenant: &Tenant) -> Result<Configured, Stop> {
@@ -51,7 +86,9 @@ pub async fn apply_configuration(ctx: &Context, tenant: &Tenant) -> Result<Confi
         .and_then(|d| d.get("config.env"))
         .map(|b| String::from_utf8_lossy(&b.0).into_owned())
         .unwrap_or_default();
-    let rendered = desired::render_config_env(&desired::parse_config_env(&config_env));
+    let entries = desired::parse_config_env(&config_env);
+    let (admin, ldap) = admin_of(&entries);
+    let rendered = desired::render_config_env(&entries);
     let config_hash = hash_of(&rendered);
     let config_secret = Secret {
         metadata: owned_meta(tenant, configuration_secret_name(tenant)),
@@ -89,6 +126,8 @@ pub async fn apply_configuration(ctx: &Context, tenant: &Tenant) -> Result<Confi
     Ok(Configured {
         config_hash,
         writes,
+        admin,
+        ldap,
     })
 }
 

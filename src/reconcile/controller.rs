@@ -1,6 +1,6 @@
 //! The controller: watches Tenants and what they own, and reconciles each Tenant in named phases
 //!
-//!   guard → configuration → workloads → health → status
+//!   guard → configuration → workloads → health → provisioning → status
 //!
 //! Each phase lives in a file of its own; `reconcile` only sequences them and turns how they end
 //! into status, events and the next look. A phase ends in one of three ways: it succeeds, it is
@@ -29,6 +29,7 @@ use super::guard;
 use super::health::{self, ReadyWhen};
 use super::status::{self, StepError, Stop};
 use super::workloads::apply_workloads;
+use super::{decommission, provisioning};
 use crate::admission::{self, DefaultsConfig};
 use crate::api::tenant::Tenant;
 use crate::certs::Ca;
@@ -60,6 +61,8 @@ pub struct Context {
     pub settings: Settings,
     pub recorder: Recorder,
     pub(super) applied: AppliedObjects,
+    /// Users and buckets already provisioned, per Tenant.
+    pub(super) provisioned: provisioning::Memory,
     /// Consecutive failed reconciles per Tenant (by uid), for the retry backoff.
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -92,6 +95,7 @@ pub async fn run(
         client: client.clone(),
         settings,
         applied: AppliedObjects::default(),
+        provisioned: provisioning::Memory::default(),
         failures: Mutex::default(),
     });
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -132,9 +136,9 @@ async fn controller(
     }
     let (client, namespace) = (&client, namespace.as_deref());
     let controller = Controller::new(api::<Tenant>(client, namespace), watcher::Config::default());
-    // The users' configuration Secrets are not ours (no ownerReference): watch every Secret's
-    // metadata (never its data) and wake the Tenants of its namespace that name it, so a Secret
-    // created, replaced or deleted is noticed at once.
+    // The users' configuration and user Secrets are not ours (no ownerReference): watch every
+    // Secret's metadata (never its data) and wake the Tenants of its namespace that name it, so a
+    // Secret created, rotated or deleted is noticed at once.
     let tenants = controller.store();
     controller
         .watches(
@@ -147,10 +151,12 @@ async fn controller(
                     .into_iter()
                     .filter(|t| {
                         t.metadata.namespace == ns
-                            && t.spec
+                            && (t
+                                .spec
                                 .configuration
                                 .as_ref()
                                 .is_some_and(|c| c.name == name)
+                                || t.spec.users.iter().any(|u| u.name == name))
                     })
                     .map(|t| ObjectRef::from_obj(&*t))
                     .collect::<Vec<_>>()
@@ -226,8 +232,9 @@ pub async fn reconcile(stored: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
     let outcome = async {
         guard::check(&ctx, &stored, &tenant).await?;
         let configured = apply_configuration(&ctx, &tenant).await?;
-        let writes =
-            configured.writes + apply_workloads(&ctx, &tenant, &configured.config_hash).await?;
+        let writes = configured.writes
+            + apply_workloads(&ctx, &tenant, &configured.config_hash).await?
+            + decommission::prune_retired(&ctx, &stored).await?;
         if writes > 0 {
             tracing::info!(
                 namespace = tenant.namespace(),
@@ -244,13 +251,41 @@ pub async fn reconcile(stored: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
             )
             .await;
         }
-        Ok::<_, Stop>(health::observe(&ctx, &tenant).await?)
+        let (mut observed, admin) =
+            health::observe(&ctx, &tenant, configured.admin.as_ref()).await?;
+        let mut provisioned = None;
+        if let Some(admin) = admin {
+            provisioned =
+                Some(provisioning::provision(&ctx, &tenant, &admin, configured.ldap).await?);
+            if let Some(progress) = decommission::drive(&ctx, &tenant, &admin).await {
+                for pool in observed.pools.iter_mut() {
+                    if pool.ss_name == progress.statefulset {
+                        pool.state = progress.state.to_owned();
+                    }
+                }
+            }
+        }
+        Ok::<_, Stop>((observed, provisioned))
     }
     .await;
     match outcome {
-        Ok(observed) => {
+        Ok((observed, provisioned)) => {
             clear_failures(&ctx, &stored);
-            let (status, stopped_answering) = health::status_of(&stored, &observed);
+            if let Some(p) = provisioned.as_ref().filter(|p| !p.done_now.is_empty()) {
+                status::publish(
+                    &ctx.recorder,
+                    &stored,
+                    EventType::Normal,
+                    "Provisioned",
+                    format!("provisioned {}", p.done_now.join(", ")),
+                )
+                .await;
+            }
+            if let Some((reason, message)) = provisioned.as_ref().and_then(|p| p.problem.clone()) {
+                status::publish(&ctx.recorder, &stored, EventType::Warning, reason, message).await;
+            }
+            let (status, stopped_answering) =
+                health::status_of(&stored, &observed, provisioned.as_ref());
             if let Some(why) = stopped_answering {
                 status::publish(
                     &ctx.recorder,

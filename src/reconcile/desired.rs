@@ -196,18 +196,22 @@ pub fn server_endpoints(tenant: &Tenant, cluster_domain: &str) -> String {
     if pools.len() == 1 && pools[0].servers == 1 {
         return pool_volume_path(tenant, &pools[0]);
     }
-    let scheme = if tenant.tls() { "https" } else { "http" };
     pools
         .iter()
-        .map(|pool| {
-            format!(
-                "{scheme}://{}{}",
-                crate::api::names::pool_hosts_pattern(tenant, pool, cluster_domain),
-                pool_volume_path(tenant, pool)
-            )
-        })
+        .map(|pool| pool_endpoints(tenant, pool, cluster_domain))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// One pool's endpoints as the servers are given them, which is also how the server names the
+/// pool in its admin API (`cmdline`).
+pub fn pool_endpoints(tenant: &Tenant, pool: &Pool, cluster_domain: &str) -> String {
+    let scheme = if tenant.tls() { "https" } else { "http" };
+    format!(
+        "{scheme}://{}{}",
+        crate::api::names::pool_hosts_pattern(tenant, pool, cluster_domain),
+        pool_volume_path(tenant, pool)
+    )
 }
 
 fn env(name: &str, value: String) -> EnvVar {

@@ -1,32 +1,27 @@
 //! Health: how many servers are ready (from the StatefulSets) and, where pods really run, whether
-//! the S3 cluster itself answers healthy. Ready means the S3 cluster answers: pods Running is not
-//! enough (a server can run and still lack write quorum, a certificate or its peers).
+//! the S3 cluster itself answers healthy, and what its admin API says of its drives and usage.
+//! Ready means the S3 cluster answers: pods Running is not enough (a server can run and still lack
+//! write quorum, a certificate or its peers).
 
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
-use hyper_util::rt::TokioIo;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use kube::api::Api;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 
 use super::controller::Context;
+use super::provisioning::Provisioned;
 use super::status::{self, AtStep, STATE_INITIALIZED, STATE_WAITING, Step, StepError};
 use crate::api::names::{S3_SERVICE_NAME, pool_statefulset_name, tls_secret_name};
-use crate::api::status::{PoolStatus, TenantStatus};
+use crate::api::status::{PoolStatus, TenantStatus, TenantUsage};
 use crate::api::tenant::Tenant;
-
-/// The server's cluster health endpoint: 200 while the cluster has write quorum.
-pub const CLUSTER_HEALTH_PATH: &str = "/minio/health/cluster";
-const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+use crate::s3admin::{
+    AdminClient, AdminError, CLUSTER_HEALTH_PATH, Credentials, Endpoint, StorageInfo,
+};
 
 /// What `Ready` requires.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -47,6 +42,18 @@ pub enum S3Health {
     Unhealthy(String),
 }
 
+/// The drives and usage the admin API reports.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Storage {
+    pub online: i32,
+    pub offline: i32,
+    pub healing: i32,
+    pub write_quorum: Option<i32>,
+    pub usage: TenantUsage,
+    /// The pods whose drives are offline, by name, sorted.
+    pub offline_pods: Vec<String>,
+}
+
 /// What the health phase saw.
 #[derive(Clone, Debug)]
 pub struct Observed {
@@ -55,9 +62,17 @@ pub struct Observed {
     pub servers: i32,
     /// `None` when not asked ([`ReadyWhen::PodsReady`]).
     pub s3: Option<S3Health>,
+    /// `None` unless the cluster answered healthy and the root credentials are known.
+    pub storage: Option<Storage>,
 }
 
-pub async fn observe(ctx: &Context, tenant: &Tenant) -> Result<Observed, StepError> {
+/// Observes the tenant; hands back the admin client when the S3 cluster answered healthy (the
+/// provisioning phase uses it).
+pub async fn observe(
+    ctx: &Context,
+    tenant: &Tenant,
+    admin: Option<&Credentials>,
+) -> Result<(Observed, Option<AdminClient>), StepError> {
     let ns = tenant.namespace();
     let sts_api: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), ns);
     let mut pools = Vec::new();
@@ -83,25 +98,147 @@ pub async fn observe(ctx: &Context, tenant: &Tenant) -> Result<Observed, StepErr
             legacy_security_context: Some(false),
         });
     }
-    let s3 = match ctx.settings.ready_when {
-        ReadyWhen::PodsReady => None,
-        ReadyWhen::S3Healthy if servers_ready == 0 => {
-            Some(S3Health::Unhealthy("no server is ready yet".to_owned()))
-        }
-        ReadyWhen::S3Healthy => Some(probe_tenant(ctx, tenant).await?),
-    };
-    Ok(Observed {
+    let mut observed = Observed {
         pools,
         servers_ready,
         servers,
-        s3,
-    })
+        s3: None,
+        storage: None,
+    };
+    if ctx.settings.ready_when == ReadyWhen::PodsReady {
+        return Ok((observed, None));
+    }
+    if servers_ready == 0 {
+        observed.s3 = Some(S3Health::Unhealthy("no server is ready yet".to_owned()));
+        return Ok((observed, None));
+    }
+    let endpoint = match tenant_endpoint(ctx, tenant).await? {
+        Ok(e) => e,
+        Err(why) => {
+            observed.s3 = Some(S3Health::Unhealthy(why));
+            return Ok((observed, None));
+        }
+    };
+    let anonymous = Credentials {
+        access_key: String::new(),
+        secret_key: String::new(),
+    };
+    let client = AdminClient::new(endpoint, admin.cloned().unwrap_or(anonymous));
+    let health = client.cluster_health().await;
+    observed.s3 = Some(match &health {
+        Ok(h) if h.healthy => S3Health::Healthy,
+        Ok(h) if h.status == 503 => S3Health::Unhealthy(format!(
+            "https://{}{CLUSTER_HEALTH_PATH} answered 503: the cluster has no write quorum",
+            client.endpoint().host
+        )),
+        Ok(h) => S3Health::Unhealthy(format!(
+            "{}{CLUSTER_HEALTH_PATH} answered HTTP {}",
+            client.endpoint().host,
+            h.status
+        )),
+        Err(e) => S3Health::Unhealthy(e.to_string()),
+    });
+    let Some(health) = health.ok().filter(|h| h.healthy) else {
+        return Ok((observed, None));
+    };
+    if admin.is_none() {
+        return Ok((observed, None));
+    }
+    match client.storage_info().await {
+        Ok(info) => observed.storage = Some(storage_of(&info, health.write_quorum)),
+        // The cluster answers; only the report is missing. Ready does not depend on it.
+        Err(error) => log_admin_error(tenant, "storage info", &error),
+    }
+    Ok((observed, Some(client)))
 }
 
-/// Asks the tenant's S3 Service for its cluster health, over the tenant's TLS, trusting the CA that
-/// signed the tenant's certificate. Connects to the Service's ClusterIP (no cluster DNS needed:
-/// the operator may run outside the cluster) and verifies the Service's DNS name.
-async fn probe_tenant(ctx: &Context, tenant: &Tenant) -> Result<S3Health, StepError> {
+pub fn log_admin_error(tenant: &Tenant, call: &str, error: &AdminError) {
+    tracing::warn!(
+        namespace = tenant.namespace(),
+        name = tenant.name(),
+        call,
+        %error,
+        "S3 admin call failed"
+    );
+}
+
+/// Drive counts, usage as the Go operator computes it (raw space per pool, scaled by the pool's
+/// data-to-total ratio for the net figures), and the pods of the offline drives.
+pub fn storage_of(info: &StorageInfo, write_quorum: Option<i32>) -> Storage {
+    let count = |f: &dyn Fn(&&crate::s3admin::Drive) -> bool| {
+        i32::try_from(info.drives.iter().filter(f).count()).unwrap_or(i32::MAX)
+    };
+    let pools = info.backend.standard_sc_data.len();
+    let (mut raw_capacity, mut raw_usage) = (vec![0u64; pools], vec![0u64; pools]);
+    for drive in &info.drives {
+        if let (Some(c), Some(u)) = (
+            raw_capacity.get_mut(drive.pool_index),
+            raw_usage.get_mut(drive.pool_index),
+        ) {
+            *c = c.saturating_add(drive.available_space);
+            *u = u.saturating_add(drive.used_space);
+        }
+    }
+    let (mut capacity, mut usage) = (0u64, 0u64);
+    for (pool, data) in info.backend.standard_sc_data.iter().enumerate() {
+        let parity = info
+            .backend
+            .standard_sc_parities
+            .get(pool)
+            .copied()
+            .unwrap_or(info.backend.standard_sc_parity);
+        let total = data.saturating_add(parity);
+        if total == 0 {
+            continue;
+        }
+        // u128: drive sizes in bytes times a handful of drives stay far below its range.
+        let net = |raw: u64| (u128::from(raw) * u128::from(*data) / u128::from(total)) as u64;
+        capacity = capacity.saturating_add(net(raw_capacity[pool]));
+        usage = usage.saturating_add(net(raw_usage[pool]));
+    }
+    let signed = |v: u64| Some(i64::try_from(v).unwrap_or(i64::MAX));
+    let mut offline_pods: Vec<String> = info
+        .drives
+        .iter()
+        .filter(|d| !d.online())
+        .map(|d| pod_of(&d.endpoint))
+        .collect();
+    offline_pods.sort();
+    offline_pods.dedup();
+    Storage {
+        online: count(&|d| d.online()),
+        offline: count(&|d| !d.online()),
+        healing: count(&|d| d.healing),
+        write_quorum,
+        usage: TenantUsage {
+            capacity: signed(capacity),
+            raw_capacity: signed(raw_capacity.iter().sum()),
+            usage: signed(usage),
+            raw_usage: signed(raw_usage.iter().sum()),
+            ..TenantUsage::default()
+        },
+        offline_pods,
+    }
+}
+
+/// The pod of a drive endpoint (`https://<pod>.<headless>.<ns>.svc...:9000/export0`).
+fn pod_of(endpoint: &str) -> String {
+    let host = endpoint
+        .split_once("://")
+        .map_or(endpoint, |(_, rest)| rest);
+    host.split(['.', ':', '/'])
+        .next()
+        .unwrap_or(host)
+        .to_owned()
+}
+
+/// Where the tenant's S3 Service answers, over the tenant's TLS trusting the CA that signed its
+/// certificate. Connects to the Service's ClusterIP (no cluster DNS needed: the operator may run
+/// outside the cluster) and verifies the Service's DNS name. `Err` says why there is none yet.
+async fn tenant_endpoint(
+    ctx: &Context,
+    tenant: &Tenant,
+) -> Result<Result<Endpoint, String>, StepError> {
     let ns = tenant.namespace();
     let domain = &ctx.settings.defaults.cluster_domain;
     let service = Api::<Service>::namespaced(ctx.client.clone(), ns)
@@ -113,13 +250,17 @@ async fn probe_tenant(ctx: &Context, tenant: &Tenant) -> Result<S3Health, StepEr
         .and_then(|s| s.cluster_ip)
         .and_then(|ip| IpAddr::from_str(&ip).ok())
     else {
-        return Ok(S3Health::Unhealthy(format!(
+        return Ok(Err(format!(
             "the Service {S3_SERVICE_NAME:?} has no ClusterIP yet"
         )));
     };
     let host = format!("{S3_SERVICE_NAME}.{ns}.svc.{domain}");
     if !tenant.tls() {
-        return Ok(probe(SocketAddr::new(ip, 80), &host, None).await);
+        return Ok(Ok(Endpoint {
+            addr: SocketAddr::new(ip, 80),
+            host,
+            tls: None,
+        }));
     }
     // The CA that signed the certificate the servers present: ca.crt of the Secret they mount
     // (the operator CA for requestAutoCert, whichever CA that was), and the current operator CA.
@@ -153,79 +294,23 @@ async fn probe_tenant(ctx: &Context, tenant: &Tenant) -> Result<S3Health, StepEr
     ))
     .with_safe_default_protocol_versions()
     .map(|b| b.with_root_certificates(roots).with_no_client_auth());
-    let config = match config {
-        Ok(c) => c,
-        Err(e) => return Ok(S3Health::Unhealthy(format!("TLS setup: {e}"))),
-    };
-    Ok(probe(SocketAddr::new(ip, 443), &host, Some(Arc::new(config))).await)
-}
-
-/// GET [`CLUSTER_HEALTH_PATH`] on `addr` (HTTPS with `tls`, verifying `host`), bounded in time.
-pub async fn probe(
-    addr: SocketAddr,
-    host: &str,
-    tls: Option<Arc<rustls::ClientConfig>>,
-) -> S3Health {
-    match tokio::time::timeout(PROBE_TIMEOUT, probe_once(addr, host, tls)).await {
-        Ok(Ok(200)) => S3Health::Healthy,
-        Ok(Ok(503)) => S3Health::Unhealthy(format!(
-            "https://{host}{CLUSTER_HEALTH_PATH} answered 503: the cluster has no write quorum"
-        )),
-        Ok(Ok(code)) => {
-            S3Health::Unhealthy(format!("{host}{CLUSTER_HEALTH_PATH} answered HTTP {code}"))
-        }
-        Ok(Err(e)) => S3Health::Unhealthy(format!("{host} ({addr}) cannot be reached: {e}")),
-        Err(_) => S3Health::Unhealthy(format!(
-            "{host} ({addr}) did not answer within {}s",
-            PROBE_TIMEOUT.as_secs()
-        )),
-    }
-}
-
-async fn probe_once(
-    addr: SocketAddr,
-    host: &str,
-    tls: Option<Arc<rustls::ClientConfig>>,
-) -> Result<u16, String> {
-    let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-    match tls {
-        None => get(tcp, host).await,
-        Some(config) => {
-            let name = rustls::pki_types::ServerName::try_from(host.to_owned())
-                .map_err(|e| e.to_string())?;
-            let stream = tokio_rustls::TlsConnector::from(config)
-                .connect(name, tcp)
-                .await
-                .map_err(|e| format!("TLS: {e}"))?;
-            get(stream, host).await
-        }
-    }
-}
-
-async fn get<S>(stream: S, host: &str) -> Result<u16, String>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(conn);
-    let request = hyper::Request::get(CLUSTER_HEALTH_PATH)
-        .header(hyper::header::HOST, host)
-        .body(Empty::<Bytes>::new())
-        .map_err(|e| e.to_string())?;
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| e.to_string())?;
-    let code = response.status().as_u16();
-    let _ = response.into_body().collect().await;
-    Ok(code)
+    Ok(match config {
+        Ok(c) => Ok(Endpoint {
+            addr: SocketAddr::new(ip, 443),
+            host,
+            tls: Some(Arc::new(c)),
+        }),
+        Err(e) => Err(format!("TLS setup: {e}")),
+    })
 }
 
 /// The status a reconcile that got this far reports, and whether the S3 cluster just stopped
 /// answering (worth a Warning event).
-pub fn status_of(tenant: &Tenant, observed: &Observed) -> (TenantStatus, Option<String>) {
+pub fn status_of(
+    tenant: &Tenant,
+    observed: &Observed,
+    provisioned: Option<&Provisioned>,
+) -> (TenantStatus, Option<String>) {
     let was = |type_: &str| status::was(tenant, type_);
     let servers_ok = observed.servers_ready >= observed.servers;
     let servers = format!(
@@ -242,13 +327,25 @@ pub fn status_of(tenant: &Tenant, observed: &Observed) -> (TenantStatus, Option<
         ),
         Some(S3Health::Unhealthy(why)) => (false, "S3Unhealthy", format!("{why}; {servers}")),
     };
-    let fully = ready && servers_ok;
-    // Degraded once it had been up: a Tenant still starting is progressing, not degraded.
-    let degraded = !fully && (was("Ready") || was("Degraded"));
-    let degraded_message = if degraded {
-        ready_message.clone()
-    } else {
-        String::new()
+    let drives_offline = observed.storage.as_ref().filter(|s| s.offline > 0);
+    let converged = ready && servers_ok;
+    let fully = converged && drives_offline.is_none();
+    // Degraded once it had been up: a Tenant still starting is progressing, not degraded. Offline
+    // drives degrade it at once, naming their pods.
+    let degraded = (!fully && (was("Ready") || was("Degraded"))) || drives_offline.is_some();
+    let (degraded_reason, degraded_message) = match (degraded, servers_ok, drives_offline) {
+        (false, _, _) => ("Reconciled", String::new()),
+        (true, false, _) => ("ServersNotReady", ready_message.clone()),
+        (true, true, Some(s)) if ready => (
+            "DrivesOffline",
+            format!(
+                "{} of {} drives offline, on pod(s) {}",
+                s.offline,
+                s.offline + s.online,
+                s.offline_pods.join(", ")
+            ),
+        ),
+        (true, true, _) => (ready_reason, ready_message.clone()),
     };
     let stopped_answering = was("Ready") && !ready && observed.s3.is_some();
     let mut status = tenant.status.clone().unwrap_or_default();
@@ -264,7 +361,7 @@ pub fn status_of(tenant: &Tenant, observed: &Observed) -> (TenantStatus, Option<
     status.pools = Some(observed.pools.clone());
     status.observed_generation = tenant.metadata.generation;
     status.health_status = Some(
-        match (fully, ready) {
+        match (converged, ready) {
             (true, _) => "green",
             (false, true) => "yellow",
             (false, false) if observed.s3.is_some() && was("Ready") => "red",
@@ -276,22 +373,50 @@ pub fn status_of(tenant: &Tenant, observed: &Observed) -> (TenantStatus, Option<
         Some(S3Health::Unhealthy(why)) => Some(why.clone()),
         _ => None,
     };
+    if let Some(storage) = observed.storage.as_ref().filter(|_| ready) {
+        // The Go operator's meanings: drives offline or healing is yellow, fewer online than the
+        // write quorum is red.
+        if storage.offline > 0 || storage.healing > 0 {
+            status.health_status = Some("yellow".to_owned());
+            status.health_message = Some(if storage.healing > 0 {
+                format!("{} drive(s) healing", storage.healing)
+            } else {
+                degraded_message.clone()
+            });
+        }
+        if storage.write_quorum.is_some_and(|q| storage.online < q) {
+            status.health_status = Some("red".to_owned());
+        }
+        status.drives_online = Some(storage.online);
+        status.drives_offline = Some(storage.offline);
+        status.drives_healing = Some(storage.healing);
+        status.write_quorum = storage.write_quorum;
+        status.usage = Some(storage.usage.clone());
+    }
+    if let Some(p) = provisioned {
+        status.provisioned_users = (!tenant.spec.users.is_empty()).then_some(p.users);
+        status.provisioned_buckets = (!tenant.spec.buckets.is_empty()).then_some(p.buckets);
+    }
+    let provisioned_condition = provisioned.map(|p| match &p.problem {
+        None => (
+            true,
+            "Provisioned",
+            format!(
+                "{} user(s) and {} bucket(s) in place",
+                tenant.spec.users.len(),
+                tenant.spec.buckets.len()
+            ),
+        ),
+        Some((reason, message)) => (false, *reason, message.clone()),
+    });
     status.conditions = status::conditions(
         tenant,
         status::Conditions {
             ready: (ready, ready_reason, ready_message.clone()),
-            degraded: (
-                degraded,
-                match (degraded, servers_ok) {
-                    (false, _) => "Reconciled",
-                    (true, false) => "ServersNotReady",
-                    (true, true) => ready_reason,
-                },
-                degraded_message,
-            ),
+            degraded: (degraded, degraded_reason, degraded_message),
             invalid: status::quiet("Valid"),
             // Until every server runs and the cluster answers, the Tenant is still converging.
-            reconciling: if fully {
+            reconciling: if converged {
                 status::quiet("Reconciled")
             } else {
                 (
@@ -305,7 +430,89 @@ pub fn status_of(tenant: &Tenant, observed: &Observed) -> (TenantStatus, Option<
                 )
             },
             stalled: status::quiet("Reconciled"),
+            provisioned: provisioned_condition,
         },
     );
     (status, stopped_answering.then_some(ready_message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::s3admin::{Backend, Drive};
+
+    fn drive(pod: &str, pool: usize, state: &str) -> Drive {
+        Drive {
+            endpoint: format!("https://{pod}.t-hl.ns.svc.cluster.local:9000/export0"),
+            state: state.to_owned(),
+            pool_index: pool,
+            available_space: 1000,
+            used_space: 100,
+            ..Drive::default()
+        }
+    }
+
+    #[test]
+    fn usage_is_net_of_parity_and_offline_drives_name_their_pods() {
+        let info = StorageInfo {
+            drives: vec![
+                drive("t-p0-0", 0, "ok"),
+                drive("t-p0-1", 0, "offline"),
+                drive("t-p0-1", 0, "offline"),
+                drive("t-p0-2", 0, "ok"),
+            ],
+            backend: Backend {
+                standard_sc_data: vec![2],
+                standard_sc_parities: vec![2],
+                standard_sc_parity: 2,
+            },
+        };
+        let s = storage_of(&info, Some(3));
+        assert_eq!((s.online, s.offline, s.healing), (2, 2, 0));
+        assert_eq!(s.offline_pods, ["t-p0-1"]);
+        assert_eq!(s.usage.raw_capacity, Some(4000));
+        assert_eq!(s.usage.capacity, Some(2000), "half the drives hold parity");
+        assert_eq!(s.usage.usage, Some(200));
+
+        let tenant: Tenant = serde_json::from_value(serde_json::json!({
+            "apiVersion": "minio.min.io/v2", "kind": "Tenant",
+            "metadata": {"name": "t", "namespace": "ns"},
+            "spec": {"pools": [{"name": "p0", "servers": 4, "volumesPerServer": 1}]}
+        }))
+        .unwrap();
+        let observed = Observed {
+            pools: Vec::new(),
+            servers_ready: 4,
+            servers: 4,
+            s3: Some(S3Health::Healthy),
+            storage: Some(s),
+        };
+        let (status, _) = status_of(&tenant, &observed, None);
+        assert_eq!(
+            status.health_status.as_deref(),
+            Some("red"),
+            "2 online < quorum 3"
+        );
+        let degraded = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Degraded")
+            .unwrap();
+        assert_eq!(
+            (
+                degraded.status.as_str(),
+                degraded.reason.as_str(),
+                degraded.message.as_str()
+            ),
+            (
+                "True",
+                "DrivesOffline",
+                "2 of 4 drives offline, on pod(s) t-p0-1"
+            )
+        );
+        assert_eq!(
+            (status.drives_online, status.drives_offline),
+            (Some(2), Some(2))
+        );
+    }
 }

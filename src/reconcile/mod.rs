@@ -3,16 +3,19 @@
 //!
 //! `controller` sequences the phases, one file each: `guard` (valid, first in its namespace),
 //! `configuration` (credentials and TLS Secrets), `workloads` (ServiceAccount, Services,
-//! StatefulSets), `health` (servers ready, the S3 cluster's own answer), `status` (conditions,
-//! events). `desired` is pure (Tenant in, objects out); `apply` is server-side apply.
+//! StatefulSets), `health` (servers ready, the S3 cluster's own answer, drives and usage from its
+//! admin API), `provisioning` (users and buckets, once healthy), `decommission` (a pool asked to
+//! retire), `status` (conditions, events). `desired` is pure (Tenant in, objects out); `apply` is server-side apply.
 
 pub mod apply;
 pub mod configuration;
 pub mod controller;
+pub mod decommission;
 pub mod desired;
 pub mod guard;
 pub mod health;
 pub mod leader;
+pub mod provisioning;
 pub mod status;
 pub mod workloads;
 

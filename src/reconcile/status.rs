@@ -38,6 +38,8 @@ pub enum Step {
     StatefulSets,
     /// Reading the StatefulSets and the S3 Service to judge health.
     Health,
+    /// Reading the users' Secrets to provision them.
+    Provisioning,
 }
 
 impl Step {
@@ -51,6 +53,7 @@ impl Step {
             Step::Services => "ServicesFailed",
             Step::StatefulSets => "StatefulSetsFailed",
             Step::Health => "HealthCheckFailed",
+            Step::Provisioning => "ProvisioningFailed",
         }
     }
 
@@ -64,6 +67,7 @@ impl Step {
             Step::Services => "provisioning the Services",
             Step::StatefulSets => "provisioning the StatefulSets",
             Step::Health => "reading the Tenant's health",
+            Step::Provisioning => "reading the users' Secrets",
         }
     }
 }
@@ -209,6 +213,8 @@ pub struct Conditions<'a> {
     pub invalid: Cond<'a>,
     pub reconciling: Cond<'a>,
     pub stalled: Cond<'a>,
+    /// `Provisioned` (users and buckets), once provisioning has run; `None` keeps what it said last.
+    pub provisioned: Option<Cond<'a>>,
 }
 
 pub fn conditions(tenant: &Tenant, c: Conditions) -> Vec<Condition> {
@@ -224,6 +230,17 @@ pub fn conditions(tenant: &Tenant, c: Conditions) -> Vec<Condition> {
     .into_iter()
     .map(|(type_, (ok, reason, message))| {
         condition(type_, ok, reason, message, generation, &previous)
+    })
+    .chain(match c.provisioned {
+        Some((ok, reason, message)) => Some(condition(
+            "Provisioned",
+            ok,
+            reason,
+            message,
+            generation,
+            &previous,
+        )),
+        None => previous.iter().find(|p| p.type_ == "Provisioned").cloned(),
     })
     .collect()
 }
@@ -267,6 +284,7 @@ pub fn stopped_status(
             },
             reconciling: on(!stalled),
             stalled: on(stalled),
+            provisioned: None,
         },
     );
     status

@@ -75,6 +75,7 @@ pub fn validate(old: Option<&Tenant>, new: &Tenant) -> Result<(), Vec<Violation>
             "must be a positive number of days",
         );
     }
+    update::validate_decommission_request(new, &mut out);
     if let Some(old) = old {
         update::validate_update(old, new, &mut out);
     }

@@ -3,17 +3,65 @@
 //! and a pool's size is fixed: StatefulSet volume claim templates cannot change.
 
 use super::super::violation::Violations;
+use crate::api::names::{DECOMMISSION_ANNOTATION, POOL_DECOMMISSIONED, pool_statefulset_name};
 use crate::api::tenant::{Pool, Tenant};
 
+/// The pool the old Tenant asked to retire and the server has drained: the one pool that may leave
+/// `spec.pools`. Both halves are needed: the annotation (the user's request) and the state the
+/// operator wrote in the status once the server reported the decommission complete.
+pub fn retired_pool(old: &Tenant) -> Option<&str> {
+    let name = old
+        .metadata
+        .annotations
+        .as_ref()?
+        .get(DECOMMISSION_ANNOTATION)?;
+    let pool = old.spec.pools.iter().find(|p| &p.name == name)?;
+    let sts = pool_statefulset_name(old, pool);
+    old.status
+        .as_ref()?
+        .pools
+        .as_ref()?
+        .iter()
+        .any(|p| p.ss_name == sts && p.state == POOL_DECOMMISSIONED)
+        .then_some(name.as_str())
+}
+
+/// A decommission request must not name the only pool: its data would have nowhere to go. (One
+/// that names no pool is only a warning: it is what a request looks like once its pool is gone.)
+pub fn validate_decommission_request(new: &Tenant, out: &mut Violations) {
+    let Some(pool) = new
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(DECOMMISSION_ANNOTATION))
+    else {
+        return;
+    };
+    if new.spec.pools.len() == 1 && &new.spec.pools[0].name == pool {
+        out.invalid(
+            format!("metadata.annotations[{DECOMMISSION_ANNOTATION}]"),
+            pool,
+            "the only pool cannot be decommissioned: its data would have nowhere to go; append a new pool first",
+        );
+    }
+}
+
 pub fn validate_update(old: &Tenant, new: &Tenant, out: &mut Violations) {
-    let old_pools = &old.spec.pools;
     let new_pools = &new.spec.pools;
     // No pools at all is the new object's own error (Required, at spec.pools, which a Tenant
     // without a spec does not even have); comparing pool by pool would only repeat it.
     if new_pools.is_empty() {
         return;
     }
-    for (i, before) in old_pools.iter().enumerate() {
+    // A drained pool that leaves is not compared: the pools after it move up one place.
+    let retired = retired_pool(old).filter(|r| !new_pools.iter().any(|p| &p.name == r));
+    let old_pools: Vec<&Pool> = old
+        .spec
+        .pools
+        .iter()
+        .filter(|p| Some(p.name.as_str()) != retired)
+        .collect();
+    for (i, before) in old_pools.iter().copied().enumerate() {
         let position = new_pools.iter().position(|p| p.name == before.name);
         match (position, new_pools.get(i)) {
             (Some(j), _) if j == i => unchanged_pool(i, before, &new_pools[i], out),
@@ -34,7 +82,10 @@ pub fn validate_update(old: &Tenant, new: &Tenant, out: &mut Violations) {
             (None, _) => out.forbidden(
                 "spec.pools",
                 format!(
-                    "pool {:?} (spec.pools[{i}]) was removed: removing a pool deletes its servers and the data on them; decommission it in the server first (see docs/operations.md), then remove it",
+                    "pool {:?} (spec.pools[{}]) was removed: removing a pool deletes its servers and the data on them; decommission it first: annotate the Tenant {DECOMMISSION_ANNOTATION}={:?}, wait for status.pools to say {POOL_DECOMMISSIONED}, then remove it",
+                    before.name,
+                    // Where it was in the old object, as the backstop policy says it.
+                    old.spec.pools.iter().position(|p| p.name == before.name).unwrap_or(i),
                     before.name
                 ),
             ),
