@@ -31,6 +31,16 @@ pub fn segments(field: &str) -> Vec<Segment> {
     let mut rest = field;
     while !rest.is_empty() {
         if let Some(inner) = rest.strip_prefix('[') {
+            // `["a]b"]`: a key written as a JSON string (see violation::push_key).
+            if inner.starts_with('"') {
+                let mut strings = serde_json::Deserializer::from_str(inner).into_iter::<String>();
+                if let Some(Ok(key)) = strings.next() {
+                    let after = &inner[strings.byte_offset()..];
+                    out.push(Segment::Key(key));
+                    rest = after.strip_prefix(']').unwrap_or(after);
+                    continue;
+                }
+            }
             let end = inner.find(']').unwrap_or(inner.len());
             let key = &inner[..end];
             out.push(match key.parse::<usize>() {
@@ -206,6 +216,32 @@ mod tests {
     fn at(map: &SourceMap, doc: usize, field: &str) -> (usize, usize) {
         let p = map.locate(doc, &[], field).unwrap();
         (p.line, p.column)
+    }
+
+    #[test]
+    fn every_key_a_path_can_hold_reads_back() {
+        for key in [
+            "plain",
+            "example.com/gpu",
+            "a]b",
+            "[x",
+            "q\"uote",
+            "a.b]c[d",
+            "",
+        ] {
+            let mut path = "spec".to_owned();
+            crate::admission::violation::push_key(&mut path, key);
+            path.push_str(".next");
+            assert_eq!(
+                segments(&path),
+                [
+                    Segment::Key("spec".into()),
+                    Segment::Key(key.into()),
+                    Segment::Key("next".into())
+                ],
+                "{path}"
+            );
+        }
     }
 
     #[test]

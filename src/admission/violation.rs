@@ -114,7 +114,14 @@ impl fmt::Display for Violation {
 /// `[key]` when the key holds a dot or a bracket (a resource name like `example.com/gpu`, or
 /// anything a user typed), so a path never reads as fields that do not exist (found by fuzzing).
 pub fn push_key(path: &mut String, key: &str) {
-    if key.contains(['.', '[', ']']) {
+    if key.is_empty() || key.contains(['[', ']', '"']) {
+        // Brackets inside brackets would end the key early: such a key (never a real field or
+        // resource name; found by fuzzing) is written as a JSON string, `["a]b"]`, which
+        // `source_map::segments` reads back.
+        path.push('[');
+        path.push_str(&serde_json::Value::from(key).to_string());
+        path.push(']');
+    } else if key.contains('.') {
         path.push('[');
         path.push_str(key);
         path.push(']');
