@@ -100,6 +100,7 @@ async fn health_storage_users_and_buckets_on_a_real_server() {
     let admin = client(&server, ROOT_USER, ROOT_PASSWORD);
     wait_healthy(&admin).await;
 
+    admin.takes_requests().await.unwrap();
     let health = admin.cluster_health().await.unwrap();
     assert_eq!(health.write_quorum, Some(3), "{health:?}");
     assert_eq!(health.healing_drives.unwrap_or(0), 0, "{health:?}");

@@ -144,6 +144,23 @@ pub async fn observe(
     if admin.is_none() {
         return Ok((observed, None));
     }
+    // Write quorum comes before the server takes signed requests (it loads its users and
+    // policies after): until then S3 calls get 503 "Server not initialized yet", and a Tenant
+    // called Ready would refuse the first request of whoever believed it.
+    match client.takes_requests().await {
+        Err(AdminError::Server {
+            status: 503,
+            message,
+            ..
+        }) => {
+            observed.s3 = Some(S3Health::Unhealthy(format!(
+                "the S3 cluster has write quorum but does not take requests yet: {message}"
+            )));
+            return Ok((observed, None));
+        }
+        Err(error) => log_admin_error(tenant, "list buckets", &error),
+        Ok(()) => {}
+    }
     match client.storage_info().await {
         Ok(info) => observed.storage = Some(storage_of(&info, health.write_quorum)),
         // The cluster answers; only the report is missing. Ready does not depend on it.

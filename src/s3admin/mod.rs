@@ -274,6 +274,14 @@ impl AdminClient {
         })
     }
 
+    /// Whether the S3 API takes signed requests (ListBuckets answers 200). Write quorum comes
+    /// before that: until the server has loaded its users and policies, S3 requests get 503
+    /// `XMinioServerNotInitialized`.
+    pub async fn takes_requests(&self) -> Result<(), AdminError> {
+        self.expect_ok("list buckets", http::Method::GET, "/", Vec::new())
+            .await
+    }
+
     /// Every drive of every pool, with its state and space.
     pub async fn storage_info(&self) -> Result<StorageInfo, AdminError> {
         self.admin_json(http::Method::GET, "/storageinfo", "").await
