@@ -37,13 +37,23 @@ fn parent_exists(object: &Value, field: &str) -> bool {
     true
 }
 
-/// The object as the mutating webhook's patch leaves it (the object itself when it does not parse).
-fn defaulted(object: &Value, config: &DefaultsConfig) -> Value {
+/// The object as the mutating webhook's patch leaves it (the object itself when it does not parse),
+/// judged in the request's namespace when it names none, as the webhook judges it.
+fn defaulted(object: &Value, namespace: &Value, config: &DefaultsConfig) -> Value {
     let mut patched = object.clone();
-    if let Ok(tenant) = admission::parse_tenant(object)
-        && let Ok((patch, _)) = admission::patch::defaulting_patch(object, &tenant, config)
-    {
-        json_patch::patch(&mut patched, &patch).expect("the defaulting patch applies");
+    if let Ok(mut tenant) = admission::parse_tenant(object) {
+        if tenant
+            .metadata
+            .namespace
+            .as_deref()
+            .unwrap_or("")
+            .is_empty()
+        {
+            tenant.metadata.namespace = namespace.as_str().map(str::to_owned);
+        }
+        if let Ok((patch, _)) = admission::patch::defaulting_patch(object, &tenant, config) {
+            json_patch::patch(&mut patched, &patch).expect("the defaulting patch applies");
+        }
     }
     patched
 }
@@ -65,13 +75,25 @@ pub fn review(webhook: Webhook, data: &[u8]) {
         // Valid JSON grammar that a JSON tree cannot hold: a lone surrogate escape in a part of
         // the envelope the handler skips (found by fuzzing; Go's decoder accepts it too). In the
         // object it is refused (limits::check_json); here only the answer's shape is checked.
-        assert!(response["response"]["uid"].as_str().is_some_and(|u| !u.is_empty()));
+        assert!(
+            response["response"]["uid"]
+                .as_str()
+                .is_some_and(|u| !u.is_empty())
+        );
         return;
     };
     let uid = &request["request"]["uid"];
-    assert!(uid.as_str().is_some_and(|u| !u.is_empty()), "answered a review without uid");
-    assert_eq!(&response["response"]["uid"], uid, "the answer echoes the uid");
-    let allowed = response["response"]["allowed"].as_bool().expect("allowed is a boolean");
+    assert!(
+        uid.as_str().is_some_and(|u| !u.is_empty()),
+        "answered a review without uid"
+    );
+    assert_eq!(
+        &response["response"]["uid"], uid,
+        "the answer echoes the uid"
+    );
+    let allowed = response["response"]["allowed"]
+        .as_bool()
+        .expect("allowed is a boolean");
     let object = &request["request"]["object"];
     if let Some(patch) = response["response"].get("patch") {
         assert_eq!(webhook, Webhook::Mutate, "only /mutate patches");
@@ -80,14 +102,18 @@ pub fn review(webhook: Webhook, data: &[u8]) {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(patch.as_str().expect("patch is a string"))
             .expect("patch is base64");
-        let patch: json_patch::Patch = serde_json::from_slice(&bytes).expect("patch is a JSON Patch");
+        let patch: json_patch::Patch =
+            serde_json::from_slice(&bytes).expect("patch is a JSON Patch");
         let mut patched = object.clone();
         json_patch::patch(&mut patched, &patch).expect("the patch applies to the object as sent");
         // Defaulting what the patch produced has nothing left to add.
         if let Ok(tenant) = admission::parse_tenant(&patched) {
             let (again, _) = admission::patch::defaulting_patch(&patched, &tenant, &config)
                 .expect("defaulting a defaulted Tenant");
-            assert!(again.0.is_empty(), "defaulting twice patched again: {again:?}");
+            assert!(
+                again.0.is_empty(),
+                "defaulting twice patched again: {again:?}"
+            );
         }
     }
     if !allowed {
@@ -104,7 +130,11 @@ pub fn review(webhook: Webhook, data: &[u8]) {
                 // /validate judges the Tenant as the mutating webhook leaves it (in a cluster it
                 // runs first), so a defaulted field such as the certificate's common name may be named.
                 assert!(
-                    parent_exists(object, field) || parent_exists(&defaulted(object, &config), field),
+                    parent_exists(object, field)
+                        || parent_exists(
+                            &defaulted(object, &request["request"]["namespace"], &config),
+                            field
+                        ),
                     "a denial names {field} under a parent the object lacks, defaulted or not"
                 );
             }
@@ -120,7 +150,11 @@ pub fn manifest(data: &[u8]) {
     };
     let read = hanzo_s3_operator::manifest::parse("fuzz", text);
     // YAML breaks lines at CR LF, LF and a lone CR (which `str::lines` does not; found by fuzzing).
-    let lines = text.replace("\r\n", "\n").split(['\n', '\r']).count().max(1);
+    let lines = text
+        .replace("\r\n", "\n")
+        .split(['\n', '\r'])
+        .count()
+        .max(1);
     for doc in read.documents.iter().filter(|d| d.is_tenant()) {
         let over = admission::limits::check_value(&doc.value);
         let violations = if over.is_empty() {
@@ -133,7 +167,11 @@ pub fn manifest(data: &[u8]) {
         };
         for v in violations {
             if let Some(p) = doc.position(&v.field) {
-                assert!(p.line >= 1 && p.line <= lines + 1, "line {} of {lines}", p.line);
+                assert!(
+                    p.line >= 1 && p.line <= lines + 1,
+                    "line {} of {lines}",
+                    p.line
+                );
                 assert!(p.column >= 1);
             }
         }
@@ -169,8 +207,8 @@ pub fn defaulting(data: &[u8]) {
         return;
     };
     let config = DefaultsConfig::default();
-    let (patch, defaulted) =
-        admission::patch::defaulting_patch(&value, &tenant, &config).expect("a patch for a Tenant that parses");
+    let (patch, defaulted) = admission::patch::defaulting_patch(&value, &tenant, &config)
+        .expect("a patch for a Tenant that parses");
     let mut patched = value.clone();
     json_patch::patch(&mut patched, &patch).expect("the patch applies");
     let reparsed = admission::parse_tenant(&patched).expect("the patched object parses");
@@ -184,6 +222,10 @@ pub fn defaulting(data: &[u8]) {
         admission::review(None, &tenant, &config),
         "the patched object is judged as the Tenant is"
     );
-    let (again, _) = admission::patch::defaulting_patch(&patched, &reparsed, &config).expect("again");
-    assert!(again.0.is_empty(), "defaulting twice patched again: {again:?}");
+    let (again, _) =
+        admission::patch::defaulting_patch(&patched, &reparsed, &config).expect("again");
+    assert!(
+        again.0.is_empty(),
+        "defaulting twice patched again: {again:?}"
+    );
 }
