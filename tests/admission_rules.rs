@@ -908,3 +908,17 @@ fn a_wrong_type_under_a_key_with_dots_is_located_at_that_key() {
         "spec.pools[0].resources.requests[example.com/gpu]"
     );
 }
+
+#[test]
+fn a_tenant_is_an_object_not_an_array() {
+    // serde reads structs from arrays too; `[]` would have been an empty Tenant (found by fuzzing).
+    for text in ["[]", "  [\n ]", "[1, 2]"] {
+        let err = hanzo_s3_operator::admission::parse_tenant_str(text).unwrap_err();
+        assert_eq!(err.field, "<root>", "{text}");
+        let value: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert!(
+            hanzo_s3_operator::admission::parse_tenant(&value).is_err(),
+            "{text}"
+        );
+    }
+}

@@ -64,6 +64,9 @@ pub fn review_owned(
 /// types (e.g. `spec.pools[0].servers` holding a string).
 pub fn parse_tenant(value: &serde_json::Value) -> Result<Tenant, Violation> {
     use serde::Deserialize;
+    if !value.is_object() {
+        return Err(not_an_object());
+    }
     // Path tracking costs on every field; pay for it only to explain a failure.
     Tenant::deserialize(value)
         .or_else(|_| serde_path_to_error::deserialize(value).map_err(type_violation))
@@ -71,10 +74,23 @@ pub fn parse_tenant(value: &serde_json::Value) -> Result<Tenant, Violation> {
 
 /// Like [`parse_tenant`], straight from JSON text: no intermediate `Value` tree.
 pub fn parse_tenant_str(json: &str) -> Result<Tenant, Violation> {
+    if !json.trim_start().starts_with('{') {
+        return Err(not_an_object());
+    }
     serde_json::from_str(json).or_else(|_| {
         let mut de = serde_json::Deserializer::from_str(json);
         serde_path_to_error::deserialize(&mut de).map_err(type_violation)
     })
+}
+
+/// serde reads a struct from a JSON array too (its fields in order): `[]` would be an empty Tenant
+/// (found by fuzzing). A Tenant is an object.
+fn not_an_object() -> Violation {
+    Violation::new(
+        "<root>",
+        Reason::Invalid,
+        "a Tenant is a JSON object (`{\"apiVersion\": ..., \"kind\": \"Tenant\", ...}`)",
+    )
 }
 
 /// A value of the wrong type, at the path where it was found.
