@@ -315,6 +315,19 @@ fn tenant(name: &str, pools: &[&str]) -> Value {
     })
 }
 
+/// Appends a pool through the webhooks.
+async fn append_pool(tenants: &Api<Tenant>, name: &str, pool: Value) {
+    let add = json!([{"op": "add", "path": "/spec/pools/-", "value": pool}]);
+    tenants
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::<Value>::Json(serde_json::from_value(add).unwrap()),
+        )
+        .await
+        .unwrap();
+}
+
 fn pool(name: &str) -> Value {
     json!({"name": name, "servers": 4, "volumesPerServer": 2,
         "volumeClaimTemplate": {"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}})
@@ -507,19 +520,7 @@ async fn a_tls_tenant_stores_objects_grows_by_a_pool_heals_a_wiped_drive_and_out
             )
         })
         .collect();
-    tenants
-        .patch(
-            name,
-            &PatchParams::default(),
-            &Patch::<Value>::Json(
-                serde_json::from_value(json!([
-                    {"op": "add", "path": "/spec/pools/-", "value": pool("p1")}
-                ]))
-                .unwrap(),
-            ),
-        )
-        .await
-        .unwrap();
+    append_pool(&tenants, name, pool("p1")).await;
     let expansion = Instant::now();
     wait_for(
         Duration::from_secs(420),
@@ -997,19 +998,7 @@ async fn a_pool_asked_to_retire_is_drained_removed_and_followed_by_a_new_one_wit
     ready_with_every_object(setup, &client, (ns, name), "kept", 30).await;
 
     // 4. A new pool with a new name joins (the Go operator's #1785), and the objects stay.
-    tenants
-        .patch(
-            name,
-            &PatchParams::default(),
-            &Patch::<Value>::Json(
-                serde_json::from_value(json!([
-                    {"op": "add", "path": "/spec/pools/-", "value": small_pool("p2")}
-                ]))
-                .unwrap(),
-            ),
-        )
-        .await
-        .unwrap();
+    append_pool(&tenants, name, small_pool("p2")).await;
     wait_for(Duration::from_secs(300), "p2 initialized", || {
         let tenants = tenants.clone();
         async move {
