@@ -133,6 +133,17 @@ pub fn push_key(path: &mut String, key: &str) {
     }
 }
 
+/// `at` followed by map key `key`, always in brackets as the apiserver writes map keys (labels,
+/// resource names): `metadata.labels[app.kubernetes.io/name]`. A key that brackets could not
+/// hold is written as a JSON string, as [`push_key`] does.
+pub fn map_key(at: &str, key: &str) -> String {
+    if key.is_empty() || key.contains(['[', ']', '"']) {
+        format!("{at}[{}]", serde_json::Value::from(key))
+    } else {
+        format!("{at}[{key}]")
+    }
+}
+
 /// Appends list index `index` to a violation's field path: `[index]`.
 pub fn push_index(path: &mut String, index: usize) {
     path.push('[');

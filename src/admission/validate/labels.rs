@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::super::syntax::{label_value, qualified_name};
-use super::super::violation::Violations;
+use super::super::violation::{Violations, map_key};
 
 /// Total size limit of all annotations of one object.
 const MAX_ANNOTATIONS_BYTES: usize = 256 * 1024;
@@ -11,10 +11,10 @@ const MAX_ANNOTATIONS_BYTES: usize = 256 * 1024;
 pub fn validate_labels(at: &str, labels: &BTreeMap<String, String>, out: &mut Violations) {
     for (key, value) in labels {
         if let Err(e) = qualified_name(key) {
-            out.invalid(format!("{at}[{key}]"), key, format!("label key {e}"));
+            out.invalid(map_key(at, key), key, format!("label key {e}"));
         }
         if let Err(e) = label_value(value) {
-            out.invalid(format!("{at}[{key}]"), value, format!("label value {e}"));
+            out.invalid(map_key(at, key), value, format!("label value {e}"));
         }
     }
 }
@@ -26,7 +26,7 @@ pub fn validate_annotations(
 ) {
     for key in annotations.keys() {
         if let Err(e) = qualified_name(&key.to_lowercase()) {
-            out.invalid(format!("{at}[{key}]"), key, format!("annotation key {e}"));
+            out.invalid(map_key(at, key), key, format!("annotation key {e}"));
         }
     }
     let size: usize = annotations.iter().map(|(k, v)| k.len() + v.len()).sum();

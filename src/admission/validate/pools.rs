@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use k8s_openapi::api::core::v1::ResourceRequirements;
 
 use super::super::syntax::{dns1123_label, dns1123_subdomain};
-use super::super::violation::{Reason, Violation, Violations};
+use super::super::violation::{Reason, Violation, Violations, map_key};
 use super::labels;
 use crate::api::names::{
     MAX_DNS_LABEL, MAX_STATEFULSET_NAME, POOL_LABEL, TENANT_LABEL, last_pod_hostname,
@@ -244,14 +244,16 @@ pub fn validate_resources(at: &str, resources: &ResourceRequirements, out: &mut 
         let mut parsed = BTreeMap::new();
         for (name, q) in map.into_iter().flatten() {
             match Quantity::parse(&q.0) {
-                Ok(v) if v.is_negative() => {
-                    out.invalid(format!("{at}.{kind}[{name}]"), &q.0, "must not be negative")
-                }
+                Ok(v) if v.is_negative() => out.invalid(
+                    map_key(&format!("{at}.{kind}"), name),
+                    &q.0,
+                    "must not be negative",
+                ),
                 Ok(v) => {
                     parsed.insert(name.clone(), v);
                 }
                 Err(e) => out.invalid(
-                    format!("{at}.{kind}[{name}]"),
+                    map_key(&format!("{at}.{kind}"), name),
                     &q.0,
                     format!("the {name} {} {e}", kind.trim_end_matches('s')),
                 ),
@@ -277,7 +279,7 @@ pub fn validate_resources(at: &str, resources: &ResourceRequirements, out: &mut 
                     .unwrap_or_default()
             };
             out.invalid(
-                format!("{at}.requests[{name}]"),
+                map_key(&format!("{at}.requests"), name),
                 raw(&resources.requests),
                 format!(
                     "must be less than or equal to the {name} limit {:?}",
@@ -295,7 +297,7 @@ fn validate_pool_labels(at: &str, pool: &Pool, out: &mut Violations) {
     for key in [TENANT_LABEL, POOL_LABEL] {
         if pool.labels.contains_key(key) {
             out.forbidden(
-                format!("{at}.labels[{key}]"),
+                map_key(&format!("{at}.labels"), key),
                 "the operator sets this label itself and selects the pool's pods by it",
             );
         }
