@@ -31,11 +31,8 @@ pub fn warnings(tenant: &Tenant) -> Vec<String> {
     }
     // A request left in place after its pool was removed (or a typo): nothing is decommissioned.
     if let Some(pool) = tenant
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(DECOMMISSION_ANNOTATION))
-        .filter(|p| !spec.pools.iter().any(|q| &&q.name == p))
+        .decommission_request()
+        .filter(|p| !spec.pools.iter().any(|q| q.name == *p))
     {
         out.push(format!(
             "metadata.annotations[{DECOMMISSION_ANNOTATION}]: names no pool of this Tenant ({pool:?}), so nothing is decommissioned; remove the annotation once its pool is gone"

@@ -96,6 +96,26 @@ impl kube::Resource for Tenant {
 }
 
 impl Tenant {
+    /// The pool the user asked to retire (the `s3.hanzo.ai/decommission` annotation), if any.
+    pub fn decommission_request(&self) -> Option<&str> {
+        self.metadata
+            .annotations
+            .as_ref()?
+            .get(super::names::DECOMMISSION_ANNOTATION)
+            .map(String::as_str)
+    }
+
+    /// The state the stored status reports for the StatefulSet `statefulset` (`status.pools`).
+    pub fn reported_pool_state(&self, statefulset: &str) -> Option<&str> {
+        self.status
+            .as_ref()?
+            .pools
+            .as_ref()?
+            .iter()
+            .find(|p| p.ss_name == statefulset)
+            .map(|p| p.state.as_str())
+    }
+
     /// A Tenant with the given name, namespace and spec, as a client would create it.
     pub fn new(name: &str, namespace: &str, spec: TenantSpec) -> Self {
         Tenant {

@@ -30,27 +30,22 @@ pub struct Progress {
 /// Starts or follows the decommission the Tenant asks for; `None` when it asks for none, or when the
 /// server could not be asked (logged; the next pass asks again).
 pub async fn drive(ctx: &Context, tenant: &Tenant, admin: &AdminClient) -> Option<Progress> {
-    let name = tenant
-        .metadata
-        .annotations
-        .as_ref()?
-        .get(DECOMMISSION_ANNOTATION)?;
-    let pool = tenant.spec.pools.iter().find(|p| &p.name == name)?;
+    let name = tenant.decommission_request()?;
+    let pool = tenant.spec.pools.iter().find(|p| p.name == name)?;
     let statefulset = pool_statefulset_name(tenant, pool);
     let endpoints = desired::pool_endpoints(tenant, pool, &ctx.settings.defaults.cluster_domain);
-    let was = previous_state(tenant, &statefulset);
+    let was = tenant.reported_pool_state(&statefulset);
     // When the server cannot be asked, what it said last stands (a drained pool stays drained).
     let unchanged = || {
-        was.as_deref()
-            .and_then(|w| {
-                [POOL_DECOMMISSIONING, POOL_DECOMMISSIONED]
-                    .into_iter()
-                    .find(|s| *s == w)
-            })
-            .map(|state| Progress {
-                statefulset: statefulset.clone(),
-                state,
-            })
+        was.and_then(|w| {
+            [POOL_DECOMMISSIONING, POOL_DECOMMISSIONED]
+                .into_iter()
+                .find(|s| *s == w)
+        })
+        .map(|state| Progress {
+            statefulset: statefulset.clone(),
+            state,
+        })
     };
     let pools = match admin.pools().await {
         Ok(p) => p,
@@ -63,7 +58,7 @@ pub async fn drive(ctx: &Context, tenant: &Tenant, admin: &AdminClient) -> Optio
         tracing::warn!(
             namespace = tenant.namespace(),
             name = tenant.name(),
-            pool = name.as_str(),
+            pool = name,
             endpoints,
             "the server does not list this pool; decommission waits"
         );
@@ -119,21 +114,10 @@ pub async fn drive(ctx: &Context, tenant: &Tenant, admin: &AdminClient) -> Optio
         Some(_) => (POOL_DECOMMISSIONING, None),
     };
     // One event per change of state, not one per pass.
-    if let Some((kind, reason, message)) = event.filter(|_| was.as_deref() != Some(state)) {
+    if let Some((kind, reason, message)) = event.filter(|_| was != Some(state)) {
         status::publish(&ctx.recorder, tenant, kind, reason, message).await;
     }
     Some(Progress { statefulset, state })
-}
-
-fn previous_state(tenant: &Tenant, statefulset: &str) -> Option<String> {
-    tenant
-        .status
-        .as_ref()?
-        .pools
-        .as_ref()?
-        .iter()
-        .find(|p| p.ss_name == statefulset)
-        .map(|p| p.state.clone())
 }
 
 /// Deletes the StatefulSets of this Tenant whose pool left `spec.pools` after the stored status
@@ -163,7 +147,7 @@ pub async fn prune_retired(ctx: &Context, tenant: &Tenant) -> Result<usize, Step
         if !owned || in_spec {
             continue;
         }
-        if previous_state(tenant, &name).as_deref() != Some(POOL_DECOMMISSIONED) {
+        if tenant.reported_pool_state(&name) != Some(POOL_DECOMMISSIONED) {
             tracing::warn!(
                 namespace = tenant.namespace(),
                 name = tenant.name(),

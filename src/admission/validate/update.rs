@@ -2,7 +2,7 @@
 //! or reordered (each is a StatefulSet holding data, and every server lists every pool in order),
 //! and a pool's size is fixed: StatefulSet volume claim templates cannot change.
 
-use super::super::violation::Violations;
+use super::super::violation::{Violations, map_key};
 use crate::api::names::{DECOMMISSION_ANNOTATION, POOL_DECOMMISSIONED, pool_statefulset_name};
 use crate::api::tenant::{Pool, Tenant};
 
@@ -10,36 +10,21 @@ use crate::api::tenant::{Pool, Tenant};
 /// `spec.pools`. Both halves are needed: the annotation (the user's request) and the state the
 /// operator wrote in the status once the server reported the decommission complete.
 pub fn retired_pool(old: &Tenant) -> Option<&str> {
-    let name = old
-        .metadata
-        .annotations
-        .as_ref()?
-        .get(DECOMMISSION_ANNOTATION)?;
-    let pool = old.spec.pools.iter().find(|p| &p.name == name)?;
-    let sts = pool_statefulset_name(old, pool);
-    old.status
-        .as_ref()?
-        .pools
-        .as_ref()?
-        .iter()
-        .any(|p| p.ss_name == sts && p.state == POOL_DECOMMISSIONED)
-        .then_some(name.as_str())
+    let name = old.decommission_request()?;
+    let pool = old.spec.pools.iter().find(|p| p.name == name)?;
+    (old.reported_pool_state(&pool_statefulset_name(old, pool)) == Some(POOL_DECOMMISSIONED))
+        .then_some(name)
 }
 
 /// A decommission request must not name the only pool: its data would have nowhere to go. (One
 /// that names no pool is only a warning: it is what a request looks like once its pool is gone.)
 pub fn validate_decommission_request(new: &Tenant, out: &mut Violations) {
-    let Some(pool) = new
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(DECOMMISSION_ANNOTATION))
-    else {
+    let Some(pool) = new.decommission_request() else {
         return;
     };
-    if new.spec.pools.len() == 1 && &new.spec.pools[0].name == pool {
+    if new.spec.pools.len() == 1 && new.spec.pools[0].name == pool {
         out.invalid(
-            format!("metadata.annotations[{DECOMMISSION_ANNOTATION}]"),
+            map_key("metadata.annotations", DECOMMISSION_ANNOTATION),
             pool,
             "the only pool cannot be decommissioned: its data would have nowhere to go; append a new pool first",
         );
