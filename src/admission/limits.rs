@@ -15,6 +15,9 @@
 //! | `servers` of a pool (pods of one StatefulSet) | [`MAX_SERVERS`] |
 //! | `volumesPerServer` of a pool (claims per pod) | [`MAX_VOLUMES_PER_SERVER`] |
 //!
+//! It also refuses a list where the schema has an object ([`shape`]): a typed parse would take it
+//! for an empty one.
+//!
 //! The same walk refuses a key written twice in one object: JSON readers disagree on which copy
 //! counts (the apiserver's decoder keeps the last, a typed parse may see the first), so judging
 //! such an object could approve what the cluster would not store. The apiserver never sends one;
@@ -25,6 +28,7 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use super::shape::{self, Step};
 use super::violation::{Reason, Violation, push_index, push_key};
 
 pub const MAX_POOLS: usize = 128;
@@ -145,6 +149,25 @@ impl Walk<'_> {
         }
     }
 
+    /// A list where the schema has an object would parse as an empty struct (see [`shape`]).
+    fn check_list_fits(&mut self) {
+        let steps = self.path.iter().map(|segment| match segment {
+            Segment::Key(k) => Step::Key(k),
+            Segment::Index(_) => Step::Index,
+        });
+        if shape::object_expected(steps) {
+            let field = self.field();
+            self.report(
+                Violation::new(
+                    field,
+                    Reason::Invalid,
+                    "must be an object of fields, not a list",
+                )
+                .with_value("array"),
+            );
+        }
+    }
+
     fn check_number(&mut self, value: i64) {
         for (key, limit, what) in [
             ("servers", MAX_SERVERS, "servers (pods) in a pool"),
@@ -257,6 +280,7 @@ impl<'de> Visitor<'de> for Node<'_, 'de> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.walk.check_list_fits();
         let mut len = 0;
         loop {
             self.walk.path.push(Segment::Index(len));
@@ -398,6 +422,25 @@ mod tests {
             .map(|v| v.field)
             .collect();
         assert_eq!(found, ["spec"]);
+    }
+
+    #[test]
+    fn a_list_where_the_schema_has_an_object_is_named() {
+        let json = r#"{"spec": {"pools": [[], {"resources": [1]}], "configuration": []}, "metadata": {"labels": {"a": []}}}"#;
+        let found: Vec<String> = check_json(json)
+            .unwrap()
+            .into_iter()
+            .map(|v| v.message())
+            .collect();
+        assert_eq!(
+            found,
+            [
+                r#"spec.pools[0]: Invalid value: "array": must be an object of fields, not a list"#,
+                r#"spec.pools[1].resources: Invalid value: "array": must be an object of fields, not a list"#,
+                r#"spec.configuration: Invalid value: "array": must be an object of fields, not a list"#,
+            ]
+        );
+        assert_eq!(check_json(r#"{"spec": []}"#).unwrap()[0].field, "spec");
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod backstop;
 pub mod defaults;
 pub mod limits;
 pub mod patch;
+pub mod shape;
 pub mod syntax;
 pub mod validate;
 pub mod violation;

@@ -496,6 +496,15 @@ pub async fn serve_with(
         state.cert.clone(),
         options.client_ca_pem.as_deref(),
     )?));
+    // The first review would otherwise pay for reading the schema.
+    if !tokio::task::spawn_blocking(crate::admission::shape::load)
+        .await
+        .unwrap_or(false)
+    {
+        tracing::warn!(
+            "the Tenant schema could not be read; lists in place of objects are left to the apiserver"
+        );
+    }
     let shared = shared(state, options.clone());
     let app = routes(shared.clone());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
