@@ -40,11 +40,14 @@ pub(super) fn hash_of(value: &impl Serialize) -> String {
 }
 
 /// Applies `object` unless the live object is exactly what we applied last (same desired hash,
-/// untouched resourceVersion). Returns whether it wrote.
+/// untouched resourceVersion). `cached` is the live resourceVersion from the watch cache; only
+/// when the cache does not hold the object (not created yet) is it asked for. Returns whether it
+/// wrote.
 pub async fn apply<K>(
     applied: &AppliedObjects,
     api: &Api<K>,
     object: K,
+    cached: Option<String>,
 ) -> Result<bool, kube::Error>
 where
     K: Resource + Serialize + DeserializeOwned + Clone + std::fmt::Debug,
@@ -57,10 +60,13 @@ where
         object.meta().namespace.clone().unwrap_or_default()
     );
     let hash = hash_of(&object);
-    let live_version = api
-        .get_metadata_opt(&name)
-        .await?
-        .and_then(|m| m.metadata.resource_version);
+    let live_version = match cached {
+        Some(version) => Some(version),
+        None => api
+            .get_metadata_opt(&name)
+            .await?
+            .and_then(|m| m.metadata.resource_version),
+    };
     let remembered = applied.0.lock().ok().and_then(|m| m.get(&key).cloned());
     if let (Some(live), Some((applied_hash, applied_version))) = (&live_version, &remembered)
         && *applied_hash == hash
@@ -84,8 +90,10 @@ where
         )
         .await?;
     let new_version = written.meta().resource_version.clone().unwrap_or_default();
-    // An apply that changed nothing leaves the resourceVersion alone: no write happened.
-    let wrote = live_version.as_deref() != Some(new_version.as_str());
+    // An apply that changed nothing leaves the resourceVersion alone: no write happened. (The
+    // cache may still hold the version before our last write: that one is no change either.)
+    let wrote = live_version.as_deref() != Some(new_version.as_str())
+        && remembered.as_ref().map(|(_, v)| v) != Some(&new_version);
     if wrote {
         count_write();
     }

@@ -9,6 +9,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ObjectMeta};
 
 use super::apply::{apply, hash_of};
+use super::caches::Owned;
 use super::controller::Context;
 use super::desired;
 use super::status::{AtStep, Blocked, STATE_NO_CONFIGURATION, Step, Stop, StopKind};
@@ -68,14 +69,20 @@ pub async fn apply_configuration(ctx: &Context, tenant: &Tenant) -> Result<Confi
         .as_ref()
         .map(|c| c.name.clone())
         .unwrap_or_default();
-    let Some(user_secret) = secrets.get_opt(&source).await.at(Step::Configuration)? else {
+    let Some(user_secret) = ctx
+        .caches
+        .secret(&ctx.client, ns, &source)
+        .await
+        .at(Step::Configuration)?
+    else {
         return Err(Blocked {
             state: STATE_NO_CONFIGURATION,
             reason: "ConfigurationMissing",
             message: format!("configuration Secret {source:?} does not exist yet"),
             kind: StopKind::Retrying,
             event: false,
-            // Secrets are not watched (only the operator's own are): look again now and then.
+            // Its creation wakes the Tenant (every Secret's metadata is watched); the look after
+            // 30 s only covers a watch that is reconnecting.
             requeue: Some(Duration::from_secs(30)),
         }
         .into());
@@ -99,14 +106,21 @@ pub async fn apply_configuration(ctx: &Context, tenant: &Tenant) -> Result<Confi
         )])),
         ..Secret::default()
     };
+    let cached = ctx
+        .caches
+        .version(Owned::Secret, ns, &configuration_secret_name(tenant));
     let mut writes = usize::from(
-        apply(&ctx.applied, &secrets, config_secret)
+        apply(&ctx.applied, &secrets, config_secret, cached)
             .await
             .at(Step::Configuration)?,
     );
+    // Made once, kept while it exists (renewal is the CA's business, not every pass's). One the
+    // cache does not hold may still exist unlabelled (made by a user): it is asked for.
+    let tls_name = tls_secret_name(tenant);
     if tenant.spec.request_auto_cert.unwrap_or(true)
+        && ctx.caches.version(Owned::Secret, ns, &tls_name).is_none()
         && secrets
-            .get_metadata_opt(&tls_secret_name(tenant))
+            .get_metadata_opt(&tls_name)
             .await
             .at(Step::Certificate)?
             .is_none()
@@ -118,7 +132,7 @@ pub async fn apply_configuration(ctx: &Context, tenant: &Tenant) -> Result<Confi
         )
         .at(Step::Certificate)?;
         writes += usize::from(
-            apply(&ctx.applied, &secrets, tls)
+            apply(&ctx.applied, &secrets, tls, None)
                 .await
                 .at(Step::Certificate)?,
         );

@@ -9,6 +9,7 @@
 //! with a count, and a retry with backoff).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,11 +20,12 @@ use kube::api::Api;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{EventType, Recorder, Reporter};
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 
 use super::apply::{AppliedObjects, FIELD_MANAGER};
+use super::caches::Caches;
 use super::configuration::apply_configuration;
 use super::guard;
 use super::health::{self, ReadyWhen};
@@ -31,6 +33,7 @@ use super::status::{self, StepError, Stop};
 use super::workloads::apply_workloads;
 use super::{decommission, provisioning};
 use crate::admission::{self, DefaultsConfig};
+use crate::api::names::TENANT_LABEL;
 use crate::api::tenant::Tenant;
 use crate::certs::Ca;
 
@@ -65,6 +68,15 @@ pub struct Context {
     pub(super) provisioned: provisioning::Memory,
     /// Consecutive failed reconciles per Tenant (by uid), for the retry backoff.
     failures: Mutex<HashMap<String, u32>>,
+    /// What the watches hold; the phases read here rather than from the apiserver.
+    pub(super) caches: Caches,
+}
+
+/// Reconcile passes started (Tenants being deleted apart), for benchmarks and tests.
+static PASSES: AtomicU64 = AtomicU64::new(0);
+
+pub fn passes() -> u64 {
+    PASSES.load(Ordering::Relaxed)
 }
 
 /// Retries of a failing Tenant: 5 s, 10 s, 20 s, ... up to 5 minutes.
@@ -90,21 +102,19 @@ pub async fn run(
     } else {
         settings.namespaces.iter().cloned().map(Some).collect()
     };
-    let context = Arc::new(Context {
-        recorder: Recorder::new(client.clone(), reporter),
-        client: client.clone(),
-        settings,
-        applied: AppliedObjects::default(),
-        provisioned: provisioning::Memory::default(),
-        failures: Mutex::default(),
-    });
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let controllers = scopes.into_iter().map(|scope| {
         let mut stopped = stopped.clone();
         let until_stopped = async move {
             let _ = stopped.wait_for(|s| *s).await;
         };
-        controller(client.clone(), scope, context.clone(), until_stopped)
+        controller(
+            client.clone(),
+            scope,
+            settings.clone(),
+            reporter.clone(),
+            until_stopped,
+        )
     });
     let all = futures::future::join_all(controllers);
     tokio::pin!(all);
@@ -117,11 +127,12 @@ pub async fn run(
     }
 }
 
-/// The controller for one namespace, or for all (`None`).
+/// The controller for one namespace, or for all (`None`), with its own watches and their caches.
 async fn controller(
     client: kube::Client,
     namespace: Option<String>,
-    context: Arc<Context>,
+    settings: Settings,
+    reporter: Reporter,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     fn api<K>(client: &kube::Client, namespace: Option<&str>) -> Api<K>
@@ -136,14 +147,42 @@ async fn controller(
     }
     let (client, namespace) = (&client, namespace.as_deref());
     let controller = Controller::new(api::<Tenant>(client, namespace), watcher::Config::default());
-    // The users' configuration and user Secrets are not ours (no ownerReference): watch every
-    // Secret's metadata (never its data) and wake the Tenants of its namespace that name it, so a
-    // Secret created, rotated or deleted is noticed at once.
+    // Only objects carrying the tenant label are ours: the rest of the cluster is never cached.
+    let ours = || watcher::Config::default().labels(TENANT_LABEL);
+    let (statefulsets, statefulsets_writer) = reflector::store();
+    let (services, services_writer) = reflector::store();
+    let (own_secrets, own_secrets_writer) = reflector::store();
+    let (secret_metadata, secret_metadata_writer) = reflector::store();
+    let (service_accounts, service_accounts_writer) = reflector::store();
     let tenants = controller.store();
+    let context = Arc::new(Context {
+        recorder: Recorder::new(client.clone(), reporter),
+        client: client.clone(),
+        settings,
+        applied: AppliedObjects::default(),
+        provisioned: provisioning::Memory::default(),
+        failures: Mutex::default(),
+        caches: Caches::new(
+            tenants.clone(),
+            statefulsets,
+            services,
+            own_secrets,
+            secret_metadata,
+            service_accounts,
+        ),
+    });
     controller
-        .watches(
-            api::<PartialObjectMeta<Secret>>(client, namespace),
-            watcher::Config::default(),
+        // The users' configuration and user Secrets are not ours (no ownerReference): watch every
+        // Secret's metadata (never its data) and wake the Tenants of its namespace that name it,
+        // so a Secret created, rotated or deleted is noticed at once.
+        .watches_stream(
+            watcher(
+                api::<PartialObjectMeta<Secret>>(client, namespace),
+                watcher::Config::default(),
+            )
+            .default_backoff()
+            .reflect(secret_metadata_writer)
+            .touched_objects(),
             move |secret| {
                 let (ns, name) = (secret.namespace(), secret.name_any());
                 tenants
@@ -162,21 +201,32 @@ async fn controller(
                     .collect::<Vec<_>>()
             },
         )
-        .owns(
-            api::<StatefulSet>(client, namespace),
-            watcher::Config::default(),
+        .owns_stream(
+            watcher(api::<StatefulSet>(client, namespace), ours())
+                .default_backoff()
+                .reflect(statefulsets_writer)
+                .touched_objects(),
         )
-        .owns(
-            api::<Service>(client, namespace),
-            watcher::Config::default(),
+        .owns_stream(
+            watcher(api::<Service>(client, namespace), ours())
+                .default_backoff()
+                .reflect(services_writer)
+                .touched_objects(),
         )
-        .owns(
-            api::<Secret>(client, namespace),
-            watcher::Config::default().labels(crate::api::names::TENANT_LABEL),
+        .owns_stream(
+            watcher(api::<Secret>(client, namespace), ours())
+                .default_backoff()
+                .reflect(own_secrets_writer)
+                .touched_objects(),
         )
-        .owns(
-            api::<ServiceAccount>(client, namespace),
-            watcher::Config::default(),
+        .owns_stream(
+            watcher(
+                api::<PartialObjectMeta<ServiceAccount>>(client, namespace),
+                ours(),
+            )
+            .default_backoff()
+            .reflect(service_accounts_writer)
+            .touched_objects(),
         )
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, context)
@@ -228,8 +278,10 @@ pub async fn reconcile(stored: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
         // Owned objects go with the Tenant (ownerReferences); claims stay, by retention policy.
         return Ok(Action::await_change());
     }
+    PASSES.fetch_add(1, Ordering::Relaxed);
     let tenant = admission::defaulted(&stored, &ctx.settings.defaults);
     let outcome = async {
+        ctx.caches.synced().await?;
         guard::check(&ctx, &stored, &tenant).await?;
         let configured = apply_configuration(&ctx, &tenant).await?;
         let writes = configured.writes

@@ -4,7 +4,7 @@
 //! StatefulSet goes (`prune_retired`); its claims stay, as every claim does.
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use kube::api::{Api, DeleteParams, ListParams};
+use kube::api::{Api, DeleteParams};
 use kube::runtime::events::EventType;
 
 use super::controller::Context;
@@ -12,8 +12,7 @@ use super::desired;
 use super::health::log_admin_error;
 use super::status::{self, AtStep, Step, StepError};
 use crate::api::names::{
-    DECOMMISSION_ANNOTATION, POOL_DECOMMISSIONED, POOL_DECOMMISSIONING, TENANT_LABEL,
-    pool_statefulset_name,
+    DECOMMISSION_ANNOTATION, POOL_DECOMMISSIONED, POOL_DECOMMISSIONING, pool_statefulset_name,
 };
 use crate::api::tenant::Tenant;
 use crate::s3admin::AdminClient;
@@ -125,13 +124,9 @@ pub async fn drive(ctx: &Context, tenant: &Tenant, admin: &AdminClient) -> Optio
 /// it may hold the only copy of data. Returns how many were deleted.
 pub async fn prune_retired(ctx: &Context, tenant: &Tenant) -> Result<usize, StepError> {
     let api: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), tenant.namespace());
-    let ours = api
-        .list_metadata(&ListParams::default().labels(&format!("{TENANT_LABEL}={}", tenant.name())))
-        .await
-        .at(Step::StatefulSets)?;
     let uid = tenant.metadata.uid.as_deref();
     let mut deleted = 0;
-    for sts in ours.items {
+    for sts in ctx.caches.statefulsets_of(tenant) {
         let name = sts.metadata.name.clone().unwrap_or_default();
         let owned = sts
             .metadata

@@ -3,10 +3,10 @@
 //! namespace (its S3 Service is named `minio`, one per namespace).
 
 use kube::ResourceExt;
-use kube::api::{Api, ListParams, ObjectMeta};
+use kube::api::ObjectMeta;
 
 use super::controller::Context;
-use super::status::{AtStep, Blocked, STATE_ANOTHER_TENANT, STATE_INVALID, Step, Stop, StopKind};
+use super::status::{Blocked, STATE_ANOTHER_TENANT, STATE_INVALID, Stop, StopKind};
 use crate::admission;
 use crate::api::tenant::Tenant;
 
@@ -33,12 +33,9 @@ pub async fn check(ctx: &Context, stored: &Tenant, tenant: &Tenant) -> Result<()
         }
         .into());
     }
-    let others = Api::<Tenant>::namespaced(ctx.client.clone(), tenant.namespace())
-        .list_metadata(&ListParams::default())
-        .await
-        .at(Step::Guard)?;
+    let others = ctx.caches.tenants_in(tenant.namespace());
     let created = |m: &ObjectMeta| m.creation_timestamp.clone().map(|t| t.0);
-    if let Some(older) = others.items.iter().find(|o| {
+    if let Some(older) = others.iter().find(|o| {
         o.metadata.name.as_deref() != Some(tenant.name())
             && created(&o.metadata) < created(&stored.metadata)
     }) {

@@ -7,9 +7,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 use std::sync::Arc;
 
-use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{Secret, Service};
-use kube::api::Api;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
@@ -74,12 +71,11 @@ pub async fn observe(
     admin: Option<&Credentials>,
 ) -> Result<(Observed, Option<AdminClient>), StepError> {
     let ns = tenant.namespace();
-    let sts_api: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), ns);
     let mut pools = Vec::new();
     let (mut servers_ready, mut servers) = (0, 0);
     for pool in &tenant.spec.pools {
         let sts_name = pool_statefulset_name(tenant, pool);
-        let live = sts_api.get_opt(&sts_name).await.at(Step::Health)?;
+        let live = ctx.caches.statefulset(ns, &sts_name);
         let pool_ready = live
             .as_ref()
             .and_then(|s| s.status.as_ref())
@@ -258,14 +254,12 @@ async fn tenant_endpoint(
 ) -> Result<Result<Endpoint, String>, StepError> {
     let ns = tenant.namespace();
     let domain = &ctx.settings.defaults.cluster_domain;
-    let service = Api::<Service>::namespaced(ctx.client.clone(), ns)
-        .get_opt(S3_SERVICE_NAME)
-        .await
-        .at(Step::Health)?;
+    let service = ctx.caches.service(ns, S3_SERVICE_NAME);
     let Some(ip) = service
-        .and_then(|s| s.spec)
-        .and_then(|s| s.cluster_ip)
-        .and_then(|ip| IpAddr::from_str(&ip).ok())
+        .as_ref()
+        .and_then(|s| s.spec.as_ref())
+        .and_then(|s| s.cluster_ip.as_deref())
+        .and_then(|ip| IpAddr::from_str(ip).ok())
     else {
         return Ok(Err(format!(
             "the Service {S3_SERVICE_NAME:?} has no ClusterIP yet"
@@ -298,8 +292,9 @@ async fn tenant_endpoint(
     };
     add(ctx.settings.ca.cert_pem().as_bytes());
     if let Some(name) = mounted
-        && let Some(secret) = Api::<Secret>::namespaced(ctx.client.clone(), ns)
-            .get_opt(&name)
+        && let Some(secret) = ctx
+            .caches
+            .secret(&ctx.client, ns, &name)
             .await
             .at(Step::Health)?
         && let Some(ca) = secret.data.as_ref().and_then(|d| d.get("ca.crt"))

@@ -5,9 +5,11 @@
 //! `configuration` (credentials and TLS Secrets), `workloads` (ServiceAccount, Services,
 //! StatefulSets), `health` (servers ready, the S3 cluster's own answer, drives and usage from its
 //! admin API), `provisioning` (users and buckets, once healthy), `decommission` (a pool asked to
-//! retire), `status` (conditions, events). `desired` is pure (Tenant in, objects out); `apply` is server-side apply.
+//! retire), `status` (conditions, events). `desired` is pure (Tenant in, objects out); `apply` is server-side apply; `caches` serves
+//! the phases' reads from the controller's watches.
 
 pub mod apply;
+pub mod caches;
 pub mod configuration;
 pub mod controller;
 pub mod decommission;
@@ -20,5 +22,5 @@ pub mod status;
 pub mod workloads;
 
 pub use apply::{FIELD_MANAGER, api_writes};
-pub use controller::{Settings, run};
+pub use controller::{Settings, passes, run};
 pub use health::ReadyWhen;

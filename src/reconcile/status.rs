@@ -87,6 +87,8 @@ pub enum StepFailure {
     Kube(#[from] kube::Error),
     #[error("certificate: {0}")]
     Cert(#[from] crate::certs::CertError),
+    #[error(transparent)]
+    NotSynced(#[from] super::caches::NotSynced),
 }
 
 /// The API's own message for a refused request (e.g. a quota's), not the client's wrapping.

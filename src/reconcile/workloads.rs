@@ -5,9 +5,11 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Service, ServiceAccount};
+use kube::ResourceExt;
 use kube::api::Api;
 
 use super::apply::apply;
+use super::caches::Owned;
 use super::controller::Context;
 use super::desired::{self, DesiredObjects};
 use super::status::{AtStep, Blocked, STATE_NOT_OWNED, Step, Stop, StopKind};
@@ -29,15 +31,18 @@ pub async fn apply_workloads(
         apply(
             &ctx.applied,
             &Api::<ServiceAccount>::namespaced(ctx.client.clone(), ns),
-            service_account,
+            service_account.clone(),
+            ctx.caches
+                .version(Owned::ServiceAccount, ns, &service_account.name_any()),
         )
         .await
         .at(Step::ServiceAccount)?,
     );
     let service_api: Api<Service> = Api::namespaced(ctx.client.clone(), ns);
     for service in services {
+        let cached = ctx.caches.version(Owned::Service, ns, &service.name_any());
         writes += usize::from(
-            apply(&ctx.applied, &service_api, service)
+            apply(&ctx.applied, &service_api, service, cached)
                 .await
                 .at(Step::Services)?,
         );
@@ -46,14 +51,19 @@ pub async fn apply_workloads(
     let owner = desired::owner_reference(tenant);
     for sts in statefulsets {
         let sts_name = sts.metadata.name.clone().unwrap_or_default();
-        // Never take over a StatefulSet someone else made under our name.
-        if let Some(live) = sts_api
-            .get_metadata_opt(&sts_name)
-            .await
-            .at(Step::StatefulSets)?
-        {
+        // Never take over a StatefulSet someone else made under our name. The cache holds only
+        // labelled ones: one it does not hold is asked for.
+        let cached = ctx.caches.statefulset(ns, &sts_name);
+        let live = match &cached {
+            Some(sts) => Some(sts.metadata.clone()),
+            None => sts_api
+                .get_metadata_opt(&sts_name)
+                .await
+                .at(Step::StatefulSets)?
+                .map(|m| m.metadata),
+        };
+        if let Some(live) = live {
             let ours = live
-                .metadata
                 .owner_references
                 .unwrap_or_default()
                 .iter()
@@ -73,9 +83,14 @@ pub async fn apply_workloads(
             }
         }
         writes += usize::from(
-            apply(&ctx.applied, &sts_api, sts)
-                .await
-                .at(Step::StatefulSets)?,
+            apply(
+                &ctx.applied,
+                &sts_api,
+                sts,
+                cached.and_then(|s| s.metadata.resource_version.clone()),
+            )
+            .await
+            .at(Step::StatefulSets)?,
         );
     }
     Ok(writes)
