@@ -86,11 +86,28 @@ async fn cluster(nodes: usize) -> (ControlPlane, kube::Client) {
     (cp, client)
 }
 
+/// Creates `object` (already existing counts), retrying while the apiserver or a webhook is
+/// unavailable, for up to 60 s.
+async fn create<K>(api: Api<K>, object: &K)
+where
+    K: kube::Resource + Clone + serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match api.create(&PostParams::default(), object).await {
+            Ok(_) => return,
+            Err(kube::Error::Api(s)) if s.code == 409 => return,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "{e}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+}
+
 async fn namespace(client: &kube::Client, name: &str) {
     let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
-    let _ = Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await;
+    create(Api::all(client.clone()), &ns).await;
 }
 
 fn tenant(name: &str, servers: i32) -> Tenant {
@@ -105,31 +122,20 @@ fn tenant(name: &str, servers: i32) -> Tenant {
 async fn create_tenant(client: &kube::Client, ns: &str) {
     namespace(client, ns).await;
     let secret: Secret = serde_json::from_value(json!({"metadata": {"name": "env"}, "stringData": {"config.env": "export S3_ROOT_USER=\"a\"\n"}})).unwrap();
-    let _ = Api::<Secret>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &secret)
-        .await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        match Api::<Tenant>::namespaced(client.clone(), ns)
-            .create(&PostParams::default(), &tenant("t", 4))
-            .await
-        {
-            Ok(_) => return,
-            Err(kube::Error::Api(s)) if s.code == 409 => return,
-            Err(e) => {
-                assert!(Instant::now() < deadline, "{ns}: {e}");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        }
-    }
+    // Each retried: a Tenant whose Secret was lost to a restart never becomes Ready (this once
+    // read "23 of 24 Tenants Ready").
+    create(Api::namespaced(client.clone(), ns), &secret).await;
+    create(Api::namespaced(client.clone(), ns), &tenant("t", 4)).await;
 }
 
 async fn all_ready(client: &kube::Client, namespaces: &[String], timeout: Duration) {
     let deadline = Instant::now() + timeout;
     loop {
         let mut ready = 0;
+        let mut waiting = Vec::new();
         for ns in namespaces {
-            if let Ok(t) = Api::<Tenant>::namespaced(client.clone(), ns).get("t").await
+            let t = Api::<Tenant>::namespaced(client.clone(), ns).get("t").await;
+            if let Ok(t) = &t
                 && t.status.as_ref().is_some_and(|s| {
                     s.observed_generation == t.metadata.generation
                         && s.conditions
@@ -138,6 +144,11 @@ async fn all_ready(client: &kube::Client, namespaces: &[String], timeout: Durati
                 })
             {
                 ready += 1;
+            } else {
+                waiting.push(format!(
+                    "{ns}: {:?}",
+                    t.map(|t| (t.metadata.generation, t.status))
+                ));
             }
         }
         if ready == namespaces.len() {
@@ -145,8 +156,9 @@ async fn all_ready(client: &kube::Client, namespaces: &[String], timeout: Durati
         }
         assert!(
             Instant::now() < deadline,
-            "{ready} of {} Tenants Ready after {timeout:?}",
-            namespaces.len()
+            "{ready} of {} Tenants Ready after {timeout:?}; the others:\n{}",
+            namespaces.len(),
+            waiting.join("\n")
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
