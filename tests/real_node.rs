@@ -19,7 +19,7 @@ use k8s_openapi::api::admissionregistration::v1::{
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{
-    Namespace, PersistentVolume, PersistentVolumeClaim, Pod, Secret, Service,
+    Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod, Secret, Service,
 };
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
@@ -855,6 +855,87 @@ async fn users_and_buckets_are_provisioned_drives_and_usage_reported_and_a_rotat
     .unwrap();
     let old = s3_as(setup, &client, ns, user, &["verify", "app-data", "3"]).await;
     assert!(old.is_err(), "the old secret still works: {old:?}");
+
+    // 5. A server lost while its node takes no pods (as when a machine fails): the cluster reports
+    //    its drives offline, and the Tenant says so (Degraded, naming the pod; yellow) until the
+    //    pod is back.
+    let nodes: Api<Node> = Api::all(client.clone());
+    let node = nodes.list(&ListParams::default()).await.unwrap().items[0]
+        .metadata
+        .name
+        .clone()
+        .unwrap();
+    let schedulable = |yes: bool| {
+        let (nodes, node) = (nodes.clone(), node.clone());
+        async move {
+            nodes
+                .patch(
+                    &node,
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"spec": {"unschedulable": !yes}})),
+                )
+                .await
+                .unwrap();
+        }
+    };
+    schedulable(false).await;
+    let victim = format!("{name}-p0-3");
+    Api::<Pod>::namespaced(client.clone(), ns)
+        .delete(
+            &victim,
+            &DeleteParams {
+                grace_period_seconds: Some(0),
+                ..DeleteParams::default()
+            },
+        )
+        .await
+        .unwrap();
+    let degraded = wait_for(
+        Duration::from_secs(180),
+        "the lost server's drives reported offline",
+        || {
+            let tenants = tenants.clone();
+            async move {
+                let t = tenants.get(name).await.ok()?;
+                let s = t.status.clone()?;
+                (s.drives_offline == Some(2) && condition_of(&t, "Degraded")?.0 == "True")
+                    .then_some(t)
+            }
+        },
+    )
+    .await;
+    // The node takes pods again before anything is asserted: the next tests need it.
+    schedulable(true).await;
+    let degraded = match degraded {
+        Ok(t) => t,
+        Err(e) => panic!("{e}\n{}", diagnose(setup, ns).await),
+    };
+    let (_, reason, message) = condition_of(&degraded, "Degraded").unwrap();
+    assert_eq!(reason, "ServersNotReady", "{message}");
+    assert!(
+        message.contains(&format!("2 of 8 drives offline, on pod(s) {victim}")),
+        "{message}"
+    );
+    let status = degraded.status.unwrap();
+    assert_eq!(status.health_status.as_deref(), Some("yellow"));
+    assert_eq!(status.drives_online, Some(6));
+    wait_for(
+        Duration::from_secs(300),
+        "the server back: every drive online, Degraded cleared, green",
+        || {
+            let tenants = tenants.clone();
+            async move {
+                let t = tenants.get(name).await.ok()?;
+                let s = t.status.clone()?;
+                (s.drives_offline == Some(0)
+                    && s.health_status.as_deref() == Some("green")
+                    && condition_of(&t, "Degraded")?.0 == "False")
+                    .then_some(())
+            }
+        },
+    )
+    .await
+    .unwrap();
 }
 
 fn small_pool(name: &str) -> Value {

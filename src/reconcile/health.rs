@@ -345,18 +345,23 @@ pub fn status_of(
     // Degraded once it had been up: a Tenant still starting is progressing, not degraded. Offline
     // drives degrade it at once, naming their pods.
     let degraded = (!fully && (was("Ready") || was("Degraded"))) || drives_offline.is_some();
+    let offline_message = |s: &Storage| {
+        format!(
+            "{} of {} drives offline, on pod(s) {}",
+            s.offline,
+            s.offline + s.online,
+            s.offline_pods.join(", ")
+        )
+    };
     let (degraded_reason, degraded_message) = match (degraded, servers_ok, drives_offline) {
         (false, _, _) => ("Reconciled", String::new()),
-        (true, false, _) => ("ServersNotReady", ready_message.clone()),
-        (true, true, Some(s)) if ready => (
-            "DrivesOffline",
-            format!(
-                "{} of {} drives offline, on pod(s) {}",
-                s.offline,
-                s.offline + s.online,
-                s.offline_pods.join(", ")
-            ),
+        // A server that is gone takes its drives with it: which pods, the cluster says.
+        (true, false, Some(s)) => (
+            "ServersNotReady",
+            format!("{ready_message}; {}", offline_message(s)),
         ),
+        (true, false, None) => ("ServersNotReady", ready_message.clone()),
+        (true, true, Some(s)) if ready => ("DrivesOffline", offline_message(s)),
         (true, true, _) => (ready_reason, ready_message.clone()),
     };
     let stopped_answering = was("Ready") && !ready && observed.s3.is_some();
@@ -525,6 +530,25 @@ mod tests {
         assert_eq!(
             (status.drives_online, status.drives_offline),
             (Some(2), Some(2))
+        );
+
+        // The server of those drives gone (its pod not ready): both said, in one message.
+        let observed = Observed {
+            servers_ready: 3,
+            ..observed
+        };
+        let (status, _) = status_of(&tenant, &observed, None);
+        let degraded = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Degraded")
+            .unwrap();
+        assert_eq!(
+            (degraded.reason.as_str(), degraded.message.as_str()),
+            (
+                "ServersNotReady",
+                "the S3 cluster answers healthy; 3 of 4 servers ready; 2 of 4 drives offline, on pod(s) t-p0-1"
+            )
         );
     }
 }
