@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use hanzo_s3_operator::s3admin::{AdminClient, AdminError, Credentials, Endpoint};
 
+mod support;
+
 const ROOT_USER: &str = "test-admin";
 const ROOT_PASSWORD: &str = "test-admin-secret-0123456789";
 
@@ -197,4 +199,39 @@ async fn a_pool_is_decommissioned_when_asked() {
     // What the pool held now lives on the other one. (Whether the server refuses a second request
     // for a drained pool depends on timing, so the reconciler never sends one: nothing asserted.)
     assert!(admin.bucket_exists("data").await.unwrap());
+}
+
+#[tokio::test]
+async fn calls_share_one_connection_and_a_closed_one_is_replaced() {
+    let server = start(1);
+    let proxy = support::Proxy::start(vec![server.addr]).await;
+    let admin = AdminClient::new(
+        Endpoint {
+            addr: SocketAddr::from(([127, 0, 0, 1], proxy.port)),
+            host: server.addr.to_string(),
+            tls: None,
+        },
+        Credentials {
+            access_key: ROOT_USER.to_owned(),
+            secret_key: ROOT_PASSWORD.to_owned(),
+        },
+    );
+    wait_healthy(&admin).await;
+    let before = proxy.connections();
+    for _ in 0..5 {
+        admin.storage_info().await.unwrap();
+        admin.cluster_health().await.unwrap();
+    }
+    assert_eq!(
+        proxy.connections(),
+        before,
+        "ten calls went over the connection the health check opened"
+    );
+    // The connection dropped under the client (a server restart, a kube-proxy change): the next
+    // call opens a new one and succeeds.
+    proxy.cut();
+    proxy.restore();
+    admin.storage_info().await.unwrap();
+    admin.takes_requests().await.unwrap();
+    assert_eq!(proxy.connections(), before + 1);
 }

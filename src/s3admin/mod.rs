@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
+use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -191,12 +192,24 @@ where
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
-/// The admin client of one S3 cluster.
+/// The admin client of one S3 cluster. Its calls share one kept-alive connection (a health pass
+/// makes three or four: one TLS handshake instead of one each); clones share it too.
 #[derive(Clone, Debug)]
 pub struct AdminClient {
     endpoint: Endpoint,
     credentials: Credentials,
     region: String,
+    connection: Connection,
+}
+
+/// The open connection, if any. Calls take turns on it (HTTP/1.1 has one request at a time).
+#[derive(Clone, Default)]
+struct Connection(Arc<tokio::sync::Mutex<Option<SendRequest<Full<Bytes>>>>>);
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Connection")
+    }
 }
 
 /// An S3 error document (`<Error><Code>..</Code><Message>..</Message></Error>`) or the admin API's
@@ -241,6 +254,7 @@ impl AdminClient {
             endpoint,
             credentials,
             region: DEFAULT_REGION.to_owned(),
+            connection: Connection::default(),
         }
     }
 
@@ -469,7 +483,7 @@ impl AdminClient {
             .parse()
             .map_err(|e: http::uri::InvalidUri| AdminError::Sign(e.to_string()))?;
         let request = request.map(|b| Full::new(Bytes::from(b)));
-        match tokio::time::timeout(CALL_TIMEOUT, exchange(endpoint, request)).await {
+        match tokio::time::timeout(CALL_TIMEOUT, self.exchange(request)).await {
             Ok(result) => result,
             Err(_) => Err(AdminError::Timeout {
                 host: endpoint.host.clone(),
@@ -485,56 +499,97 @@ struct Answer {
     body: Bytes,
 }
 
-async fn exchange(
-    endpoint: &Endpoint,
-    request: http::Request<Full<Bytes>>,
-) -> Result<Answer, AdminError> {
-    let unreachable = |reason: String| AdminError::Connect {
-        host: endpoint.host.clone(),
-        addr: endpoint.addr,
-        reason,
-    };
-    let tcp = TcpStream::connect(endpoint.addr)
-        .await
-        .map_err(|e| unreachable(e.to_string()))?;
-    match &endpoint.tls {
-        None => over(tcp, request).await.map_err(unreachable),
-        Some(config) => {
-            let name = rustls::pki_types::ServerName::try_from(endpoint.host.clone())
-                .map_err(|e| unreachable(e.to_string()))?;
-            let stream = tokio_rustls::TlsConnector::from(config.clone())
-                .connect(name, tcp)
-                .await
-                .map_err(|e| unreachable(format!("TLS: {e}")))?;
-            over(stream, request).await.map_err(unreachable)
+impl AdminClient {
+    /// Sends `request` on the kept connection, or on a new one when there is none or the server
+    /// closed it. When a kept connection turns out closed under a request that is safe to repeat
+    /// (GET, HEAD: as Go's client does), the request goes once more on a new one; other requests
+    /// may have reached the server, so their error is reported and the next pass decides.
+    async fn exchange(&self, request: http::Request<Full<Bytes>>) -> Result<Answer, AdminError> {
+        let mut slot = self.connection.0.lock().await;
+        let kept = match slot.take() {
+            Some(mut sender) => sender.ready().await.ok().map(|()| sender),
+            None => None,
+        };
+        let replayable = matches!(*request.method(), http::Method::GET | http::Method::HEAD);
+        let again = (kept.is_some() && replayable).then(|| copy(&request));
+        let mut sender = match kept {
+            Some(sender) => sender,
+            None => self.connect().await?,
+        };
+        let response = match (sender.send_request(request).await, again) {
+            (Err(e), Some(again))
+                if e.is_canceled() || e.is_closed() || e.is_incomplete_message() =>
+            {
+                sender = self.connect().await?;
+                sender.send_request(again).await
+            }
+            (response, _) => response,
+        }
+        .map_err(|e| self.unreachable(e.to_string()))?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = Limited::new(response.into_body(), MAX_ANSWER)
+            .collect()
+            .await
+            .map_err(|e| self.unreachable(format!("reading the answer: {e}")))?
+            .to_bytes();
+        // Kept only after a whole answer: then it is free for the next request.
+        *slot = Some(sender);
+        Ok(Answer {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, AdminError> {
+        let endpoint = &self.endpoint;
+        let tcp = TcpStream::connect(endpoint.addr)
+            .await
+            .map_err(|e| self.unreachable(e.to_string()))?;
+        let sender = match &endpoint.tls {
+            None => handshake(tcp).await,
+            Some(config) => {
+                let name = rustls::pki_types::ServerName::try_from(endpoint.host.clone())
+                    .map_err(|e| self.unreachable(e.to_string()))?;
+                let stream = tokio_rustls::TlsConnector::from(config.clone())
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| self.unreachable(format!("TLS: {e}")))?;
+                handshake(stream).await
+            }
+        };
+        sender.map_err(|e| self.unreachable(e))
+    }
+
+    fn unreachable(&self, reason: String) -> AdminError {
+        AdminError::Connect {
+            host: self.endpoint.host.clone(),
+            addr: self.endpoint.addr,
+            reason,
         }
     }
 }
 
-async fn over<S>(stream: S, request: http::Request<Full<Bytes>>) -> Result<Answer, String>
+async fn handshake<S>(stream: S) -> Result<SendRequest<Full<Bytes>>, String>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| e.to_string())?;
-    tokio::spawn(conn);
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| e.to_string())?;
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let body = Limited::new(response.into_body(), MAX_ANSWER)
-        .collect()
-        .await
-        .map_err(|e| format!("reading the answer: {e}"))?
-        .to_bytes();
-    Ok(Answer {
-        status,
-        headers,
-        body,
-    })
+    tokio::spawn(connection);
+    Ok(sender)
+}
+
+/// The same request again (`http::Request` is not `Clone`; a `Full` body is).
+fn copy(request: &http::Request<Full<Bytes>>) -> http::Request<Full<Bytes>> {
+    let mut copy = http::Request::new(request.body().clone());
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.version_mut() = request.version();
+    *copy.headers_mut() = request.headers().clone();
+    copy
 }
 
 #[cfg(test)]

@@ -107,6 +107,7 @@ pub async fn reconcile_to_ready(
 pub struct Proxy {
     pub port: u16,
     cut: Arc<std::sync::atomic::AtomicBool>,
+    accepted: Arc<std::sync::atomic::AtomicUsize>,
     generation: tokio::sync::watch::Sender<u64>,
 }
 
@@ -119,6 +120,7 @@ impl Proxy {
         let cut = Arc::new(AtomicBool::new(false));
         let (generation, watch) = tokio::sync::watch::channel(0u64);
         let next = Arc::new(AtomicUsize::new(0));
+        let accepted = next.clone();
         let flag = cut.clone();
         tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
@@ -151,8 +153,14 @@ impl Proxy {
         Proxy {
             port,
             cut,
+            accepted,
             generation,
         }
+    }
+
+    /// Connections accepted and forwarded so far.
+    pub fn connections(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Drops every open connection and refuses new ones.
