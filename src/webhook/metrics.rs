@@ -1,11 +1,13 @@
 //! Prometheus metrics of the webhook server: requests and latency per webhook and verdict, requests
-//! in flight, open connections, and when the serving certificate expires.
+//! in flight, open connections, and when the serving certificate expires; and the reconciler's
+//! passes and API writes (one endpoint per process).
 
 use std::sync::atomic::AtomicI64;
 use std::time::SystemTime;
 
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
@@ -30,7 +32,10 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        let mut registry = Registry::with_prefix("hanzo_s3_operator_webhook");
+        let mut top = Registry::default();
+        top.sub_registry_with_prefix("hanzo_s3_operator_reconcile")
+            .register_collector(Box::new(ReconcilerCounters));
+        let registry = top.sub_registry_with_prefix("hanzo_s3_operator_webhook");
         let requests = Family::<RequestLabels, Counter>::default();
         // 50 µs .. ~0.8 s: admission answers are sub-millisecond; the tail shows trouble.
         let latency = Family::<RequestLabels, Histogram>::new_with_constructor(|| {
@@ -61,13 +66,39 @@ impl Default for Metrics {
             certificate_expiry.clone(),
         );
         Metrics {
-            registry,
+            registry: top,
             requests,
             latency,
             in_flight,
             connections,
             certificate_expiry,
         }
+    }
+}
+
+/// The reconciler's counters (process-wide atomics it keeps itself), read at each scrape.
+#[derive(Debug)]
+struct ReconcilerCounters;
+
+impl Collector for ReconcilerCounters {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        for (name, help, value) in [
+            (
+                "passes",
+                "Reconcile passes started (Tenants being deleted apart)",
+                crate::reconcile::passes(),
+            ),
+            (
+                "api_writes",
+                "Objects created or changed, status patches and events written by the reconciler",
+                crate::reconcile::api_writes(),
+            ),
+        ] {
+            let counter = ConstCounter::new(value);
+            let metric = encoder.encode_descriptor(name, help, None, counter.metric_type())?;
+            counter.encode(metric)?;
+        }
+        Ok(())
     }
 }
 
