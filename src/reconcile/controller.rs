@@ -25,7 +25,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 
 use super::apply::{AppliedObjects, FIELD_MANAGER};
-use super::caches::Caches;
+use super::caches::{Caches, slim};
 use super::configuration::apply_configuration;
 use super::guard;
 use super::health::{self, ReadyWhen};
@@ -146,7 +146,15 @@ async fn controller(
         }
     }
     let (client, namespace) = (&client, namespace.as_deref());
-    let controller = Controller::new(api::<Tenant>(client, namespace), watcher::Config::default());
+    let (tenants, tenants_writer) = reflector::store();
+    let controller = Controller::for_stream(
+        watcher(api::<Tenant>(client, namespace), watcher::Config::default())
+            .default_backoff()
+            .modify(|t: &mut Tenant| t.metadata.managed_fields = None)
+            .reflect(tenants_writer)
+            .applied_objects(),
+        tenants.clone(),
+    );
     // Only objects carrying the tenant label are ours: the rest of the cluster is never cached.
     let ours = || watcher::Config::default().labels(TENANT_LABEL);
     let (statefulsets, statefulsets_writer) = reflector::store();
@@ -154,7 +162,6 @@ async fn controller(
     let (own_secrets, own_secrets_writer) = reflector::store();
     let (secret_metadata, secret_metadata_writer) = reflector::store();
     let (service_accounts, service_accounts_writer) = reflector::store();
-    let tenants = controller.store();
     let context = Arc::new(Context {
         recorder: Recorder::new(client.clone(), reporter),
         client: client.clone(),
@@ -181,6 +188,7 @@ async fn controller(
                 watcher::Config::default(),
             )
             .default_backoff()
+            .modify(|s: &mut PartialObjectMeta<Secret>| slim::metadata(&mut s.metadata))
             .reflect(secret_metadata_writer)
             .touched_objects(),
             move |secret| {
@@ -204,18 +212,21 @@ async fn controller(
         .owns_stream(
             watcher(api::<StatefulSet>(client, namespace), ours())
                 .default_backoff()
+                .modify(slim::statefulset)
                 .reflect(statefulsets_writer)
                 .touched_objects(),
         )
         .owns_stream(
             watcher(api::<Service>(client, namespace), ours())
                 .default_backoff()
+                .modify(slim::service)
                 .reflect(services_writer)
                 .touched_objects(),
         )
         .owns_stream(
             watcher(api::<Secret>(client, namespace), ours())
                 .default_backoff()
+                .modify(slim::own_secret)
                 .reflect(own_secrets_writer)
                 .touched_objects(),
         )
@@ -225,6 +236,7 @@ async fn controller(
                 ours(),
             )
             .default_backoff()
+            .modify(|s: &mut PartialObjectMeta<ServiceAccount>| slim::metadata(&mut s.metadata))
             .reflect(service_accounts_writer)
             .touched_objects(),
         )
