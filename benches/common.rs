@@ -143,3 +143,35 @@ pub async fn start_standalone(
         tls_h2,
     }
 }
+
+/// A namespace `ns` holding a configuration Secret and a Tenant `t` of one pool of 4 servers x 1
+/// volume, stored already defaulted (as the mutating webhook would store it): the reconciler
+/// benchmarks' unit of work.
+#[allow(dead_code)]
+pub async fn create_small_tenant(client: &kube::Client, ns: &str) {
+    use hanzo_s3_operator::admission::{DefaultsConfig, defaulted};
+    use hanzo_s3_operator::api::tenant::Tenant;
+    use k8s_openapi::api::core::v1::{Namespace, Secret};
+    use kube::api::{Api, PostParams};
+
+    Api::<Namespace>::all(client.clone())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let secret: Secret = serde_json::from_value(json!({"metadata": {"name": "t-env"}, "stringData": {"config.env": "export S3_ROOT_USER=\"a\"\n"}})).unwrap();
+    Api::<Secret>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let tenant: Tenant = serde_json::from_value(json!({"apiVersion": "minio.min.io/v2", "kind": "Tenant", "metadata": {"name": "t", "namespace": ns},
+        "spec": {"configuration": {"name": "t-env"}, "pools": [{"name": "p0", "servers": 4, "volumesPerServer": 1,
+        "volumeClaimTemplate": {"spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}}]}})).unwrap();
+    let tenant = defaulted(&tenant, &DefaultsConfig::default());
+    Api::<Tenant>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &tenant)
+        .await
+        .unwrap();
+}

@@ -8,15 +8,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hanzo_controlplane::{ControlPlane, Options};
-use hanzo_s3_operator::admission::{DefaultsConfig, defaulted};
+use hanzo_s3_operator::admission::DefaultsConfig;
 use hanzo_s3_operator::api::crd::crd;
 use hanzo_s3_operator::api::tenant::Tenant;
 use hanzo_s3_operator::certs::Ca;
 use hanzo_s3_operator::reconcile::{ReadyWhen, Settings, api_writes};
-use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
-use serde_json::json;
+use kube::api::{Api, ListParams, Patch, PatchParams};
 
 #[path = "common.rs"]
 mod common;
@@ -27,27 +25,7 @@ async fn round(client: &kube::Client, tag: &str, count: usize) -> (f64, f64, f64
     let mut names = Vec::new();
     for i in 0..count {
         let ns = format!("bench-{tag}-{i}");
-        Api::<Namespace>::all(client.clone())
-            .create(
-                &PostParams::default(),
-                &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap(),
-            )
-            .await
-            .unwrap();
-        let secret: Secret = serde_json::from_value(json!({"metadata": {"name": "t-env"}, "stringData": {"config.env": "export S3_ROOT_USER=\"a\"\n"}})).unwrap();
-        Api::<Secret>::namespaced(client.clone(), &ns)
-            .create(&PostParams::default(), &secret)
-            .await
-            .unwrap();
-        let tenant: Tenant = serde_json::from_value(json!({"apiVersion": "minio.min.io/v2", "kind": "Tenant", "metadata": {"name": "t", "namespace": ns},
-            "spec": {"configuration": {"name": "t-env"}, "pools": [{"name": "p0", "servers": 4, "volumesPerServer": 1,
-            "volumeClaimTemplate": {"spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}}]}})).unwrap();
-        // As the mutating webhook would store it.
-        let tenant = defaulted(&tenant, &DefaultsConfig::default());
-        Api::<Tenant>::namespaced(client.clone(), &ns)
-            .create(&PostParams::default(), &tenant)
-            .await
-            .unwrap();
+        common::create_small_tenant(client, &ns).await;
         names.push(ns);
     }
     // Pods need their namespace's default ServiceAccount, made by the controller-manager.

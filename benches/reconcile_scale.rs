@@ -16,10 +16,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hanzo_controlplane::{ControlPlane, Options};
-use hanzo_s3_operator::admission::{DefaultsConfig, defaulted};
 use hanzo_s3_operator::api::crd::crd;
 use hanzo_s3_operator::api::tenant::Tenant;
-use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
+use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
@@ -137,30 +136,6 @@ async fn ready_count(client: &kube::Client) -> usize {
         .unwrap_or(0)
 }
 
-async fn create_tenant(client: &kube::Client, ns: &str) {
-    Api::<Namespace>::all(client.clone())
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap(),
-        )
-        .await
-        .unwrap();
-    let secret: Secret = serde_json::from_value(json!({"metadata": {"name": "t-env"}, "stringData": {"config.env": "export S3_ROOT_USER=\"a\"\n"}})).unwrap();
-    Api::<Secret>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
-    let tenant: Tenant = serde_json::from_value(json!({"apiVersion": "minio.min.io/v2", "kind": "Tenant", "metadata": {"name": "t", "namespace": ns},
-        "spec": {"configuration": {"name": "t-env"}, "pools": [{"name": "p0", "servers": 4, "volumesPerServer": 1,
-        "volumeClaimTemplate": {"spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}}]}})).unwrap();
-    // As the mutating webhook would store it (the webhooks are not registered here).
-    let tenant = defaulted(&tenant, &DefaultsConfig::default());
-    Api::<Tenant>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &tenant)
-        .await
-        .unwrap();
-}
-
 fn main() {
     let smoke = common::smoke();
     let tenants = if smoke {
@@ -233,7 +208,7 @@ fn main() {
         // 1. Every Tenant applied, then all Ready.
         let started = Instant::now();
         for i in 0..tenants {
-            create_tenant(&client, &format!("scale-{i}")).await;
+            common::create_small_tenant(&client, &format!("scale-{i}")).await;
         }
         let applied = started.elapsed().as_secs_f64();
         let deadline = Instant::now() + Duration::from_secs(3600);

@@ -510,21 +510,17 @@ mod tests {
             Some("red"),
             "2 online < quorum 3"
         );
-        let degraded = status
-            .conditions
-            .iter()
-            .find(|c| c.type_ == "Degraded")
-            .unwrap();
+        let degraded = |status: &TenantStatus| {
+            let c = status.conditions.iter().find(|c| c.type_ == "Degraded");
+            c.map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+                .unwrap()
+        };
         assert_eq!(
+            degraded(&status),
             (
-                degraded.status.as_str(),
-                degraded.reason.as_str(),
-                degraded.message.as_str()
-            ),
-            (
-                "True",
-                "DrivesOffline",
-                "2 of 4 drives offline, on pod(s) t-p0-1"
+                "True".to_owned(),
+                "DrivesOffline".to_owned(),
+                "2 of 4 drives offline, on pod(s) t-p0-1".to_owned()
             )
         );
         assert_eq!(
@@ -538,16 +534,12 @@ mod tests {
             ..observed
         };
         let (status, _) = status_of(&tenant, &observed, None);
-        let degraded = status
-            .conditions
-            .iter()
-            .find(|c| c.type_ == "Degraded")
-            .unwrap();
         assert_eq!(
-            (degraded.reason.as_str(), degraded.message.as_str()),
+            degraded(&status),
             (
-                "ServersNotReady",
-                "the S3 cluster answers healthy; 3 of 4 servers ready; 2 of 4 drives offline, on pod(s) t-p0-1"
+                "True".to_owned(),
+                "ServersNotReady".to_owned(),
+                "the S3 cluster answers healthy; 3 of 4 servers ready; 2 of 4 drives offline, on pod(s) t-p0-1".to_owned()
             )
         );
     }
