@@ -2,6 +2,10 @@
 //! health look every 30 s, any touch of the Tenant) sends the apiserver no GET or LIST: a thousand
 //! Tenants used to cost a request per pool and object per pass, forever. Counted on the wire, with
 //! a layer in the operator's own client, against the real apiserver with kwok nodes.
+//!
+//! The configuration Secret is named `t-configuration`, the name the operator renders it under (as
+//! the examples and many users name it): the caches must never serve the user's copy from the
+//! operator's own, slimmed one, or the next pass would render an empty configuration over it.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -65,7 +69,7 @@ async fn passes_over_a_ready_tenant_read_nothing_from_the_apiserver() {
         .await
         .unwrap();
     let ns = cp.create_namespace("reads").await.unwrap();
-    let secret: Secret = serde_json::from_value(json!({"metadata": {"name": "t-env"},
+    let secret: Secret = serde_json::from_value(json!({"metadata": {"name": "t-configuration"},
         "stringData": {"config.env": "export S3_ROOT_USER=\"admin\"\nexport S3_ROOT_PASSWORD=\"reads-test-only\"\n"}})).unwrap();
     Api::<Secret>::namespaced(admin.clone(), &ns)
         .create(&PostParams::default(), &secret)
@@ -78,7 +82,7 @@ async fn passes_over_a_ready_tenant_read_nothing_from_the_apiserver() {
     let tenant: Tenant =
         serde_json::from_value(json!({"apiVersion": "minio.min.io/v2", "kind": "Tenant",
         "metadata": {"name": "t"},
-        "spec": {"configuration": {"name": "t-env"}, "pools": [pool("p0"), pool("p1")]}}))
+        "spec": {"configuration": {"name": "t-configuration"}, "pools": [pool("p0"), pool("p1")]}}))
         .unwrap();
     let tenants: Api<Tenant> = Api::namespaced(admin.clone(), &ns);
     tenants
@@ -158,4 +162,16 @@ async fn passes_over_a_ready_tenant_read_nothing_from_the_apiserver() {
         "{passes_run} passes over a Ready Tenant read from the apiserver:\n{reads:#?}\nall requests:\n{since:#?}"
     );
     assert!(ready(&tenants).await);
+    let config = Api::<Secret>::namespaced(admin, &ns)
+        .get("t-configuration")
+        .await
+        .unwrap()
+        .data
+        .and_then(|d| d.get("config.env").cloned())
+        .map(|b| String::from_utf8(b.0).unwrap())
+        .unwrap_or_default();
+    assert!(
+        config.contains("S3_ROOT_USER") && config.contains("S3_ROOT_PASSWORD"),
+        "the configuration lost its credentials: {config:?}"
+    );
 }

@@ -113,10 +113,13 @@ impl Caches {
         self.services.get(&ObjectRef::new(name).within(namespace))
     }
 
-    /// A Secret with its data: the operator's own from its watch (only `ca.crt` of it: see
-    /// [`slim::own_secret`]); a user's fetched only when its resourceVersion changed since the last
-    /// fetch. `None` when the watch does not know it (a
-    /// Secret created later wakes the Tenants that name it).
+    /// A user's Secret (configuration, `spec.users`, an external certificate) with all its data,
+    /// fetched only when its resourceVersion changed since the last fetch. `None` when the watch
+    /// does not know it (a Secret created later wakes the Tenants that name it).
+    ///
+    /// Never served from the operator's own Secrets, even under the same name: the examples, as
+    /// many users do, name the configuration Secret `<tenant>-configuration`, the name the
+    /// operator renders it under, and the cached copy of ours holds no more than `ca.crt`.
     pub async fn secret(
         &self,
         client: &kube::Client,
@@ -124,17 +127,6 @@ impl Caches {
         name: &str,
     ) -> Result<Option<Arc<Secret>>, kube::Error> {
         let key = ObjectRef::<Secret>::new(name).within(namespace);
-        // Ours means owned by a Tenant, not only labelled: a user's Secret may carry the label
-        // too (kustomize's commonLabels), and its cached copy holds no more than `ca.crt`.
-        if let Some(own) = self.own_secrets.get(&key).filter(|s| {
-            s.metadata
-                .owner_references
-                .iter()
-                .flatten()
-                .any(|o| o.kind == "Tenant")
-        }) {
-            return Ok(Some(own));
-        }
         let meta_key = ObjectRef::<PartialObjectMeta<Secret>>::new(name).within(namespace);
         let Some(meta) = self.secret_metadata.get(&meta_key) else {
             self.forget(&key);
@@ -188,6 +180,16 @@ impl Caches {
             Owned::Secret => of(&self.own_secrets, namespace, name),
             Owned::ServiceAccount => of(&self.service_accounts, namespace, name),
         }
+    }
+
+    /// `ca.crt` of a Secret the operator wrote (the TLS Secret of requestAutoCert).
+    pub fn own_ca(&self, namespace: &str, name: &str) -> Option<Vec<u8>> {
+        self.own_secrets
+            .get(&ObjectRef::new(name).within(namespace))?
+            .data
+            .as_ref()?
+            .get("ca.crt")
+            .map(|ca| ca.0.clone())
     }
 
     /// The resourceVersion the watch last saw of a Secret, without fetching it.

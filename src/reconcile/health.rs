@@ -274,15 +274,18 @@ async fn tenant_endpoint(
         }));
     }
     // The CA that signed the certificate the servers present: ca.crt of the Secret they mount
-    // (the operator CA for requestAutoCert, whichever CA that was), and the current operator CA.
+    // (ours for requestAutoCert, whichever CA signed it then; else the user's first external
+    // certificate), and the current operator CA.
     let mounted = if tenant.spec.request_auto_cert.unwrap_or(true) {
-        Some(tls_secret_name(tenant))
+        ctx.caches.own_ca(ns, &tls_secret_name(tenant))
+    } else if let Some(external) = tenant.spec.external_cert_secret.first() {
+        ctx.caches
+            .secret(&ctx.client, ns, &external.name)
+            .await
+            .at(Step::Health)?
+            .and_then(|s| s.data.as_ref()?.get("ca.crt").map(|ca| ca.0.clone()))
     } else {
-        tenant
-            .spec
-            .external_cert_secret
-            .first()
-            .map(|s| s.name.clone())
+        None
     };
     let mut roots = rustls::RootCertStore::empty();
     let mut add = |pem: &[u8]| {
@@ -291,15 +294,8 @@ async fn tenant_endpoint(
         }
     };
     add(ctx.settings.ca.cert_pem().as_bytes());
-    if let Some(name) = mounted
-        && let Some(secret) = ctx
-            .caches
-            .secret(&ctx.client, ns, &name)
-            .await
-            .at(Step::Health)?
-        && let Some(ca) = secret.data.as_ref().and_then(|d| d.get("ca.crt"))
-    {
-        add(&ca.0);
+    if let Some(ca) = mounted {
+        add(&ca);
     }
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
