@@ -7,6 +7,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 use std::sync::Arc;
 
+use k8s_openapi::api::apps::v1::StatefulSet;
+use kube::api::Api;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
@@ -75,7 +77,23 @@ pub async fn observe(
     let (mut servers_ready, mut servers) = (0, 0);
     for pool in &tenant.spec.pools {
         let sts_name = pool_statefulset_name(tenant, pool);
-        let live = ctx.caches.statefulset(ns, &sts_name);
+        let mut live = ctx.caches.statefulset(ns, &sts_name);
+        let ready_in = |s: &Option<Arc<StatefulSet>>| {
+            s.as_ref()
+                .and_then(|s| s.status.as_ref())
+                .and_then(|s| s.ready_replicas)
+                .unwrap_or(0)
+        };
+        // A pool short of ready servers is asked for, not read from the cache: a watch resumed
+        // across an apiserver restart is the one way the cache can miss an update, and a Tenant
+        // would wait on it. Only converging pools cost a GET; a Ready Tenant's passes none.
+        if ready_in(&live) < pool.servers {
+            live = Api::<StatefulSet>::namespaced(ctx.client.clone(), ns)
+                .get_opt(&sts_name)
+                .await
+                .at(Step::Health)?
+                .map(Arc::new);
+        }
         let pool_ready = live
             .as_ref()
             .and_then(|s| s.status.as_ref())
