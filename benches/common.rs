@@ -175,3 +175,13 @@ pub async fn create_small_tenant(client: &kube::Client, ns: &str) {
         .await
         .unwrap();
 }
+
+/// Whether a Tenant's status says Ready.
+#[allow(dead_code)]
+pub fn is_ready(tenant: &hanzo_s3_operator::api::tenant::Tenant) -> bool {
+    tenant.status.as_ref().is_some_and(|s| {
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True")
+    })
+}

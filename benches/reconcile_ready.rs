@@ -37,17 +37,7 @@ async fn round(client: &kube::Client, tag: &str, count: usize) -> (f64, f64, f64
                 .list(&ListParams::default())
                 .await
                 .unwrap();
-            ready += list
-                .items
-                .iter()
-                .filter(|t| {
-                    t.status.as_ref().is_some_and(|s| {
-                        s.conditions
-                            .iter()
-                            .any(|c| c.type_ == "Ready" && c.status == "True")
-                    })
-                })
-                .count();
+            ready += list.items.iter().filter(|t| common::is_ready(t)).count();
         }
         if ready == count || Instant::now() > deadline {
             break;

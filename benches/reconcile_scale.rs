@@ -121,18 +121,7 @@ async fn ready_count(client: &kube::Client) -> usize {
     Api::<Tenant>::all(client.clone())
         .list(&ListParams::default())
         .await
-        .map(|list| {
-            list.items
-                .iter()
-                .filter(|t| {
-                    t.status.as_ref().is_some_and(|s| {
-                        s.conditions
-                            .iter()
-                            .any(|c| c.type_ == "Ready" && c.status == "True")
-                    })
-                })
-                .count()
-        })
+        .map(|list| list.items.iter().filter(|t| common::is_ready(t)).count())
         .unwrap_or(0)
 }
 
