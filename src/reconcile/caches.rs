@@ -31,13 +31,13 @@ use crate::api::tenant::Tenant;
 const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Caches {
-    pub(super) tenants: Store<Tenant>,
-    pub(super) statefulsets: Store<StatefulSet>,
-    pub(super) services: Store<Service>,
+    tenants: Store<Tenant>,
+    statefulsets: Store<StatefulSet>,
+    services: Store<Service>,
     /// Secrets carrying the tenant label: the ones the operator writes.
-    pub(super) own_secrets: Store<Secret>,
-    pub(super) secret_metadata: Store<PartialObjectMeta<Secret>>,
-    pub(super) service_accounts: Store<PartialObjectMeta<ServiceAccount>>,
+    own_secrets: Store<Secret>,
+    secret_metadata: Store<PartialObjectMeta<Secret>>,
+    service_accounts: Store<PartialObjectMeta<ServiceAccount>>,
     /// Users' Secrets as last fetched, each at the resourceVersion it had then.
     fetched: Mutex<HashMap<ObjectRef<Secret>, Arc<Secret>>>,
 }
@@ -127,18 +127,16 @@ impl Caches {
         name: &str,
     ) -> Result<Option<Arc<Secret>>, kube::Error> {
         let key = ObjectRef::<Secret>::new(name).within(namespace);
-        let meta_key = ObjectRef::<PartialObjectMeta<Secret>>::new(name).within(namespace);
-        let Some(meta) = self.secret_metadata.get(&meta_key) else {
+        let Some(version) = self.secret_version(namespace, name) else {
             self.forget(&key);
             return Ok(None);
         };
-        let version = meta.metadata.resource_version.as_deref();
         let known = self
             .fetched
             .lock()
             .ok()
             .and_then(|f| f.get(&key).cloned())
-            .filter(|s| s.metadata.resource_version.as_deref() == version);
+            .filter(|s| s.metadata.resource_version.as_ref() == Some(&version));
         if known.is_some() {
             return Ok(known);
         }
@@ -215,12 +213,18 @@ pub mod slim {
     use k8s_openapi::api::apps::v1::StatefulSet;
     use k8s_openapi::api::core::v1::{Secret, Service, ServiceSpec};
     use kube::api::ObjectMeta;
+    use kube::core::PartialObjectMeta;
 
     /// Name, namespace, labels, owners and resourceVersion stay; managedFields and annotations
     /// (`last-applied-configuration` can be as big as the object) go.
     pub fn metadata(meta: &mut ObjectMeta) {
         meta.managed_fields = None;
         meta.annotations = None;
+    }
+
+    /// An object watched for its metadata only (Secrets of users, ServiceAccounts).
+    pub fn partial<K>(object: &mut PartialObjectMeta<K>) {
+        metadata(&mut object.metadata);
     }
 
     /// Metadata and status (ready replicas); the spec is ours and known.

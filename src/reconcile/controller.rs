@@ -183,14 +183,12 @@ async fn controller(
         // Secret's metadata (never its data) and wake the Tenants of its namespace that name it,
         // so a Secret created, rotated or deleted is noticed at once.
         .watches_stream(
-            watcher(
+            cached(
                 api::<PartialObjectMeta<Secret>>(client, namespace),
                 watcher::Config::default(),
-            )
-            .default_backoff()
-            .modify(|s: &mut PartialObjectMeta<Secret>| slim::metadata(&mut s.metadata))
-            .reflect(secret_metadata_writer)
-            .touched_objects(),
+                slim::partial,
+                secret_metadata_writer,
+            ),
             move |secret| {
                 let (ns, name) = (secret.namespace(), secret.name_any());
                 tenants
@@ -209,37 +207,30 @@ async fn controller(
                     .collect::<Vec<_>>()
             },
         )
-        .owns_stream(
-            watcher(api::<StatefulSet>(client, namespace), ours())
-                .default_backoff()
-                .modify(slim::statefulset)
-                .reflect(statefulsets_writer)
-                .touched_objects(),
-        )
-        .owns_stream(
-            watcher(api::<Service>(client, namespace), ours())
-                .default_backoff()
-                .modify(slim::service)
-                .reflect(services_writer)
-                .touched_objects(),
-        )
-        .owns_stream(
-            watcher(api::<Secret>(client, namespace), ours())
-                .default_backoff()
-                .modify(slim::own_secret)
-                .reflect(own_secrets_writer)
-                .touched_objects(),
-        )
-        .owns_stream(
-            watcher(
-                api::<PartialObjectMeta<ServiceAccount>>(client, namespace),
-                ours(),
-            )
-            .default_backoff()
-            .modify(|s: &mut PartialObjectMeta<ServiceAccount>| slim::metadata(&mut s.metadata))
-            .reflect(service_accounts_writer)
-            .touched_objects(),
-        )
+        .owns_stream(cached(
+            api::<StatefulSet>(client, namespace),
+            ours(),
+            slim::statefulset,
+            statefulsets_writer,
+        ))
+        .owns_stream(cached(
+            api::<Service>(client, namespace),
+            ours(),
+            slim::service,
+            services_writer,
+        ))
+        .owns_stream(cached(
+            api::<Secret>(client, namespace),
+            ours(),
+            slim::own_secret,
+            own_secrets_writer,
+        ))
+        .owns_stream(cached(
+            api::<PartialObjectMeta<ServiceAccount>>(client, namespace),
+            ours(),
+            slim::partial,
+            service_accounts_writer,
+        ))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, context)
         .for_each(|result| async move {
@@ -248,6 +239,25 @@ async fn controller(
             }
         })
         .await;
+}
+
+/// A watch whose objects are slimmed and kept in `writer`'s store on their way to the controller,
+/// which every one of them (deleted ones too) wakes.
+fn cached<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    slim: fn(&mut K),
+    writer: reflector::store::Writer<K>,
+) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static
+where
+    K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone + Default + Send + Sync,
+{
+    watcher(api, config)
+        .default_backoff()
+        .modify(slim)
+        .reflect(writer)
+        .touched_objects()
 }
 
 /// Why a reconcile returned an error: a step failed (already reported on the Tenant), or the status

@@ -27,13 +27,15 @@ pub async fn apply_workloads(
         service_account,
         statefulsets,
     } = desired::desired(tenant, &ctx.settings.defaults.cluster_domain, config_hash);
+    let cached = ctx
+        .caches
+        .version(Owned::ServiceAccount, ns, &service_account.name_any());
     let mut writes = usize::from(
         apply(
             &ctx.applied,
             &Api::<ServiceAccount>::namespaced(ctx.client.clone(), ns),
-            service_account.clone(),
-            ctx.caches
-                .version(Owned::ServiceAccount, ns, &service_account.name_any()),
+            service_account,
+            cached,
         )
         .await
         .at(Step::ServiceAccount)?,
@@ -53,8 +55,7 @@ pub async fn apply_workloads(
         let sts_name = sts.metadata.name.clone().unwrap_or_default();
         // Never take over a StatefulSet someone else made under our name. The cache holds only
         // labelled ones: one it does not hold is asked for.
-        let cached = ctx.caches.statefulset(ns, &sts_name);
-        let live = match &cached {
+        let live = match ctx.caches.statefulset(ns, &sts_name) {
             Some(sts) => Some(sts.metadata.clone()),
             None => sts_api
                 .get_metadata_opt(&sts_name)
@@ -62,6 +63,8 @@ pub async fn apply_workloads(
                 .at(Step::StatefulSets)?
                 .map(|m| m.metadata),
         };
+        // What was just read (cached or asked for) is what apply compares: no second look.
+        let live_version = live.as_ref().and_then(|m| m.resource_version.clone());
         if let Some(live) = live {
             let ours = live
                 .owner_references
@@ -83,14 +86,9 @@ pub async fn apply_workloads(
             }
         }
         writes += usize::from(
-            apply(
-                &ctx.applied,
-                &sts_api,
-                sts,
-                cached.and_then(|s| s.metadata.resource_version.clone()),
-            )
-            .await
-            .at(Step::StatefulSets)?,
+            apply(&ctx.applied, &sts_api, sts, live_version)
+                .await
+                .at(Step::StatefulSets)?,
         );
     }
     Ok(writes)
