@@ -32,6 +32,15 @@ fn bench(c: &mut Criterion) {
                 })
             },
         );
+        // The steps the webhook takes on the object's text before the review: the size walk, then
+        // the typed parse.
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        group.bench_with_input(BenchmarkId::new("limits_walk", &label), &text, |b, text| {
+            b.iter(|| hanzo_s3_operator::admission::limits::check_json(text).unwrap())
+        });
+        group.bench_with_input(BenchmarkId::new("parse_str", &label), &text, |b, text| {
+            b.iter(|| hanzo_s3_operator::admission::parse_tenant_str(text).unwrap())
+        });
         group.bench_with_input(BenchmarkId::new("review", &label), &tenant, |b, t| {
             b.iter(|| review(None, t, &config))
         });

@@ -185,3 +185,76 @@ pub fn is_ready(tenant: &hanzo_s3_operator::api::tenant::Tenant) -> bool {
             .any(|c| c.type_ == "Ready" && c.status == "True")
     })
 }
+
+#[allow(dead_code)]
+pub fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// CPU-seconds (user + system) and peak RSS in MiB of a process, from /proc.
+#[allow(dead_code)]
+pub fn usage(pid: u32) -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let hwm_kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    // USER_HZ is 100 on Linux.
+    Some((ticks / 100.0, hwm_kib / 1024.0))
+}
+
+/// The control plane's processes (their command lines name its directory), by program name.
+#[allow(dead_code)]
+pub fn control_plane_pids(dir: &std::path::Path, skip: u32) -> Vec<(String, u32)> {
+    let dir = dir.to_string_lossy().into_owned();
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        // The operator names the kubeconfig in that directory too; shells are the launchers.
+        if pid != skip && args.iter().any(|a| a.contains(&dir)) {
+            let program = std::path::Path::new(&args[0])
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if program != "sh" && program != "bash" {
+                out.push((program, pid));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The date and time (UTC) a result file records.
+#[allow(dead_code)]
+pub fn chrono_now() -> String {
+    std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%dT%H:%MZ"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}

@@ -11,7 +11,6 @@
 //! HANZO_BENCH_SMOKE=1 runs 5 Tenants and 5 quiet seconds.
 
 use std::fmt::Write as _;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -35,66 +34,6 @@ impl Drop for Operator {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// CPU-seconds (user + system) and peak RSS in MiB of a process, from /proc.
-fn usage(pid: u32) -> Option<(f64, f64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name (which may hold spaces) start after the last ')'.
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let hwm_kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    // USER_HZ is 100 on Linux.
-    Some((ticks / 100.0, hwm_kib / 1024.0))
-}
-
-/// The control plane's processes (their command lines name its directory), by program name.
-fn control_plane_pids(dir: &Path, skip: u32) -> Vec<(String, u32)> {
-    let dir = dir.to_string_lossy().into_owned();
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-            continue;
-        };
-        let args: Vec<String> = cmdline
-            .split(|b| *b == 0)
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
-        // The operator names the kubeconfig in that directory too; shells are the launchers.
-        if pid != skip && args.iter().any(|a| a.contains(&dir)) {
-            let program = Path::new(&args[0])
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            if program != "sh" && program != "bash" {
-                out.push((program, pid));
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 /// The operator's reconcile counters, from its /metrics (curl: the serving certificate is for
@@ -130,12 +69,12 @@ fn main() {
     let tenants = if smoke {
         5
     } else {
-        env_number("HANZO_SCALE_TENANTS", 1000) as usize
+        common::env_number("HANZO_SCALE_TENANTS", 1000) as usize
     };
     let quiet = Duration::from_secs(if smoke {
         5
     } else {
-        env_number("HANZO_SCALE_QUIET_SECONDS", 600)
+        common::env_number("HANZO_SCALE_QUIET_SECONDS", 600)
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -188,10 +127,10 @@ fn main() {
             assert!(Instant::now() < deadline, "the operator did not start: {}", log_path.display());
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        let (cpu_idle, _) = usage(pid).unwrap();
-        let others_before: Vec<(String, f64)> = control_plane_pids(cp.dir(), pid)
+        let (cpu_idle, _) = common::usage(pid).unwrap();
+        let others_before: Vec<(String, f64)> = common::control_plane_pids(cp.dir(), pid)
             .into_iter()
-            .filter_map(|(name, p)| Some((name, usage(p)?.0)))
+            .filter_map(|(name, p)| Some((name, common::usage(p)?.0)))
             .collect();
 
         // 1. Every Tenant applied, then all Ready.
@@ -209,10 +148,10 @@ fn main() {
         let to_ready = started.elapsed().as_secs_f64();
         assert_eq!(ready, tenants, "not every Tenant became Ready within an hour");
         let (_, writes_ready) = counters(port).unwrap();
-        let (cpu_ready, rss_ready) = usage(pid).unwrap();
-        let others_ready: Vec<(String, f64)> = control_plane_pids(cp.dir(), pid)
+        let (cpu_ready, rss_ready) = common::usage(pid).unwrap();
+        let others_ready: Vec<(String, f64)> = common::control_plane_pids(cp.dir(), pid)
             .into_iter()
-            .filter_map(|(name, p)| Some((name, usage(p)?.0)))
+            .filter_map(|(name, p)| Some((name, common::usage(p)?.0)))
             .collect();
 
         // 2. At rest: passes go on (health looks, resyncs), writes should not.
@@ -220,7 +159,7 @@ fn main() {
         let (passes_rest, writes_rest) = counters(port).unwrap();
         tokio::time::sleep(quiet).await;
         let (passes_after, writes_after) = counters(port).unwrap();
-        let (cpu_quiet, _) = usage(pid).unwrap();
+        let (cpu_quiet, _) = common::usage(pid).unwrap();
 
         // 3. One Service deleted among all: noticed (its owner wakes) and applied again.
         let services: Api<Service> = Api::namespaced(client.clone(), &format!("scale-{}", tenants / 2));
@@ -237,13 +176,13 @@ fn main() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let restored_ms = deleted.elapsed().as_secs_f64() * 1000.0;
-        let (cpu_end, rss_peak) = usage(pid).unwrap();
+        let (cpu_end, rss_peak) = common::usage(pid).unwrap();
         drop(operator);
 
         let mut out = String::new();
         let _ = writeln!(out, "# Benchmark: the reconciler at {tenants} Tenants\n");
         let _ = writeln!(out, "- command: `cargo bench --bench reconcile_scale` (HANZO_SCALE_TENANTS={tenants}, HANZO_SCALE_QUIET_SECONDS={})", quiet.as_secs());
-        let _ = writeln!(out, "- date: {}", chrono_now());
+        let _ = writeln!(out, "- date: {}", common::chrono_now());
         let _ = writeln!(out, "- machine: {} cores; control plane: etcd, kube-apiserver, controller-manager, scheduler, kwok with {nodes} fake nodes and the test volume provisioner, all on this machine", std::thread::available_parallelism().map_or(0, |n| n.get()));
         let _ = writeln!(out, "- operator: `hanzo-s3-operator run --no-webhook-config --ready-when pods-ready` (bench profile), its own process; each Tenant in its own namespace with a configuration Secret and one pool of 4 servers x 1 volume, stored already defaulted; clock starts before the first namespace is created");
         let _ = writeln!(out, "- writes: the operator's `hanzo_s3_operator_reconcile_api_writes_total` (applies that changed something, status patches, events)\n");
@@ -271,12 +210,4 @@ fn main() {
         std::fs::write(common::results_path("reconcile-scale.md"), out).unwrap();
         cp.stop();
     });
-}
-
-fn chrono_now() -> String {
-    Command::new("date")
-        .args(["-u", "+%Y-%m-%dT%H:%MZ"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default()
 }

@@ -288,7 +288,13 @@ fn main() {
         for pools in [2usize, 11, 57] {
             let body = Bytes::from(review(pools));
             let size = format!("{} KB", body.len() / 1024);
+            if !selected("HANZO_WEBHOOK_SIZES", &size) {
+                continue;
+            }
             for mode in [Mode::KeepAlive, Mode::NewConnection, Mode::Http2] {
+                if !selected("HANZO_WEBHOOK_MODES", mode.label()) {
+                    continue;
+                }
                 for in_flight in [1usize, 16, 64] {
                     let run = |t: &Target, path: &'static str| cell(t.addr, path, t.tls.clone(), t.tls_h2.clone(), body.clone(), in_flight, mode);
                     let e = run(&echo, "/echo").await;
@@ -333,6 +339,12 @@ fn main() {
         out.push_str(&table);
         std::fs::write(common::results_path("webhook.md"), out).unwrap();
     });
+}
+
+/// Whether a cell's `value` is among those `var` lists (comma-separated; all when unset), so a
+/// profile can load one cell, e.g. HANZO_WEBHOOK_SIZES="10 KB" HANZO_WEBHOOK_MODES=keep-alive.
+fn selected(var: &str, value: &str) -> bool {
+    std::env::var(var).map_or(true, |list| list.split(',').any(|v| v.trim() == value))
 }
 
 fn command_output(program: &str, args: &[&str]) -> String {

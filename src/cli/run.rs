@@ -89,6 +89,10 @@ pub struct RunArgs {
     /// containers (KWOK fake nodes), where no S3 server could answer.
     #[arg(long, value_enum, default_value_t = ReadyWhen::S3Healthy, value_name = "WHEN")]
     pub ready_when: ReadyWhen,
+    /// Tenants reconciled at once. Bounds the operator's memory when many Tenants change together
+    /// (a restore, a first install); 0 means no bound.
+    #[arg(long, env = "MAX_CONCURRENT_RECONCILES", default_value_t = crate::reconcile::controller::DEFAULT_CONCURRENCY, value_name = "N")]
+    pub max_concurrent_reconciles: u16,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -214,6 +218,7 @@ async fn run_async(args: &RunArgs) -> Result<(), RunError> {
         let mut settings =
             Settings::new(state.defaults.clone(), Arc::new(stored.ca), args.ready_when);
         settings.namespaces = args.watch_namespaces.clone();
+        settings.concurrency = args.max_concurrent_reconciles;
         let reconcile_client = client.clone();
         let lease = leader::LeaseConfig::new(&args.namespace, &leader::default_identity());
         tokio::spawn(leader::run_elected(

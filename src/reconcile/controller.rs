@@ -18,7 +18,7 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::{EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -46,7 +46,15 @@ pub struct Settings {
     pub ready_when: ReadyWhen,
     /// Reconcile Tenants in these namespaces only (all when empty).
     pub namespaces: Vec<String>,
+    /// Reconciles in flight at once. Unbounded, a thousand Tenants created together are a thousand
+    /// passes each holding its desired objects and answers: that burst, not the caches, set the
+    /// operator's peak memory.
+    pub concurrency: u16,
 }
+
+/// Reconciles in flight at once by default: enough to keep the apiserver busy, few enough that a
+/// burst of new Tenants does not multiply the operator's memory.
+pub const DEFAULT_CONCURRENCY: u16 = 16;
 
 impl Settings {
     pub fn new(defaults: DefaultsConfig, ca: Arc<Ca>, ready_when: ReadyWhen) -> Settings {
@@ -55,6 +63,7 @@ impl Settings {
             ca,
             ready_when,
             namespaces: Vec::new(),
+            concurrency: DEFAULT_CONCURRENCY,
         }
     }
 }
@@ -154,7 +163,8 @@ async fn controller(
             .reflect(tenants_writer)
             .applied_objects(),
         tenants.clone(),
-    );
+    )
+    .with_config(controller::Config::default().concurrency(settings.concurrency));
     // Only objects carrying the tenant label are ours: the rest of the cluster is never cached.
     let ours = || watcher::Config::default().labels(TENANT_LABEL);
     let (statefulsets, statefulsets_writer) = reflector::store();
