@@ -114,7 +114,9 @@ fn templates() -> (Vec<Item>, Vec<Item>) {
         }
     };
     let invalid = vec![
-        broken("no servers", &|t| t["spec"]["pools"][0]["servers"] = json!(0)),
+        broken("no servers", &|t| {
+            t["spec"]["pools"][0]["servers"] = json!(0)
+        }),
         broken("no volumes", &|t| {
             t["spec"]["pools"][1]["volumesPerServer"] = json!(0)
         }),
@@ -173,7 +175,10 @@ fn placed(tenant: &Value, namespace: &str) -> Value {
 
 /// The apiserver's answer: the HTTP status and the body (an object or a metav1.Status).
 async fn send(client: &kube::Client, request: http::Request<Vec<u8>>) -> (u16, Value) {
-    let response = client.send(request.map(kube::client::Body::from)).await.unwrap();
+    let response = client
+        .send(request.map(kube::client::Body::from))
+        .await
+        .unwrap();
     let status = response.status().as_u16();
     let body = response.into_body().collect().await.unwrap().to_bytes();
     (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
@@ -272,8 +277,68 @@ fn build_peer() -> PathBuf {
         .unwrap_or_else(|e| {
             panic!("cannot run `go` to build the controller-runtime peer ({e}); install Go (the README's set-up does)")
         });
-    assert!(status.success(), "`go build` of {} failed", source.display());
+    assert!(
+        status.success(),
+        "`go build` of {} failed",
+        source.display()
+    );
     out
+}
+
+/// `hanzo-s3-operator conformance` against `url`: each check's name, PASS or FAIL, and detail.
+fn conformance(url: &str, ca: &Path) -> Vec<(String, bool, String)> {
+    let out = Command::new(env!("CARGO_BIN_EXE_hanzo-s3-operator"))
+        .args(["conformance", "--url", url, "--ca"])
+        .arg(ca)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let checks: Vec<(String, bool, String)> = text
+        .lines()
+        .filter_map(|line| {
+            let (at, verdict) = [" PASS ", " FAIL "]
+                .iter()
+                .find_map(|v| line.find(v).map(|at| (at, *v)))?;
+            Some((
+                line[..at].trim().to_owned(),
+                verdict == " PASS ",
+                line[at + verdict.len()..].trim().to_owned(),
+            ))
+        })
+        .collect();
+    assert!(
+        !checks.is_empty(),
+        "conformance against {url} printed no checks: {text}"
+    );
+    checks
+}
+
+/// The controller-runtime peer on a free port with a certificate from a fresh CA (written to
+/// `dir/peer-ca.pem`); its URL.
+fn start_peer(peer: &Path, dir: &Path) -> (Process, String, String) {
+    let certs = dir.join("peer-certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    let ca = Ca::generate("bench-peer-ca").unwrap();
+    let pair = ca.sign_serving(&["127.0.0.1".into()]).unwrap();
+    std::fs::write(certs.join("tls.crt"), &pair.cert_pem).unwrap();
+    std::fs::write(certs.join("tls.key"), &pair.key_pem).unwrap();
+    std::fs::write(dir.join("peer-ca.pem"), ca.cert_pem()).unwrap();
+    let port = free_port();
+    let log = std::fs::File::create(dir.join("bench-peer.log")).unwrap();
+    let child = Command::new(peer)
+        .args(["--port", &port.to_string(), "--cert-dir"])
+        .arg(&certs)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let url = format!("https://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the peer did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (Process(child), url, ca.cert_pem().to_owned())
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -296,7 +361,12 @@ impl Setup {
 }
 
 /// Starts what `setup` needs and returns the webhook process (if any) once admission answers.
-async fn start(setup: Setup, cp: &ControlPlane, client: &kube::Client, peer: &Path) -> Option<Process> {
+async fn start(
+    setup: Setup,
+    cp: &ControlPlane,
+    client: &kube::Client,
+    peer: &Path,
+) -> Option<Process> {
     let dir = cp.dir();
     match setup {
         Setup::Floor => None,
@@ -321,7 +391,10 @@ async fn start(setup: Setup, cp: &ControlPlane, client: &kube::Client, peer: &Pa
             let probe = placed(&templates().1[0].tenant, "apply-probe");
             let deadline = Instant::now() + Duration::from_secs(30);
             while create(client, &probe, true).await.0 < 400 {
-                assert!(Instant::now() < deadline, "the backstop policy was not enforced within 30 s");
+                assert!(
+                    Instant::now() < deadline,
+                    "the backstop policy was not enforced within 30 s"
+                );
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             None
@@ -332,7 +405,12 @@ async fn start(setup: Setup, cp: &ControlPlane, client: &kube::Client, peer: &Pa
             let log = std::fs::File::create(dir.join("bench-ours.log")).unwrap();
             let child = Command::new(env!("CARGO_BIN_EXE_hanzo-s3-operator"))
                 .args(["run", "--no-reconcile", "--namespace", OPERATOR_NS])
-                .args(["--listen", &format!("127.0.0.1:{port}"), "--webhook-url", &url])
+                .args([
+                    "--listen",
+                    &format!("127.0.0.1:{port}"),
+                    "--webhook-url",
+                    &url,
+                ])
                 .arg("--kubeconfig")
                 .arg(cp.kubeconfig_path())
                 .env("RUST_LOG", "info")
@@ -341,38 +419,31 @@ async fn start(setup: Setup, cp: &ControlPlane, client: &kube::Client, peer: &Pa
                 .spawn()
                 .unwrap();
             let process = Process(child);
-            hanzo_s3_operator::install::wait_for_admission(client, "apply-probe", Duration::from_secs(60))
-                .await
-                .unwrap();
+            hanzo_s3_operator::install::wait_for_admission(
+                client,
+                "apply-probe",
+                Duration::from_secs(60),
+            )
+            .await
+            .unwrap();
             Some(process)
         }
         Setup::Peer => {
-            let certs = dir.join("peer-certs");
-            std::fs::create_dir_all(&certs).unwrap();
-            let ca = Ca::generate("bench-peer-ca").unwrap();
-            let pair = ca.sign_serving(&["127.0.0.1".into()]).unwrap();
-            std::fs::write(certs.join("tls.crt"), &pair.cert_pem).unwrap();
-            std::fs::write(certs.join("tls.key"), &pair.key_pem).unwrap();
-            let port = free_port();
-            let log = std::fs::File::create(dir.join("bench-peer.log")).unwrap();
-            let child = Command::new(peer)
-                .args(["--port", &port.to_string(), "--cert-dir"])
-                .arg(&certs)
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .unwrap();
-            let process = Process(child);
+            let (process, url, ca_pem) = start_peer(peer, dir);
             let options = config::Options {
-                target: Target::Url(format!("https://127.0.0.1:{port}")),
-                ca_bundle_pem: Some(ca.cert_pem().to_owned()),
+                target: Target::Url(url),
+                ca_bundle_pem: Some(ca_pem),
                 operator_namespace: OPERATOR_NS.to_owned(),
                 mutation_failure_policy: "Fail".to_owned(),
             };
             config::apply(client, &options, "bench").await.unwrap();
-            hanzo_s3_operator::install::wait_for_admission(client, "apply-probe", Duration::from_secs(60))
-                .await
-                .unwrap();
+            hanzo_s3_operator::install::wait_for_admission(
+                client,
+                "apply-probe",
+                Duration::from_secs(60),
+            )
+            .await
+            .unwrap();
             Some(process)
         }
     }
@@ -405,7 +476,10 @@ async fn stop(setup: Setup, client: &kube::Client) {
     let probe = placed(&templates().1[0].tenant, "apply-probe");
     let deadline = Instant::now() + Duration::from_secs(30);
     while create(client, &probe, true).await.0 >= 400 {
-        assert!(Instant::now() < deadline, "admission was still enforced 30 s after removal");
+        assert!(
+            Instant::now() < deadline,
+            "admission was still enforced 30 s after removal"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -499,7 +573,33 @@ fn main() {
             "every invalid template, and only those, is denied"
         );
 
-        // 2. Create, then update, N Tenants under each set-up.
+        // 2. The AdmissionReview contract, checked on both servers directly (no apiserver).
+        let conformance_rows = {
+            let ours = common::start_standalone(
+                Path::new(env!("CARGO_BIN_EXE_hanzo-s3-operator")),
+                cp.dir(),
+                "conformance-ours",
+                Stdio::null(),
+                "warn",
+            )
+            .await;
+            let ours_checks = conformance(
+                &format!("https://{}", ours.addr),
+                &cp.dir().join("conformance-ours-ca.pem"),
+            );
+            let (peer_process, url, _) = start_peer(&peer, cp.dir());
+            let peer_checks = conformance(&url, &cp.dir().join("peer-ca.pem"));
+            drop(peer_process);
+            ours_checks
+                .into_iter()
+                .map(|(name, ours_passed, ours_detail)| {
+                    let peer = peer_checks.iter().find(|(n, _, _)| *n == name);
+                    (name, ours_passed, ours_detail, peer.cloned())
+                })
+                .collect::<Vec<_>>()
+        };
+
+        // 3. Create, then update, N Tenants under each set-up.
         let mut rows = Vec::new();
         for setup in [Setup::Floor, Setup::Policy, Setup::Ours, Setup::Peer] {
             let process = start(setup, &cp, &client, &peer).await;
@@ -573,6 +673,16 @@ fn main() {
                 row.apiserver_cpu,
                 row.webhook_cpu.map_or("-".to_owned(), |c| format!("{c:.1}")),
             );
+        }
+        let verdict = |passed: bool, detail: &str| {
+            format!("{} {}", if passed { "PASS" } else { "FAIL" }, detail.replace('|', "/"))
+        };
+        let _ = writeln!(out, "\n## The AdmissionReview contract: `hanzo-s3-operator conformance --url` on both servers\n");
+        let _ = writeln!(out, "Sent directly to each server (no apiserver), with the fixtures of webhooks/fixtures. ours: `run --standalone`; peer: as above. A check the peer fails is discussed in the note of the issue that added it (a rule of the peer's own, or a rule of ours only).\n");
+        let _ = writeln!(out, "| check | ours | controller-runtime peer |\n|---|---|---|");
+        for (name, ours_passed, ours_detail, peer) in &conformance_rows {
+            let peer = peer.as_ref().map_or("not run".to_owned(), |(_, p, d)| verdict(*p, d));
+            let _ = writeln!(out, "| {name} | {} | {peer} |", verdict(*ours_passed, ours_detail));
         }
         print!("{out}");
         std::fs::write(common::results_path("admission-apply.md"), out).unwrap();

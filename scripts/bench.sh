@@ -1,34 +1,42 @@
 #!/usr/bin/env bash
-# Runs a benchmark and writes its numbers, with the command and the machine, to benches/results/.
-#   scripts/bench.sh admission     # the admission core (criterion)
-# HANZO_BENCH_SMOKE=1 makes it a run of seconds that only proves it works, and HANZO_BENCH_OUT=DIR
-# writes the results there instead of benches/results.
+# Runs benchmarks and writes their numbers, with the command, date and machine, to benches/results/.
+#   scripts/bench.sh admission   # the pure admission core, criterion (~2 min)      -> admission.md
+#   scripts/bench.sh webhook     # the HTTPS server vs an echo ceiling (~5 min)     -> webhook.md
+#   scripts/bench.sh apply       # what `kubectl apply` pays: CRD only, CEL policy,
+#                                # our webhooks, a controller-runtime peer (~8 min)  -> admission-apply.md
+#   scripts/bench.sh scale       # the reconciler at 1,000 Tenants (~15 min)         -> reconcile-scale.md
+#   scripts/bench.sh all         # each of the above in turn (under 30 minutes on 2 cores, builds aside)
+# Several names may be given. `all` shortens the scale run's quiet period to 2 minutes (run
+# `scripts/bench.sh scale` with HANZO_SCALE_QUIET_SECONDS=600 for the 10-minute one).
+# HANZO_BENCH_SMOKE=1 makes each a run of seconds that only proves it works (CI runs it so), and
+# HANZO_BENCH_OUT=DIR writes the results there instead of benches/results.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-name="${1:-admission}"
-out="${HANZO_BENCH_OUT:-benches/results}/${name}.md"
 target="${CARGO_TARGET_DIR:-target}"
-cmd="cargo bench --bench ${name}"
-criterion=(--noplot)
-if [[ "${HANZO_BENCH_SMOKE:-}" == "1" ]]; then
-  criterion+=(--warm-up-time 0.05 --measurement-time 0.1 --sample-size 10)
-fi
-echo "==> ${cmd}"
-${cmd} -- "${criterion[@]}" 2>&1 | tee "/tmp/bench-${name}.log" | grep -E '^(admission|Benchmarking .*: Analyzing)|time:' || true
-{
-  echo "# Benchmark: ${name}"
-  echo
-  echo "- command: \`scripts/bench.sh ${name}\` (runs \`${cmd}\`)"
-  echo "- date: $(date -u +%Y-%m-%dT%H:%MZ)"
-  echo "- machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-  echo "- rustc: $(rustc --version)"
-  echo
-  echo "| benchmark | median | throughput |"
-  echo "|---|---|---|"
-  for est in "${target}"/criterion/"${name}"/*/*/new/estimates.json; do
-    dir="$(dirname "$(dirname "$est")")"
-    id="${dir#"${target}"/criterion/"${name}"/}"
-    python3 - "$est" "$dir/new/benchmark.json" "$id" <<'PY'
+out_dir="${HANZO_BENCH_OUT:-benches/results}"
+
+criterion() {
+  local name="$1" out="${out_dir}/$1.md" cmd="cargo bench --bench $1"
+  local args=(--noplot)
+  if [[ "${HANZO_BENCH_SMOKE:-}" == "1" ]]; then
+    args+=(--warm-up-time 0.05 --measurement-time 0.1 --sample-size 10)
+  fi
+  echo "==> ${cmd}"
+  ${cmd} -- "${args[@]}" 2>&1 | tee "/tmp/bench-${name}.log" | grep -E '^(admission|Benchmarking .*: Analyzing)|time:' || true
+  {
+    echo "# Benchmark: ${name}"
+    echo
+    echo "- command: \`scripts/bench.sh ${name}\` (runs \`${cmd}\`)"
+    echo "- date: $(date -u +%Y-%m-%dT%H:%MZ)"
+    echo "- machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+    echo "- rustc: $(rustc --version)"
+    echo
+    echo "| benchmark | median | throughput |"
+    echo "|---|---|---|"
+    for est in "${target}"/criterion/"${name}"/*/*/new/estimates.json; do
+      dir="$(dirname "$(dirname "$est")")"
+      id="${dir#"${target}"/criterion/"${name}"/}"
+      python3 - "$est" "$dir/new/benchmark.json" "$id" <<'PY'
 import json, sys
 est = json.load(open(sys.argv[1])); meta = json.load(open(sys.argv[2]))
 ns = est["median"]["point_estimate"]
@@ -38,7 +46,38 @@ rate = f"{bytes_ / ns * 1e9 / 2**20:.0f} MiB/s, {1e9 / ns:,.0f} per second" if b
 unit = f"{ns / 1000:.1f} µs" if ns >= 1000 else f"{ns:.0f} ns"
 print(f"| {sys.argv[3]} | {unit} | {rate} |")
 PY
-  done
-} > "${out}"
-echo "==> wrote ${out}"
-cat "${out}"
+    done
+  } > "${out}"
+  echo "==> wrote ${out}"
+  cat "${out}"
+}
+
+run_one() {
+  case "$1" in
+    admission) criterion admission ;;
+    webhook) benches/webhook.sh ;;
+    apply)
+      echo "==> cargo bench --bench admission_apply"
+      cargo bench --bench admission_apply ;;
+    scale)
+      echo "==> cargo bench --bench reconcile_scale"
+      cargo bench --bench reconcile_scale ;;
+    *)
+      echo "unknown benchmark '$1': use admission, webhook, apply, scale or all" >&2
+      exit 2 ;;
+  esac
+}
+
+names=("$@")
+if [[ ${#names[@]} -eq 0 ]]; then
+  names=(admission)
+fi
+if [[ " ${names[*]} " == *" all "* ]]; then
+  names=(admission webhook apply scale)
+  export HANZO_SCALE_QUIET_SECONDS="${HANZO_SCALE_QUIET_SECONDS:-120}"
+fi
+started=$(date +%s)
+for name in "${names[@]}"; do
+  run_one "$name"
+done
+echo "==> done in $(( $(date +%s) - started )) s: ${names[*]}"

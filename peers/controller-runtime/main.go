@@ -145,6 +145,10 @@ func (c config) applyDefaults(tenant object, namespace string) {
 }
 
 func (c config) mutate(_ context.Context, req admission.Request) admission.Response {
+	// A DELETE carries no object to default.
+	if req.Operation != "CREATE" && req.Operation != "UPDATE" {
+		return admission.Allowed("")
+	}
 	tenant, err := decode(req)
 	if err != nil {
 		return admission.Errored(http.StatusBadRequest, err)
