@@ -22,13 +22,12 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hanzo_controlplane::{ControlPlane, Options};
 use hanzo_s3_operator::admission::backstop;
 use hanzo_s3_operator::api::crd::crd;
-use hanzo_s3_operator::certs::Ca;
 use hanzo_s3_operator::webhook::config::{
     self, MUTATING_CONFIGURATION, Target, VALIDATING_CONFIGURATION,
 };
@@ -46,15 +45,6 @@ use serde_json::{Value, json};
 mod common;
 
 const OPERATOR_NS: &str = "hanzo-s3-operator";
-
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// One Tenant of the corpus: where it came from and the object.
 struct Item {
@@ -253,38 +243,6 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[index].as_secs_f64() * 1000.0
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Builds the controller-runtime peer (Go caches the build, so a second run only links).
-fn build_peer() -> PathBuf {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("peers/controller-runtime");
-    let out = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir)
-        .join(".cache/hanzo-s3-operator/peers/controller-runtime-webhook");
-    let status = Command::new("go")
-        .args(["build", "-o"])
-        .arg(&out)
-        .arg(".")
-        .current_dir(&source)
-        .status()
-        .unwrap_or_else(|e| {
-            panic!("cannot run `go` to build the controller-runtime peer ({e}); install Go (the README's set-up does)")
-        });
-    assert!(
-        status.success(),
-        "`go build` of {} failed",
-        source.display()
-    );
-    out
-}
-
 /// `hanzo-s3-operator conformance` against `url`: each check's name, PASS or FAIL, and detail.
 fn conformance(url: &str, ca: &Path) -> Vec<(String, bool, String)> {
     let out = Command::new(env!("CARGO_BIN_EXE_hanzo-s3-operator"))
@@ -313,34 +271,6 @@ fn conformance(url: &str, ca: &Path) -> Vec<(String, bool, String)> {
     checks
 }
 
-/// The controller-runtime peer on a free port with a certificate from a fresh CA (written to
-/// `dir/peer-ca.pem`); its URL.
-fn start_peer(peer: &Path, dir: &Path) -> (Process, String, String) {
-    let certs = dir.join("peer-certs");
-    std::fs::create_dir_all(&certs).unwrap();
-    let ca = Ca::generate("bench-peer-ca").unwrap();
-    let pair = ca.sign_serving(&["127.0.0.1".into()]).unwrap();
-    std::fs::write(certs.join("tls.crt"), &pair.cert_pem).unwrap();
-    std::fs::write(certs.join("tls.key"), &pair.key_pem).unwrap();
-    std::fs::write(dir.join("peer-ca.pem"), ca.cert_pem()).unwrap();
-    let port = free_port();
-    let log = std::fs::File::create(dir.join("bench-peer.log")).unwrap();
-    let child = Command::new(peer)
-        .args(["--port", &port.to_string(), "--cert-dir"])
-        .arg(&certs)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let url = format!("https://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the peer did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (Process(child), url, ca.cert_pem().to_owned())
-}
-
 #[derive(Clone, Copy, PartialEq)]
 enum Setup {
     Floor,
@@ -366,7 +296,7 @@ async fn start(
     cp: &ControlPlane,
     client: &kube::Client,
     peer: &Path,
-) -> Option<Process> {
+) -> Option<common::Killed> {
     let dir = cp.dir();
     match setup {
         Setup::Floor => None,
@@ -400,7 +330,7 @@ async fn start(
             None
         }
         Setup::Ours => {
-            let port = free_port();
+            let port = common::free_port();
             let url = format!("https://127.0.0.1:{port}");
             let log = std::fs::File::create(dir.join("bench-ours.log")).unwrap();
             let child = Command::new(env!("CARGO_BIN_EXE_hanzo-s3-operator"))
@@ -418,7 +348,7 @@ async fn start(
                 .stderr(log)
                 .spawn()
                 .unwrap();
-            let process = Process(child);
+            let process = common::Killed(child);
             hanzo_s3_operator::install::wait_for_admission(
                 client,
                 "apply-probe",
@@ -429,7 +359,12 @@ async fn start(
             Some(process)
         }
         Setup::Peer => {
-            let (process, url, ca_pem) = start_peer(peer, dir);
+            let common::Peer {
+                process,
+                url,
+                ca_pem,
+                ..
+            } = common::start_peer(peer, dir);
             let options = config::Options {
                 target: Target::Url(url),
                 ca_bundle_pem: Some(ca_pem),
@@ -499,7 +434,7 @@ fn main() {
     } else {
         common::env_number("HANZO_APPLY_TENANTS", 1000) as usize
     };
-    let peer = build_peer();
+    let peer = common::build_peer();
     let (valid, invalid) = templates();
     let items = corpus(n, &valid, &invalid);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -587,9 +522,9 @@ fn main() {
                 &format!("https://{}", ours.addr),
                 &cp.dir().join("conformance-ours-ca.pem"),
             );
-            let (peer_process, url, _) = start_peer(&peer, cp.dir());
-            let peer_checks = conformance(&url, &cp.dir().join("peer-ca.pem"));
-            drop(peer_process);
+            let running = common::start_peer(&peer, cp.dir());
+            let peer_checks = conformance(&running.url, &cp.dir().join("peer-ca.pem"));
+            drop(running);
             ours_checks
                 .into_iter()
                 .map(|(name, ours_passed, ours_detail)| {
@@ -603,7 +538,7 @@ fn main() {
         let mut rows = Vec::new();
         for setup in [Setup::Floor, Setup::Policy, Setup::Ours, Setup::Peer] {
             let process = start(setup, &cp, &client, &peer).await;
-            let webhook_pid = process.as_ref().map(|p| p.0.id());
+            let webhook_pid = process.as_ref().map(common::Killed::id);
             let (api_before, _) = common::usage(apiserver).unwrap();
             let hook_before = webhook_pid.and_then(common::usage).map(|u| u.0);
             let mut row = Row {

@@ -149,6 +149,12 @@ pub async fn start_standalone(
 /// benchmarks' unit of work.
 #[allow(dead_code)]
 pub async fn create_small_tenant(client: &kube::Client, ns: &str) {
+    create_small_tenant_with(client, ns, true).await;
+}
+
+/// [`create_small_tenant`], with the Tenant's `requestAutoCert` as given.
+#[allow(dead_code)]
+pub async fn create_small_tenant_with(client: &kube::Client, ns: &str, auto_cert: bool) {
     use hanzo_s3_operator::admission::{DefaultsConfig, defaulted};
     use hanzo_s3_operator::api::tenant::Tenant;
     use k8s_openapi::api::core::v1::{Namespace, Secret};
@@ -161,13 +167,13 @@ pub async fn create_small_tenant(client: &kube::Client, ns: &str) {
         )
         .await
         .unwrap();
-    let secret: Secret = serde_json::from_value(json!({"metadata": {"name": "t-env"}, "stringData": {"config.env": "export S3_ROOT_USER=\"a\"\n"}})).unwrap();
+    let secret: Secret = serde_json::from_value(json!({"metadata": {"name": "t-env"}, "stringData": {"config.env": "export S3_ROOT_USER=\"bench\"\nexport S3_ROOT_PASSWORD=\"bench-password\"\n"}})).unwrap();
     Api::<Secret>::namespaced(client.clone(), ns)
         .create(&PostParams::default(), &secret)
         .await
         .unwrap();
     let tenant: Tenant = serde_json::from_value(json!({"apiVersion": "minio.min.io/v2", "kind": "Tenant", "metadata": {"name": "t", "namespace": ns},
-        "spec": {"configuration": {"name": "t-env"}, "pools": [{"name": "p0", "servers": 4, "volumesPerServer": 1,
+        "spec": {"requestAutoCert": auto_cert, "configuration": {"name": "t-env"}, "pools": [{"name": "p0", "servers": 4, "volumesPerServer": 1,
         "volumeClaimTemplate": {"spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}}]}})).unwrap();
     let tenant = defaulted(&tenant, &DefaultsConfig::default());
     Api::<Tenant>::namespaced(client.clone(), ns)
@@ -257,4 +263,108 @@ pub fn chrono_now() -> String {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .unwrap_or_default()
+}
+
+/// A free port on 127.0.0.1 (free when asked; the caller binds it moments later).
+#[allow(dead_code)]
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process killed (and reaped) when dropped.
+#[allow(dead_code)]
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Killed {
+    #[allow(dead_code)]
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+/// Builds the controller-runtime peer of peers/controller-runtime into the build cache (Go caches
+/// the build, so a second run only links) and returns the binary's path.
+#[allow(dead_code)]
+pub fn build_peer() -> std::path::PathBuf {
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("peers/controller-runtime");
+    let out = std::env::var_os("HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir)
+        .join(".cache/hanzo-s3-operator/peers/controller-runtime-webhook");
+    let status = std::process::Command::new("go")
+        .args(["build", "-o"])
+        .arg(&out)
+        .arg(".")
+        .current_dir(&source)
+        .status()
+        .unwrap_or_else(|e| {
+            panic!("cannot run `go` to build the controller-runtime peer ({e}); install Go (the README's set-up does)")
+        });
+    assert!(
+        status.success(),
+        "`go build` of {} failed",
+        source.display()
+    );
+    out
+}
+
+/// The controller-runtime peer, serving on a free loopback port.
+#[allow(dead_code)]
+pub struct Peer {
+    pub process: Killed,
+    pub addr: std::net::SocketAddr,
+    pub url: String,
+    /// The CA that signed its certificate (also written to `dir/peer-ca.pem`).
+    pub ca_pem: String,
+}
+
+/// Starts the peer from `binary` with a certificate for 127.0.0.1 from a fresh CA, its files and
+/// log in `dir`; returns once it accepts connections.
+#[allow(dead_code)]
+pub fn start_peer(binary: &std::path::Path, dir: &std::path::Path) -> Peer {
+    use std::time::{Duration, Instant};
+    let certs = dir.join("peer-certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    let ca = hanzo_s3_operator::certs::Ca::generate("bench-peer-ca").unwrap();
+    let pair = ca.sign_serving(&["127.0.0.1".into()]).unwrap();
+    std::fs::write(certs.join("tls.crt"), &pair.cert_pem).unwrap();
+    std::fs::write(certs.join("tls.key"), &pair.key_pem).unwrap();
+    std::fs::write(dir.join("peer-ca.pem"), ca.cert_pem()).unwrap();
+    let port = free_port();
+    let log = std::fs::File::create(dir.join("peer.log")).unwrap();
+    let child = std::process::Command::new(binary)
+        .args(["--port", &port.to_string(), "--cert-dir"])
+        .arg(&certs)
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+    let process = Killed(child);
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the peer did not start: {}",
+            dir.join("peer.log").display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Peer {
+        process,
+        addr,
+        url: format!("https://{addr}"),
+        ca_pem: ca.cert_pem().to_owned(),
+    }
 }

@@ -11,7 +11,7 @@
 //! HANZO_BENCH_SMOKE=1 runs 5 Tenants and 5 quiet seconds.
 
 use std::fmt::Write as _;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hanzo_controlplane::{ControlPlane, Options};
@@ -26,15 +26,6 @@ use serde_json::json;
 mod common;
 
 const OPERATOR_NS: &str = "hanzo-s3-operator";
-
-struct Operator(Child);
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// The operator's reconcile counters, from its /metrics (curl: the serving certificate is for
 /// the in-cluster Service name, and only numbers are read).
@@ -108,7 +99,7 @@ fn main() {
             .unwrap()
             .port();
         let log_path = cp.dir().join("operator-scale.log");
-        let operator = Operator(
+        let operator = common::Killed(
             Command::new(env!("CARGO_BIN_EXE_hanzo-s3-operator"))
                 .args(["run", "--no-webhook-config", "--ready-when", "pods-ready"])
                 .args(["--namespace", OPERATOR_NS])
@@ -121,7 +112,7 @@ fn main() {
                 .spawn()
                 .unwrap(),
         );
-        let pid = operator.0.id();
+        let pid = operator.id();
         let deadline = Instant::now() + Duration::from_secs(60);
         while counters(port).is_none() {
             assert!(Instant::now() < deadline, "the operator did not start: {}", log_path.display());

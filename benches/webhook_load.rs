@@ -269,6 +269,16 @@ fn main() {
             None => None,
         };
         let echo = start_echo().await;
+        // The Go webhook on controller-runtime (peers/controller-runtime), same rules for this
+        // body: what a Go team would run instead.
+        let peer_process = common::start_peer(&common::build_peer(), dir.path());
+        let (peer_tls, peer_tls_h2) = common::client_configs(peer_process.ca_pem.as_bytes());
+        let peer = Target {
+            addr: peer_process.addr,
+            tls: peer_tls,
+            tls_h2: peer_tls_h2,
+            _process: None,
+        };
 
         let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1000.0);
         let mut header = String::from("| body | mode | in flight | path | ours req/s | ours p50 | ours p99 |");
@@ -277,8 +287,8 @@ fn main() {
             header.push_str(" before req/s | before p50 | before p99 |");
             rule.push_str("---|---|---|");
         }
-        header.push_str(" echo req/s | echo p50 | echo p99 | ours/echo |");
-        rule.push_str("---|---|---|---|");
+        header.push_str(" peer req/s | peer p50 | peer p99 | echo req/s | echo p50 | echo p99 | ours/echo | peer/echo | ours/peer |");
+        rule.push_str("---|---|---|---|---|---|---|---|---|");
         if before.is_some() {
             header.push_str(" before/echo | ours/before |");
             rule.push_str("---|---|");
@@ -304,11 +314,13 @@ fn main() {
                             Some(t) => Some(run(t, path).await),
                             None => None,
                         };
+                        let g = run(&peer, path).await;
                         let mut line = format!("| {size} | {} | {in_flight} | {path} | {:.0} | {} | {} |", mode.label(), o.rps, ms(o.p50), ms(o.p99));
                         if let Some(b) = &b {
                             line.push_str(&format!(" {:.0} | {} | {} |", b.rps, ms(b.p50), ms(b.p99)));
                         }
-                        line.push_str(&format!(" {:.0} | {} | {} | {:.2} |", e.rps, ms(e.p50), ms(e.p99), o.rps / e.rps));
+                        line.push_str(&format!(" {:.0} | {} | {} |", g.rps, ms(g.p50), ms(g.p99)));
+                        line.push_str(&format!(" {:.0} | {} | {} | {:.2} | {:.2} | {:.2} |", e.rps, ms(e.p50), ms(e.p99), o.rps / e.rps, g.rps / e.rps, o.rps / g.rps));
                         if let Some(b) = &b {
                             line.push_str(&format!(" {:.2} | {:.2} |", b.rps / e.rps, o.rps / b.rps));
                         }
@@ -335,6 +347,7 @@ fn main() {
         }
         let _ = writeln!(out, "- each cell: at most {} requests or {} s, every answer checked for HTTP 200; /validate and /mutate of a Tenant AdmissionReview (CREATE, no defaults set, so /mutate answers with a patch; no cluster checks)", max_requests(), max_seconds());
         let _ = writeln!(out, "- keep-alive: HTTP/1.1, each in-flight worker holds one connection; new connection: HTTP/1.1, a TCP connect and a full TLS handshake (no resumption) per request; HTTP/2: one connection, each in-flight worker a stream on it (the kube-apiserver calls webhooks over HTTP/2)");
+        let _ = writeln!(out, "- peer: peers/controller-runtime, a Go webhook on sigs.k8s.io/controller-runtime v0.25.2 with the same defaults and, for this body, the same checks (benches/admission_apply.rs asserts they agree), its own process, Go's TLS and HTTP/2");
         let _ = writeln!(out, "- echo: the same rustls + hyper + axum stack, in the benchmark's process, answering the body with itself: the ceiling for this transport; ours/echo is the share of that ceiling the webhook reaches\n");
         out.push_str(&table);
         std::fs::write(common::results_path("webhook.md"), out).unwrap();

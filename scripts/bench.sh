@@ -5,7 +5,14 @@
 #   scripts/bench.sh apply       # what `kubectl apply` pays: CRD only, CEL policy,
 #                                # our webhooks, a controller-runtime peer (~8 min)  -> admission-apply.md
 #   scripts/bench.sh scale       # the reconciler at 1,000 Tenants (~15 min)         -> reconcile-scale.md
-#   scripts/bench.sh all         # each of the above in turn (under 30 minutes on 2 cores, builds aside)
+#   scripts/bench.sh go-operator SNAPSHOT
+#                                # the Go operator and ours side by side at 50 and 1,000 Tenants
+#                                # (~30 min; SNAPSHOT: an exported hanzos3/operator tree, built
+#                                # here with `go build ./cmd/operator`, never committed)
+#                                #                                                   -> operator-side-by-side.md
+#   scripts/bench.sh all [SNAPSHOT]
+#                                # admission, webhook, apply, scale and, given a snapshot, go-operator
+#                                # at 50 Tenants, in turn (about 30 minutes on 2 cores, builds aside)
 # Several names may be given. `all` shortens the scale run's quiet period to 2 minutes (run
 # `scripts/bench.sh scale` with HANZO_SCALE_QUIET_SECONDS=600 for the 10-minute one).
 # HANZO_BENCH_SMOKE=1 makes each a run of seconds that only proves it works (CI runs it so), and
@@ -62,19 +69,44 @@ run_one() {
     scale)
       echo "==> cargo bench --bench reconcile_scale"
       cargo bench --bench reconcile_scale ;;
+    go-operator)
+      if [[ -n "${snapshot}" ]]; then
+        local bin="${HOME}/.cache/hanzo-s3-operator/go-operator/operator"
+        echo "==> go build ./cmd/operator in ${snapshot} (about 6 minutes on 2 cores the first time)"
+        mkdir -p "$(dirname "${bin}")"
+        (cd "${snapshot}" && go build -o "${bin}" ./cmd/operator)
+        export HANZO_GO_OPERATOR="${bin}" HANZO_GO_OPERATOR_SRC="${snapshot}"
+      elif [[ "${HANZO_BENCH_SMOKE:-}" != "1" ]]; then
+        echo "go-operator needs the path of an exported hanzos3/operator snapshot: scripts/bench.sh go-operator SNAPSHOT" >&2
+        exit 2
+      fi
+      echo "==> cargo bench --bench operator_side_by_side"
+      cargo bench --bench operator_side_by_side ;;
     *)
-      echo "unknown benchmark '$1': use admission, webhook, apply, scale or all" >&2
+      echo "unknown benchmark '$1': use admission, webhook, apply, scale, go-operator SNAPSHOT or all [SNAPSHOT]" >&2
       exit 2 ;;
   esac
 }
 
-names=("$@")
+names=()
+snapshot=""
+for arg in "$@"; do
+  if [[ -d "${arg}" ]]; then
+    snapshot="$(cd "${arg}" && pwd)"
+  else
+    names+=("${arg}")
+  fi
+done
 if [[ ${#names[@]} -eq 0 ]]; then
   names=(admission)
 fi
 if [[ " ${names[*]} " == *" all "* ]]; then
   names=(admission webhook apply scale)
   export HANZO_SCALE_QUIET_SECONDS="${HANZO_SCALE_QUIET_SECONDS:-120}"
+  if [[ -n "${snapshot}" || "${HANZO_BENCH_SMOKE:-}" == "1" ]]; then
+    names+=(go-operator)
+    export HANZO_SIDE_BY_SIDE_TENANTS="${HANZO_SIDE_BY_SIDE_TENANTS:-50}"
+  fi
 fi
 started=$(date +%s)
 for name in "${names[@]}"; do

@@ -14,7 +14,8 @@ use serde_json::json;
 
 pub const FIELD_MANAGER: &str = "hanzo-s3-operator";
 
-/// API writes made by the reconciler (applies, status patches, events), for benchmarks and metrics.
+/// Write requests the reconciler sent (applies, status patches, events), whether or not they
+/// changed the object: what the apiserver's audit log counts, for benchmarks and metrics.
 static API_WRITES: AtomicU64 = AtomicU64::new(0);
 
 pub fn api_writes() -> u64 {
@@ -25,11 +26,37 @@ pub(super) fn count_write() {
     API_WRITES.fetch_add(1, Ordering::Relaxed);
 }
 
-/// For each object applied: the hash of what was applied and the resourceVersion it then had.
-/// While the live object still has that resourceVersion nothing touched it, so an unchanged Tenant
-/// causes no write at all; anyone's edit bumps it, and the next apply restores our fields.
+/// For each object applied: the hash of what was applied and the object's [`Version`] then.
+/// While the live object still has that version nothing touched it, so an unchanged Tenant causes
+/// no write at all; anyone's edit changes it, and the next apply restores our fields.
 #[derive(Default)]
 pub struct AppliedObjects(Mutex<HashMap<String, (String, String)>>);
+
+/// What tells that a live object changed since we applied it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Version {
+    /// Its resourceVersion: any change at all.
+    Resource,
+    /// Its metadata.generation and labels. A StatefulSet's resourceVersion moves with every
+    /// status update its controller makes (each pod that starts), and re-applying after each was a
+    /// third of a new Tenant's writes; a change to its spec bumps the generation, one to our labels
+    /// shows in the labels. (Its top-level annotations are not ours to keep: we set none.)
+    GenerationAndLabels,
+}
+
+impl Version {
+    pub fn of(
+        self,
+        meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    ) -> Option<String> {
+        match self {
+            Version::Resource => meta.resource_version.clone(),
+            Version::GenerationAndLabels => meta
+                .generation
+                .map(|g| format!("{g}/{}", hash_of(&meta.labels))),
+        }
+    }
+}
 
 pub(super) fn hash_of(value: &impl Serialize) -> String {
     let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -40,14 +67,15 @@ pub(super) fn hash_of(value: &impl Serialize) -> String {
 }
 
 /// Applies `object` unless the live object is exactly what we applied last (same desired hash,
-/// untouched resourceVersion). `cached` is the live resourceVersion from the watch cache; only
-/// when the cache does not hold the object (not created yet) is it asked for. Returns whether it
-/// wrote.
+/// unchanged [`Version`]). `cached` is the live object's version from the watch cache; only when
+/// the cache does not hold the object (not created yet) is it asked for. Returns whether the
+/// object changed.
 pub async fn apply<K>(
     applied: &AppliedObjects,
     api: &Api<K>,
     object: K,
     cached: Option<String>,
+    version: Version,
 ) -> Result<bool, kube::Error>
 where
     K: Resource + Serialize + DeserializeOwned + Clone + std::fmt::Debug,
@@ -65,7 +93,7 @@ where
         None => api
             .get_metadata_opt(&name)
             .await?
-            .and_then(|m| m.metadata.resource_version),
+            .and_then(|m| version.of(&m.metadata)),
     };
     let remembered = applied.0.lock().ok().and_then(|m| m.get(&key).cloned());
     if let (Some(live), Some((applied_hash, applied_version))) = (&live_version, &remembered)
@@ -89,14 +117,12 @@ where
             &Patch::Apply(&value),
         )
         .await?;
-    let new_version = written.meta().resource_version.clone().unwrap_or_default();
-    // An apply that changed nothing leaves the resourceVersion alone: no write happened. (The
-    // cache may still hold the version before our last write: that one is no change either.)
+    count_write();
+    let new_version = version.of(written.meta()).unwrap_or_default();
+    // An apply that changed nothing leaves the version alone. (The cache may still hold the
+    // version before our last write: that one is no change either.)
     let wrote = live_version.as_deref() != Some(new_version.as_str())
         && remembered.as_ref().map(|(_, v)| v) != Some(&new_version);
-    if wrote {
-        count_write();
-    }
     if let Ok(mut m) = applied.0.lock() {
         m.insert(key, (hash, new_version));
     }

@@ -8,7 +8,7 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ObjectMeta};
 
-use super::apply::{apply, hash_of};
+use super::apply::{Version, apply, hash_of};
 use super::caches::Owned;
 use super::controller::Context;
 use super::desired;
@@ -110,9 +110,15 @@ pub async fn apply_configuration(ctx: &Context, tenant: &Tenant) -> Result<Confi
         .caches
         .version(Owned::Secret, ns, &configuration_secret_name(tenant));
     let mut writes = usize::from(
-        apply(&ctx.applied, &secrets, config_secret, cached)
-            .await
-            .at(Step::Configuration)?,
+        apply(
+            &ctx.applied,
+            &secrets,
+            config_secret,
+            cached,
+            Version::Resource,
+        )
+        .await
+        .at(Step::Configuration)?,
     );
     // Made once, kept while it exists (renewal is the CA's business, not every pass's). One the
     // cache does not hold may still exist unlabelled (made by a user): it is asked for.
@@ -132,7 +138,7 @@ pub async fn apply_configuration(ctx: &Context, tenant: &Tenant) -> Result<Confi
         )
         .at(Step::Certificate)?;
         writes += usize::from(
-            apply(&ctx.applied, &secrets, tls, None)
+            apply(&ctx.applied, &secrets, tls, None, Version::Resource)
                 .await
                 .at(Step::Certificate)?,
         );

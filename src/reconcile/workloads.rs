@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::{Service, ServiceAccount};
 use kube::ResourceExt;
 use kube::api::Api;
 
-use super::apply::apply;
+use super::apply::{Version, apply};
 use super::caches::Owned;
 use super::controller::Context;
 use super::desired::{self, DesiredObjects};
@@ -36,6 +36,7 @@ pub async fn apply_workloads(
             &Api::<ServiceAccount>::namespaced(ctx.client.clone(), ns),
             service_account,
             cached,
+            Version::Resource,
         )
         .await
         .at(Step::ServiceAccount)?,
@@ -44,9 +45,15 @@ pub async fn apply_workloads(
     for service in services {
         let cached = ctx.caches.version(Owned::Service, ns, &service.name_any());
         writes += usize::from(
-            apply(&ctx.applied, &service_api, service, cached)
-                .await
-                .at(Step::Services)?,
+            apply(
+                &ctx.applied,
+                &service_api,
+                service,
+                cached,
+                Version::Resource,
+            )
+            .await
+            .at(Step::Services)?,
         );
     }
     let sts_api: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), ns);
@@ -64,7 +71,9 @@ pub async fn apply_workloads(
                 .map(|m| m.metadata),
         };
         // What was just read (cached or asked for) is what apply compares: no second look.
-        let live_version = live.as_ref().and_then(|m| m.resource_version.clone());
+        let live_version = live
+            .as_ref()
+            .and_then(|m| Version::GenerationAndLabels.of(m));
         if let Some(live) = live {
             let ours = live
                 .owner_references
@@ -86,9 +95,15 @@ pub async fn apply_workloads(
             }
         }
         writes += usize::from(
-            apply(&ctx.applied, &sts_api, sts, live_version)
-                .await
-                .at(Step::StatefulSets)?,
+            apply(
+                &ctx.applied,
+                &sts_api,
+                sts,
+                live_version,
+                Version::GenerationAndLabels,
+            )
+            .await
+            .at(Step::StatefulSets)?,
         );
     }
     Ok(writes)

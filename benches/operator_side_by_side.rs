@@ -1,0 +1,431 @@
+//! The Go operator (hanzos3/operator, module github.com/minio/operator) and ours, one after the
+//! other, each on a fresh, identical control plane (etcd, kube-apiserver with an audit log,
+//! controller-manager, scheduler, kwok fake nodes), with the same N Tenants (default 50, then
+//! 1,000): one pool of 4 servers x 1 volume each, `requestAutoCert: false` for both (the Go
+//! operator's certificate flow needs a CSR signer this control plane does not run).
+//!
+//! Per operator and N: the time from the first apply until every StatefulSet exists and every Pod
+//! runs, the operator's peak RSS and CPU-seconds, and its API writes per Tenant. Writes are read
+//! from the apiserver's audit log, not from the operator: each operator talks through a kubeconfig
+//! that impersonates a user of its own, and every create, update, patch and delete by that user
+//! counts, except Lease renewals (leader election writes by the clock, not by the Tenant).
+//!
+//!   HANZO_GO_OPERATOR=/path/to/go-operator/binary HANZO_GO_OPERATOR_SRC=/path/to/snapshot \
+//!     cargo bench --bench operator_side_by_side         # -> benches/results/operator-side-by-side.md
+//!
+//! `scripts/bench.sh go-operator SNAPSHOT` builds the binary from an exported snapshot (never
+//! committed here) and runs this. HANZO_SIDE_BY_SIDE_TENANTS="50,1000" sets the sizes; a smoke
+//! run (HANZO_BENCH_SMOKE=1) runs 3 Tenants and ours alone when no Go binary is given.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hanzo_controlplane::{ControlPlane, Options};
+use hanzo_s3_operator::api::crd::crd;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+
+#[path = "common.rs"]
+mod common;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Which {
+    Go,
+    Ours,
+}
+
+impl Which {
+    fn label(self) -> &'static str {
+        match self {
+            Which::Go => "hanzos3/operator (Go)",
+            Which::Ours => "hanzo-s3-operator",
+        }
+    }
+    fn user(self) -> &'static str {
+        match self {
+            Which::Go => "bench-go-operator",
+            Which::Ours => "bench-hanzo-s3-operator",
+        }
+    }
+}
+
+struct Row {
+    which: Which,
+    tenants: usize,
+    to_statefulsets: f64,
+    to_running: f64,
+    rss: f64,
+    cpu: f64,
+    writes: usize,
+    by_resource: BTreeMap<String, usize>,
+}
+
+const AUDIT_POLICY: &str = r#"apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+  - level: Metadata
+    verbs: ["create", "update", "patch", "delete", "deletecollection"]
+  - level: None
+"#;
+
+/// The control plane's kubeconfig, impersonating `user` (in system:masters), so that the audit log
+/// tells this operator's requests from everyone else's.
+fn impersonating(cp: &ControlPlane, user: &str) -> PathBuf {
+    let text = std::fs::read_to_string(cp.kubeconfig_path()).unwrap();
+    let mut config: Value = serde_yaml_ng::from_str(&text).unwrap();
+    for entry in config["users"].as_array_mut().unwrap() {
+        entry["user"]["as"] = json!(user);
+        entry["user"]["as-groups"] = json!(["system:masters"]);
+    }
+    let path = cp.dir().join(format!("kubeconfig-{user}"));
+    std::fs::write(&path, serde_yaml_ng::to_string(&config).unwrap()).unwrap();
+    path
+}
+
+/// Writes by `user` in the audit log, Lease renewals left out, by resource.
+fn writes_of(log: &Path, user: &str) -> BTreeMap<String, usize> {
+    let mut by_resource = BTreeMap::new();
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    for line in text.lines() {
+        let Ok(event) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        if event["stage"] != "ResponseComplete" || event["impersonatedUser"]["username"] != user {
+            continue;
+        }
+        let resource = event["objectRef"]["resource"].as_str().unwrap_or("?");
+        if resource == "leases" {
+            continue;
+        }
+        let sub = event["objectRef"]["subresource"].as_str();
+        let key = match sub {
+            Some(s) => format!("{resource}/{s}"),
+            None => resource.to_owned(),
+        };
+        *by_resource.entry(key).or_insert(0) += 1;
+    }
+    by_resource
+}
+
+fn apply_crds(files: &[PathBuf]) -> Vec<Value> {
+    files
+        .iter()
+        .map(|f| serde_yaml_ng::from_str(&std::fs::read_to_string(f).unwrap()).unwrap())
+        .collect()
+}
+
+async fn measure(
+    which: Which,
+    tenants: usize,
+    go_binary: Option<&Path>,
+    go_src: Option<&Path>,
+) -> Row {
+    let audit_dir = tempfile::tempdir().unwrap();
+    let policy = audit_dir.path().join("policy.yaml");
+    let log = audit_dir.path().join("audit.log");
+    std::fs::write(&policy, AUDIT_POLICY).unwrap();
+    let nodes = (tenants * 4).div_ceil(400).max(2);
+    let options = Options {
+        nodes,
+        apiserver_args: vec![
+            format!("--audit-policy-file={}", policy.display()),
+            format!("--audit-log-path={}", log.display()),
+            "--audit-log-format=json".to_owned(),
+            "--audit-log-mode=blocking".to_owned(),
+        ],
+        ..Options::default()
+    };
+    let cp = ControlPlane::start(options).await.unwrap();
+    let client = cp.client().await.unwrap();
+    let crds: Vec<Value> = match which {
+        Which::Ours => vec![serde_json::to_value(crd().unwrap()).unwrap()],
+        Which::Go => {
+            let src =
+                go_src.expect("HANZO_GO_OPERATOR_SRC names the snapshot the binary was built from");
+            apply_crds(&[
+                src.join("resources/base/crds/minio.min.io_tenants.yaml"),
+                src.join("resources/base/crds/sts.min.io_policybindings.yaml"),
+            ])
+        }
+    };
+    for object in &crds {
+        let name = object["metadata"]["name"].as_str().unwrap();
+        Api::<CustomResourceDefinition>::all(client.clone())
+            .patch(
+                name,
+                &PatchParams::apply("bench").force(),
+                &Patch::Apply(object),
+            )
+            .await
+            .unwrap();
+    }
+    let operator_ns = match which {
+        Which::Go => "minio-operator",
+        Which::Ours => "hanzo-s3-operator",
+    };
+    Api::<Namespace>::all(client.clone())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": operator_ns}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let kubeconfig = impersonating(&cp, which.user());
+    // Outside the control plane's directory, which goes when it stops.
+    let log_path = std::env::temp_dir().join(format!(
+        "hanzo-bench-side-by-side-{}-{tenants}.log",
+        which.user()
+    ));
+    let log_file = std::fs::File::create(&log_path).unwrap();
+    let mut command = match which {
+        Which::Go => {
+            let mut c = Command::new(go_binary.unwrap());
+            c.arg("controller").arg("--kubeconfig").arg(&kubeconfig);
+            // Its STS endpoint (not a thing ours has) wants its own Deployment to own a
+            // certificate, and there is none outside a cluster.
+            c.env("HOSTNAME", "bench-go-operator")
+                .env("OPERATOR_STS_ENABLED", "off");
+            c
+        }
+        Which::Ours => {
+            let mut c = Command::new(env!("CARGO_BIN_EXE_hanzo-s3-operator"));
+            c.args(["run", "--no-webhook-config", "--ready-when", "pods-ready"])
+                .args(["--namespace", operator_ns, "--listen"])
+                .arg(format!("127.0.0.1:{}", common::free_port()))
+                .arg("--kubeconfig")
+                .arg(&kubeconfig)
+                .env("RUST_LOG", "warn");
+            c
+        }
+    };
+    let operator = common::Killed(
+        command
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .unwrap(),
+    );
+    let pid = operator.id();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (cpu_idle, _) = common::usage(pid)
+        .unwrap_or_else(|| panic!("the operator exited at start: {}", log_path.display()));
+
+    let started = Instant::now();
+    for i in 0..tenants {
+        common::create_small_tenant_with(&client, &format!("side-{i}"), false).await;
+    }
+    let statefulsets: Api<StatefulSet> = Api::all(client.clone());
+    let pods: Api<Pod> = Api::all(client.clone());
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    let mut to_statefulsets = None;
+    let to_running;
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(
+            Instant::now() < deadline,
+            "{}: not every Pod ran within an hour; see {}",
+            which.label(),
+            log_path.display()
+        );
+        assert!(
+            common::usage(pid).is_some(),
+            "{} exited; see {}",
+            which.label(),
+            log_path.display()
+        );
+        let sts = statefulsets
+            .list_metadata(&ListParams::default())
+            .await
+            .map_or(0, |l| {
+                l.items
+                    .iter()
+                    .filter(|s| {
+                        s.metadata
+                            .namespace
+                            .as_deref()
+                            .is_some_and(|n| n.starts_with("side-"))
+                    })
+                    .count()
+            });
+        if to_statefulsets.is_none() && sts >= tenants {
+            to_statefulsets = Some(started.elapsed().as_secs_f64());
+        }
+        if to_statefulsets.is_some() {
+            let running = pods
+                .list(&ListParams::default().fields("status.phase=Running"))
+                .await
+                .map_or(0, |l| {
+                    l.items
+                        .iter()
+                        .filter(|p| {
+                            p.metadata
+                                .namespace
+                                .as_deref()
+                                .is_some_and(|n| n.starts_with("side-"))
+                        })
+                        .count()
+                });
+            if running >= tenants * 4 {
+                to_running = started.elapsed().as_secs_f64();
+                break;
+            }
+        }
+    }
+    let (cpu, rss) = common::usage(pid).unwrap();
+    drop(operator);
+    cp.stop();
+    let by_resource = writes_of(&log, which.user());
+    Row {
+        which,
+        tenants,
+        to_statefulsets: to_statefulsets.unwrap_or_default(),
+        to_running,
+        rss,
+        cpu: cpu - cpu_idle,
+        writes: by_resource.values().sum(),
+        by_resource,
+    }
+}
+
+fn main() {
+    let go_binary = std::env::var_os("HANZO_GO_OPERATOR").map(PathBuf::from);
+    let go_src = std::env::var_os("HANZO_GO_OPERATOR_SRC").map(PathBuf::from);
+    let sizes: Vec<usize> = if common::smoke() {
+        vec![3]
+    } else {
+        std::env::var("HANZO_SIDE_BY_SIDE_TENANTS")
+            .unwrap_or_else(|_| "50,1000".to_owned())
+            .split(',')
+            .filter_map(|n| n.trim().parse().ok())
+            .collect()
+    };
+    let mut operators = vec![Which::Ours];
+    match (&go_binary, &go_src) {
+        (Some(bin), Some(_)) => {
+            assert!(
+                bin.is_file(),
+                "HANZO_GO_OPERATOR {} is not a file",
+                bin.display()
+            );
+            operators.insert(0, Which::Go);
+        }
+        _ if common::smoke() => {}
+        _ => panic!(
+            "set HANZO_GO_OPERATOR (the Go operator's binary) and HANZO_GO_OPERATOR_SRC (its source snapshot); `scripts/bench.sh go-operator SNAPSHOT` builds and sets both"
+        ),
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut rows = Vec::new();
+    for &tenants in &sizes {
+        for &which in &operators {
+            let row = runtime.block_on(measure(
+                which,
+                tenants,
+                go_binary.as_deref(),
+                go_src.as_deref(),
+            ));
+            println!(
+                "{} at {tenants}: StatefulSets {:.1} s, Pods running {:.1} s, {:.1} MiB, {:.1} CPU-s, {:.1} writes/Tenant",
+                which.label(),
+                row.to_statefulsets,
+                row.to_running,
+                row.rss,
+                row.cpu,
+                row.writes as f64 / tenants as f64
+            );
+            rows.push(row);
+        }
+    }
+
+    let mut out = String::new();
+    let _ = writeln!(out, "# Benchmark: the Go operator and ours, side by side\n");
+    let _ = writeln!(
+        out,
+        "- command: `scripts/bench.sh go-operator SNAPSHOT` (runs `cargo bench --bench operator_side_by_side`; sizes {sizes:?})"
+    );
+    let _ = writeln!(out, "- date: {}", common::chrono_now());
+    let _ = writeln!(
+        out,
+        "- machine: {} cores; each row on a fresh control plane (etcd, kube-apiserver {} with a Metadata-level audit log of writes, controller-manager, scheduler, kwok fake nodes for 500 pods each), all on this machine",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        hanzo_controlplane::kubernetes_version()
+    );
+    if let Some(src) = &go_src {
+        let commit = Command::new("git")
+            .args(["-C"])
+            .arg(src)
+            .args(["rev-parse", "--short", "HEAD"])
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "an exported snapshot".to_owned());
+        let _ = writeln!(
+            out,
+            "- Go operator: `operator controller --kubeconfig ...`, built with `go build ./cmd/operator` from hanzos3/operator ({commit}); its own CRDs (tenants, policybindings)"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "- ours: `hanzo-s3-operator run --no-webhook-config --ready-when pods-ready` (bench profile); its own CRD"
+    );
+    let _ = writeln!(
+        out,
+        "- each Tenant: its own namespace, a configuration Secret, one pool of 4 servers x 1 volume, `requestAutoCert: false`, stored as our mutating webhook would store it (already defaulted, so neither operator has defaults left to write back)"
+    );
+    let _ = writeln!(
+        out,
+        "- writes: create, update, patch and delete requests by the operator's own (impersonated) user in the apiserver's audit log, Lease renewals left out; clock starts before the first namespace is created\n"
+    );
+    let _ = writeln!(
+        out,
+        "| operator | Tenants | all StatefulSets exist | all Pods running | peak RSS | CPU-seconds | API writes per Tenant |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+    for r in &rows {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.1} s | {:.1} s | {:.1} MiB | {:.1} | {:.1} |",
+            r.which.label(),
+            r.tenants,
+            r.to_statefulsets,
+            r.to_running,
+            r.rss,
+            r.cpu,
+            r.writes as f64 / r.tenants as f64
+        );
+    }
+    let _ = writeln!(out, "\nWrites by resource (all Tenants of the row):\n");
+    let _ = writeln!(
+        out,
+        "| operator | Tenants | writes by resource |\n|---|---|---|"
+    );
+    for r in &rows {
+        let list: Vec<String> = r
+            .by_resource
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} |",
+            r.which.label(),
+            r.tenants,
+            list.join(", ")
+        );
+    }
+    print!("{out}");
+    std::fs::write(common::results_path("operator-side-by-side.md"), out).unwrap();
+}
