@@ -27,7 +27,6 @@ use std::time::{Duration, Instant};
 
 use hanzo_controlplane::{ControlPlane, Options};
 use hanzo_s3_operator::admission::backstop;
-use hanzo_s3_operator::api::crd::crd;
 use hanzo_s3_operator::webhook::config::{
     self, MUTATING_CONFIGURATION, Target, VALIDATING_CONFIGURATION,
 };
@@ -36,9 +35,7 @@ use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
     ValidatingWebhookConfiguration,
 };
-use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde_json::{Value, json};
 
 #[path = "common.rs"]
@@ -349,13 +346,7 @@ async fn start(
                 .spawn()
                 .unwrap();
             let process = common::Killed(child);
-            hanzo_s3_operator::install::wait_for_admission(
-                client,
-                "apply-probe",
-                Duration::from_secs(60),
-            )
-            .await
-            .unwrap();
+            admitting(client).await;
             Some(process)
         }
         Setup::Peer => {
@@ -372,16 +363,17 @@ async fn start(
                 mutation_failure_policy: "Fail".to_owned(),
             };
             config::apply(client, &options, "bench").await.unwrap();
-            hanzo_s3_operator::install::wait_for_admission(
-                client,
-                "apply-probe",
-                Duration::from_secs(60),
-            )
-            .await
-            .unwrap();
+            admitting(client).await;
             Some(process)
         }
     }
+}
+
+/// Returns once both registered webhooks judge Tenants.
+async fn admitting(client: &kube::Client) {
+    hanzo_s3_operator::install::wait_for_admission(client, "apply-probe", Duration::from_secs(60))
+        .await
+        .unwrap();
 }
 
 /// Removes what `setup` registered, so the next set-up starts from the floor.
@@ -444,27 +436,13 @@ fn main() {
     runtime.block_on(async {
         let cp = ControlPlane::start(Options::api_only()).await.unwrap();
         let client = cp.client().await.unwrap();
-        Api::<CustomResourceDefinition>::all(client.clone())
-            .patch(
-                "tenants.minio.min.io",
-                &PatchParams::apply("bench").force(),
-                &Patch::Apply(&crd().unwrap()),
-            )
-            .await
-            .unwrap();
-        let namespaces: Api<Namespace> = Api::all(client.clone());
+        common::install_crd(&client).await;
         let names: Vec<String> = std::iter::once(OPERATOR_NS.to_owned())
             .chain(["apply-probe".to_owned(), "apply-agree".to_owned()])
             .chain((0..n).map(|i| format!("apply-{i}")))
             .collect();
         for name in &names {
-            namespaces
-                .create(
-                    &PostParams::default(),
-                    &serde_json::from_value(json!({"metadata": {"name": name}})).unwrap(),
-                )
-                .await
-                .unwrap();
+            common::create_namespace(&client, name).await;
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
         let apiserver = common::control_plane_pids(cp.dir(), 0)

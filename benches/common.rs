@@ -157,16 +157,10 @@ pub async fn create_small_tenant(client: &kube::Client, ns: &str) {
 pub async fn create_small_tenant_with(client: &kube::Client, ns: &str, auto_cert: bool) {
     use hanzo_s3_operator::admission::{DefaultsConfig, defaulted};
     use hanzo_s3_operator::api::tenant::Tenant;
-    use k8s_openapi::api::core::v1::{Namespace, Secret};
+    use k8s_openapi::api::core::v1::Secret;
     use kube::api::{Api, PostParams};
 
-    Api::<Namespace>::all(client.clone())
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap(),
-        )
-        .await
-        .unwrap();
+    create_namespace(client, ns).await;
     let secret: Secret = serde_json::from_value(json!({"metadata": {"name": "t-env"}, "stringData": {"config.env": "export S3_ROOT_USER=\"bench\"\nexport S3_ROOT_PASSWORD=\"bench-password\"\n"}})).unwrap();
     Api::<Secret>::namespaced(client.clone(), ns)
         .create(&PostParams::default(), &secret)
@@ -263,6 +257,35 @@ pub fn chrono_now() -> String {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .unwrap_or_default()
+}
+
+/// Our CRD, applied server-side.
+#[allow(dead_code)]
+pub async fn install_crd(client: &kube::Client) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::api::{Api, Patch, PatchParams};
+    Api::<CustomResourceDefinition>::all(client.clone())
+        .patch(
+            "tenants.minio.min.io",
+            &PatchParams::apply("bench").force(),
+            &Patch::Apply(&hanzo_s3_operator::api::crd::crd().unwrap()),
+        )
+        .await
+        .unwrap();
+}
+
+/// An empty namespace.
+#[allow(dead_code)]
+pub async fn create_namespace(client: &kube::Client, name: &str) {
+    use k8s_openapi::api::core::v1::Namespace;
+    use kube::api::{Api, PostParams};
+    Api::<Namespace>::all(client.clone())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": name}})).unwrap(),
+        )
+        .await
+        .unwrap();
 }
 
 /// A free port on 127.0.0.1 (free when asked; the caller binds it moments later).

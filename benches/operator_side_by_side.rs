@@ -26,9 +26,9 @@ use std::time::{Duration, Instant};
 use hanzo_controlplane::{ControlPlane, Options};
 use hanzo_s3_operator::api::crd::crd;
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, ListParams, Patch, PatchParams};
 use serde_json::{Value, json};
 
 #[path = "common.rs"]
@@ -170,13 +170,7 @@ async fn measure(
         Which::Go => "minio-operator",
         Which::Ours => "hanzo-s3-operator",
     };
-    Api::<Namespace>::all(client.clone())
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": operator_ns}})).unwrap(),
-        )
-        .await
-        .unwrap();
+    common::create_namespace(&client, operator_ns).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     let kubeconfig = impersonating(&cp, which.user());
@@ -363,18 +357,26 @@ fn main() {
         hanzo_controlplane::kubernetes_version()
     );
     if let Some(src) = &go_src {
-        let commit = Command::new("git")
-            .args(["-C"])
-            .arg(src)
-            .args(["rev-parse", "--short", "HEAD"])
-            .output()
+        // An exported snapshot has no history: scripts/bench.sh passes the commit when it knows it.
+        let commit = std::env::var("HANZO_GO_OPERATOR_COMMIT")
             .ok()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| "an exported snapshot".to_owned());
+            .or_else(|| {
+                Command::new("git")
+                    .arg("-C")
+                    .arg(src)
+                    .args(["rev-parse", "--short", "HEAD"])
+                    .output()
+                    .ok()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+                    .filter(|s| !s.is_empty())
+            })
+            .map_or_else(
+                || "an exported snapshot".to_owned(),
+                |c| format!("commit {c}"),
+            );
         let _ = writeln!(
             out,
-            "- Go operator: `operator controller --kubeconfig ...`, built with `go build ./cmd/operator` from hanzos3/operator ({commit}); its own CRDs (tenants, policybindings)"
+            "- Go operator: `operator controller --kubeconfig ...`, built with `go build ./cmd/operator` from hanzos3/operator ({commit}), with `OPERATOR_STS_ENABLED=off` (its STS endpoint, which ours does not have, needs a Deployment of its own to exist); its own CRDs (tenants, policybindings). It asks each Tenant's S3 health endpoint by its cluster DNS name during its passes; no S3 server runs on fake nodes and the name does not resolve outside a cluster, so those calls fail at once: ours is told as much by `--ready-when pods-ready`"
         );
     }
     let _ = writeln!(

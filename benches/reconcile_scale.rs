@@ -15,12 +15,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hanzo_controlplane::{ControlPlane, Options};
-use hanzo_s3_operator::api::crd::crd;
 use hanzo_s3_operator::api::tenant::Tenant;
-use k8s_openapi::api::core::v1::{Namespace, Service};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use serde_json::json;
+use k8s_openapi::api::core::v1::Service;
+use kube::api::{Api, DeleteParams, ListParams};
 
 #[path = "common.rs"]
 mod common;
@@ -76,21 +73,8 @@ fn main() {
         let nodes = (tenants * 4).div_ceil(400).max(2);
         let cp = ControlPlane::start(Options::with_nodes(nodes)).await.unwrap();
         let client = cp.client().await.unwrap();
-        Api::<CustomResourceDefinition>::all(client.clone())
-            .patch(
-                "tenants.minio.min.io",
-                &PatchParams::apply("bench").force(),
-                &Patch::Apply(&crd().unwrap()),
-            )
-            .await
-            .unwrap();
-        Api::<Namespace>::all(client.clone())
-            .create(
-                &PostParams::default(),
-                &serde_json::from_value(json!({"metadata": {"name": OPERATOR_NS}})).unwrap(),
-            )
-            .await
-            .unwrap();
+        common::install_crd(&client).await;
+        common::create_namespace(&client, OPERATOR_NS).await;
         tokio::time::sleep(Duration::from_secs(2)).await;
 
         let port = std::net::TcpListener::bind("127.0.0.1:0")

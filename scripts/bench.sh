@@ -76,6 +76,7 @@ run_one() {
         mkdir -p "$(dirname "${bin}")"
         (cd "${snapshot}" && go build -o "${bin}" ./cmd/operator)
         export HANZO_GO_OPERATOR="${bin}" HANZO_GO_OPERATOR_SRC="${snapshot}"
+        # A `git archive` export has no history; HANZO_GO_OPERATOR_COMMIT, when set, names its commit.
       elif [[ "${HANZO_BENCH_SMOKE:-}" != "1" ]]; then
         echo "go-operator needs the path of an exported hanzos3/operator snapshot: scripts/bench.sh go-operator SNAPSHOT" >&2
         exit 2

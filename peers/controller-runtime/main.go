@@ -144,16 +144,27 @@ func (c config) applyDefaults(tenant object, namespace string) {
 	}
 }
 
-func (c config) mutate(_ context.Context, req admission.Request) admission.Response {
-	// A DELETE carries no object to default.
+// defaulted is the review's Tenant with every default applied; or, when there is nothing to judge
+// (a DELETE) or it cannot be read, the answer to give instead.
+func (c config) defaulted(req admission.Request) (object, *admission.Response) {
 	if req.Operation != "CREATE" && req.Operation != "UPDATE" {
-		return admission.Allowed("")
+		answer := admission.Allowed("")
+		return nil, &answer
 	}
 	tenant, err := decode(req)
 	if err != nil {
-		return admission.Errored(http.StatusBadRequest, err)
+		answer := admission.Errored(http.StatusBadRequest, err)
+		return nil, &answer
 	}
 	c.applyDefaults(tenant, req.Namespace)
+	return tenant, nil
+}
+
+func (c config) mutate(_ context.Context, req admission.Request) admission.Response {
+	tenant, answer := c.defaulted(req)
+	if answer != nil {
+		return *answer
+	}
 	defaulted, err := json.Marshal(tenant)
 	if err != nil {
 		return admission.Errored(http.StatusInternalServerError, err)
@@ -162,14 +173,10 @@ func (c config) mutate(_ context.Context, req admission.Request) admission.Respo
 }
 
 func (c config) validate(_ context.Context, req admission.Request) admission.Response {
-	if req.Operation != "CREATE" && req.Operation != "UPDATE" {
-		return admission.Allowed("")
+	tenant, answer := c.defaulted(req)
+	if answer != nil {
+		return *answer
 	}
-	tenant, err := decode(req)
-	if err != nil {
-		return admission.Errored(http.StatusBadRequest, err)
-	}
-	c.applyDefaults(tenant, req.Namespace)
 	errs := check(tenant)
 	if len(errs) == 0 {
 		return admission.Allowed("")
