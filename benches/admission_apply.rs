@@ -293,6 +293,7 @@ async fn start(
     cp: &ControlPlane,
     client: &kube::Client,
     peer: &Path,
+    probe: &Value,
 ) -> Option<common::Killed> {
     let dir = cp.dir();
     match setup {
@@ -315,9 +316,8 @@ async fn start(
                 }
             }
             // The policy is enforced once the apiserver's informer has it: wait for a denial.
-            let probe = placed(&templates().1[0].tenant, "apply-probe");
             let deadline = Instant::now() + Duration::from_secs(30);
-            while create(client, &probe, true).await.0 < 400 {
+            while create(client, probe, true).await.0 < 400 {
                 assert!(
                     Instant::now() < deadline,
                     "the backstop policy was not enforced within 30 s"
@@ -377,7 +377,7 @@ async fn admitting(client: &kube::Client) {
 }
 
 /// Removes what `setup` registered, so the next set-up starts from the floor.
-async fn stop(setup: Setup, client: &kube::Client) {
+async fn stop(setup: Setup, client: &kube::Client, probe: &Value) {
     let gone = DeleteParams::default();
     match setup {
         Setup::Floor => {}
@@ -400,9 +400,8 @@ async fn stop(setup: Setup, client: &kube::Client) {
     }
     // The apiserver drops a deleted configuration from its informer within moments: wait until a
     // dry run admits an invalid Tenant again.
-    let probe = placed(&templates().1[0].tenant, "apply-probe");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while create(client, &probe, true).await.0 >= 400 {
+    while create(client, probe, true).await.0 >= 400 {
         assert!(
             Instant::now() < deadline,
             "admission was still enforced 30 s after removal"
@@ -428,6 +427,9 @@ fn main() {
     };
     let peer = common::build_peer();
     let (valid, invalid) = templates();
+    // An invalid Tenant every enforcing set-up refuses and the floor stores: tells when a set-up
+    // has taken effect, and when it is gone.
+    let probe = placed(&invalid[0].tenant, "apply-probe");
     let items = corpus(n, &valid, &invalid);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -455,14 +457,14 @@ fn main() {
         let all: Vec<&Item> = valid.iter().chain(invalid.iter()).collect();
         let mut verdicts: Vec<Vec<Verdict>> = Vec::new();
         for setup in [Setup::Ours, Setup::Peer] {
-            let process = start(setup, &cp, &client, &peer).await;
+            let process = start(setup, &cp, &client, &peer, &probe).await;
             let mut seen = Vec::new();
             for item in &all {
                 let (status, body) = create(&client, &placed(&item.tenant, "apply-agree"), true).await;
                 seen.push(verdict_of(status, &body));
             }
             drop(process);
-            stop(setup, &client).await;
+            stop(setup, &client, &probe).await;
             verdicts.push(seen);
         }
         let mut disagreements = Vec::new();
@@ -515,7 +517,7 @@ fn main() {
         // 3. Create, then update, N Tenants under each set-up.
         let mut rows = Vec::new();
         for setup in [Setup::Floor, Setup::Policy, Setup::Ours, Setup::Peer] {
-            let process = start(setup, &cp, &client, &peer).await;
+            let process = start(setup, &cp, &client, &peer, &probe).await;
             let webhook_pid = process.as_ref().map(common::Killed::id);
             let (api_before, _) = common::usage(apiserver).unwrap();
             let hook_before = webhook_pid.and_then(common::usage).map(|u| u.0);
@@ -554,7 +556,7 @@ fn main() {
             for (namespace, name) in &stored {
                 delete(&client, namespace, name).await;
             }
-            stop(setup, &client).await;
+            stop(setup, &client, &probe).await;
             row.create.sort();
             row.update.sort();
             rows.push(row);

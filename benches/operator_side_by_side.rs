@@ -28,7 +28,7 @@ use hanzo_s3_operator::api::crd::crd;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, ListParams, ObjectMeta, Patch, PatchParams};
 use serde_json::{Value, json};
 
 #[path = "common.rs"]
@@ -112,6 +112,17 @@ fn writes_of(log: &Path, user: &str) -> BTreeMap<String, usize> {
         *by_resource.entry(key).or_insert(0) += 1;
     }
     by_resource
+}
+
+/// How many of `objects` are in the benchmark's Tenant namespaces (`side-N`).
+fn benchmark_objects<'a>(objects: impl Iterator<Item = &'a ObjectMeta>) -> usize {
+    objects
+        .filter(|m| {
+            m.namespace
+                .as_deref()
+                .is_some_and(|n| n.starts_with("side-"))
+        })
+        .count()
 }
 
 fn apply_crds(files: &[PathBuf]) -> Vec<Value> {
@@ -240,15 +251,7 @@ async fn measure(
             .list_metadata(&ListParams::default())
             .await
             .map_or(0, |l| {
-                l.items
-                    .iter()
-                    .filter(|s| {
-                        s.metadata
-                            .namespace
-                            .as_deref()
-                            .is_some_and(|n| n.starts_with("side-"))
-                    })
-                    .count()
+                benchmark_objects(l.items.iter().map(|s| &s.metadata))
             });
         if to_statefulsets.is_none() && sts >= tenants {
             to_statefulsets = Some(started.elapsed().as_secs_f64());
@@ -258,15 +261,7 @@ async fn measure(
                 .list(&ListParams::default().fields("status.phase=Running"))
                 .await
                 .map_or(0, |l| {
-                    l.items
-                        .iter()
-                        .filter(|p| {
-                            p.metadata
-                                .namespace
-                                .as_deref()
-                                .is_some_and(|n| n.starts_with("side-"))
-                        })
-                        .count()
+                    benchmark_objects(l.items.iter().map(|p| &p.metadata))
                 });
             if running >= tenants * 4 {
                 to_running = started.elapsed().as_secs_f64();

@@ -173,7 +173,6 @@ impl Caches {
                 .and_then(|o| o.meta().resource_version.clone())
         }
         match kind {
-            Owned::StatefulSet => of(&self.statefulsets, namespace, name),
             Owned::Service => of(&self.services, namespace, name),
             Owned::Secret => of(&self.own_secrets, namespace, name),
             Owned::ServiceAccount => of(&self.service_accounts, namespace, name),
@@ -254,10 +253,10 @@ pub mod slim {
     }
 }
 
-/// The kinds of object the operator writes.
+/// The kinds of object the operator writes and compares by resourceVersion. (StatefulSets are
+/// compared by generation and labels, from [`Caches::statefulset`]: see `apply::Version`.)
 #[derive(Clone, Copy, Debug)]
 pub enum Owned {
-    StatefulSet,
     Service,
     Secret,
     ServiceAccount,
