@@ -240,32 +240,61 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[index].as_secs_f64() * 1000.0
 }
 
-/// `hanzo-s3-operator conformance` against `url`: each check's name, PASS or FAIL, and detail.
-fn conformance(url: &str, ca: &Path) -> Vec<(String, bool, String)> {
+/// One row of `hanzo-s3-operator conformance`.
+#[derive(Clone)]
+struct ConformanceCheck {
+    name: String,
+    passed: bool,
+    /// The rules the check held, or the one it broke (contract, verdict, hardening).
+    rule: String,
+    detail: String,
+}
+
+impl ConformanceCheck {
+    fn cell(&self) -> String {
+        format!(
+            "{} ({}) {}",
+            if self.passed { "PASS" } else { "FAIL" },
+            self.rule,
+            self.detail.replace('|', "/")
+        )
+    }
+}
+
+/// `hanzo-s3-operator conformance` against `url`: its rows and its summary line.
+fn conformance(url: &str, ca: &Path) -> (Vec<ConformanceCheck>, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_hanzo-s3-operator"))
         .args(["conformance", "--url", url, "--ca"])
         .arg(ca)
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    let checks: Vec<(String, bool, String)> = text
+    let checks: Vec<ConformanceCheck> = text
         .lines()
         .filter_map(|line| {
             let (at, verdict) = [" PASS ", " FAIL "]
                 .iter()
                 .find_map(|v| line.find(v).map(|at| (at, *v)))?;
-            Some((
-                line[..at].trim().to_owned(),
-                verdict == " PASS ",
-                line[at + verdict.len()..].trim().to_owned(),
-            ))
+            let rest = line[at + verdict.len()..].trim_start();
+            let (rule, detail) = rest.split_once(' ').unwrap_or((rest, ""));
+            Some(ConformanceCheck {
+                name: line[..at].trim().to_owned(),
+                passed: verdict == " PASS ",
+                rule: rule.to_owned(),
+                detail: detail.trim().to_owned(),
+            })
         })
         .collect();
+    let summary = text
+        .lines()
+        .find(|l| l.contains(" passed, "))
+        .unwrap_or_default()
+        .to_owned();
     assert!(
-        !checks.is_empty(),
+        !checks.is_empty() && !summary.is_empty(),
         "conformance against {url} printed no checks: {text}"
     );
-    checks
+    (checks, summary)
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -505,13 +534,15 @@ fn main() {
             let running = common::start_peer(&peer, cp.dir());
             let peer_checks = conformance(&running.url, &cp.dir().join("peer-ca.pem"));
             drop(running);
-            ours_checks
+            let rows = ours_checks
+                .0
                 .into_iter()
-                .map(|(name, ours_passed, ours_detail)| {
-                    let peer = peer_checks.iter().find(|(n, _, _)| *n == name);
-                    (name, ours_passed, ours_detail, peer.cloned())
+                .map(|ours| {
+                    let peer = peer_checks.0.iter().find(|p| p.name == ours.name).cloned();
+                    (ours, peer)
                 })
-                .collect::<Vec<_>>()
+                .collect::<Vec<_>>();
+            (rows, ours_checks.1, peer_checks.1)
         };
 
         // 3. Create, then update, N Tenants under each set-up.
@@ -589,16 +620,15 @@ fn main() {
                 row.webhook_cpu.map_or("-".to_owned(), |c| format!("{c:.1}")),
             );
         }
-        let verdict = |passed: bool, detail: &str| {
-            format!("{} {}", if passed { "PASS" } else { "FAIL" }, detail.replace('|', "/"))
-        };
         let _ = writeln!(out, "\n## The AdmissionReview contract: `hanzo-s3-operator conformance --url` on both servers\n");
-        let _ = writeln!(out, "Sent directly to each server (no apiserver), with the fixtures of webhooks/fixtures. ours: `run --standalone`; peer: as above. A check the peer fails is discussed in the note of the issue that added it (a rule of the peer's own, or a rule of ours only).\n");
+        let _ = writeln!(out, "Sent directly to each server (no apiserver), with the fixtures of webhooks/fixtures. ours: `run --standalone`; peer: as above. Each check names the rules it exercises: contract (what the apiserver relies on), verdict (the fixture's expected answer) and hardening (beyond the contract); a failure names the rule it broke. docs/operations.md (Checking a live endpoint) says what each failure of the peer means.\n");
         let _ = writeln!(out, "| check | ours | controller-runtime peer |\n|---|---|---|");
-        for (name, ours_passed, ours_detail, peer) in &conformance_rows {
-            let peer = peer.as_ref().map_or("not run".to_owned(), |(_, p, d)| verdict(*p, d));
-            let _ = writeln!(out, "| {name} | {} | {peer} |", verdict(*ours_passed, ours_detail));
+        let (conformance_rows, ours_summary, peer_summary) = &conformance_rows;
+        for (ours, peer) in conformance_rows {
+            let peer = peer.as_ref().map_or("not run".to_owned(), ConformanceCheck::cell);
+            let _ = writeln!(out, "| {} | {} | {peer} |", ours.name, ours.cell());
         }
+        let _ = writeln!(out, "| summary | {ours_summary} | {peer_summary} |");
         print!("{out}");
         std::fs::write(common::results_path("admission-apply.md"), out).unwrap();
         cp.stop();

@@ -50,11 +50,61 @@ fn the_standalone_server_passes_every_conformance_check() {
         .arg(&ca)
         .assert()
         .code(0)
-        .stdout(predicate::str::is_match(r"/validate create-invalid\s+PASS  denied 422").unwrap())
-        .stdout(predicate::str::is_match(r"body limit \(413\)\s+PASS").unwrap())
-        .stdout(predicate::str::is_match(r"timeout parameter\s+PASS  stalled body given up after \d+ ms with \?timeout=1s \(HTTP/1.1 408").unwrap())
-        .stdout(predicate::str::is_match(r"HTTP/2\s+PASS  ALPN h2, create-invalid: denied 422").unwrap())
-        .stdout(predicate::str::contains("24 passed, 0 failed"));
+        .stdout(predicate::str::is_match(r"/validate create-invalid\s+PASS  contract\+verdict\s+denied 422").unwrap())
+        .stdout(predicate::str::is_match(r"/validate no-uid\s+PASS  hardening\s+400").unwrap())
+        .stdout(predicate::str::is_match(r"body limit \(413\)\s+PASS  hardening").unwrap())
+        .stdout(predicate::str::is_match(r"timeout parameter\s+PASS  hardening\s+stalled body given up after \d+ ms with \?timeout=1s \(HTTP/1.1 408").unwrap())
+        .stdout(predicate::str::is_match(r"HTTP/2\s+PASS  hardening\s+ALPN h2, create-invalid: denied 422").unwrap())
+        .stdout(predicate::str::contains(
+            "24 passed, 0 failed; contract 10/10, verdict 10/10, hardening 14/14",
+        ));
+
+    // Another webhook's own fixtures: one case with a validate golden only, the negatives made
+    // from it, and the mutating path switched off.
+    let fixtures = dir.path().join("fixtures");
+    std::fs::create_dir(&fixtures).unwrap();
+    std::fs::copy(
+        "webhooks/fixtures/create-invalid.request.json",
+        fixtures.join("mine.request.json"),
+    )
+    .unwrap();
+    std::fs::write(
+        fixtures.join("mine.validate.json"),
+        r#"{"response": {"allowed": false, "status": {"code": 422}}}"#,
+    )
+    .unwrap();
+    let out = assert_cmd::Command::cargo_bin("hanzo-s3-operator")
+        .unwrap()
+        .args([
+            "conformance",
+            "--url",
+            &format!("https://127.0.0.1:{port}"),
+            "--mutate-path",
+            "",
+            "--fixtures",
+        ])
+        .arg(&fixtures)
+        .arg("--ca")
+        .arg(&ca)
+        .assert()
+        .code(0)
+        .stdout(
+            predicate::str::is_match(r"/validate mine\s+PASS  contract\+verdict\s+denied 422")
+                .unwrap(),
+        )
+        .stdout(
+            predicate::str::is_match(r"/validate no-uid \(from mine\)\s+PASS  hardening\s+400")
+                .unwrap(),
+        )
+        .stdout(predicate::str::contains("contract 1/1, verdict 1/1"))
+        .get_output()
+        .stdout
+        .clone();
+    assert!(
+        !String::from_utf8_lossy(&out).contains("/mutate"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
 }
 
 #[tokio::test]
@@ -102,15 +152,19 @@ async fn a_server_that_breaks_the_contract_fails() {
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     let line = |pattern: &str| regex_lite_match(&stdout, pattern);
     assert!(
-        line("/validate create-valid FAIL uid \"\" does not echo"),
+        line("/validate create-valid FAIL contract uid \"\" does not echo"),
         "{stdout}"
     );
     assert!(
-        line("/validate malformed FAIL expected HTTP 400, got 200"),
+        line(
+            "/validate malformed FAIL hardening judged it instead of refusing it: HTTP 200, allowed=true"
+        ),
         "{stdout}"
     );
     assert!(
-        line("timeout parameter FAIL answered HTTP/1.1 200 OK to a body it never received"),
+        line(
+            "timeout parameter FAIL hardening answered HTTP/1.1 200 OK to a body it never received"
+        ),
         "{stdout}"
     );
 }

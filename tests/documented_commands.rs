@@ -162,6 +162,21 @@ const TABLE: &[(&str, How)] = &[
         ),
     ),
     (
+        "hanzo-s3-operator conformance --url https://127.0.0.1:9443 --ca ca.pem",
+        // Another webhook's fixtures and paths: ours stands in for that webhook, judged on a
+        // fixture directory of one review, with its mutating path switched off.
+        How::AsExample(
+            Dir::Repo,
+            "d=$(mktemp -d); mkdir $d/my-reviews; \
+             cp webhooks/fixtures/create-invalid.request.json $d/my-reviews/; \
+             hanzo-s3-operator run --standalone --listen 127.0.0.1:9443 --ca-out $d/ca.pem 2>/dev/null & pid=$!; \
+             until [ -s $d/ca.pem ]; do sleep 0.1; done; \
+             hanzo-s3-operator conformance --url https://127.0.0.1:9443 --ca $d/ca.pem \
+             --fixtures $d/my-reviews/ --validate-path /validate --mutate-path '' --require contract; \
+             rc=$?; kill $pid; rm -rf $d; exit $rc",
+        ),
+    ),
+    (
         "hanzo-s3-operator conformance --url https://127.0.0.1:8443 --server-name",
         How::RunBy(
             "tests/real_node.rs: the_documented_conformance_check_passes_against_the_deployed_webhook",
