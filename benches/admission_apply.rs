@@ -6,7 +6,9 @@
 //!   b. policy:  the backstop ValidatingAdmissionPolicy (the checks CEL can express, in the apiserver);
 //!   c. ours:    `hanzo-s3-operator run --no-reconcile`, both webhooks, TLS (the production path);
 //!   d. peer:    the Go webhook on sigs.k8s.io/controller-runtime in peers/controller-runtime, same
-//!               defaults and, for this corpus, the same checks, registered the same way.
+//!               defaults and, for this corpus, the same checks, registered the same way;
+//!   e. kyverno: Kyverno (built from its Go module, benches/peers/kyverno.rs) with one ClusterPolicy: our
+//!               defaults, and the backstop's CEL checks.
 //!
 //! Before anything is measured, every Tenant of the corpus is dry-run created through the apiserver
 //! under c and under d, and the two must agree: same verdict, same field paths of the denial's
@@ -17,8 +19,9 @@
 //!
 //!   cargo bench --bench admission_apply            # writes benches/results/admission-apply.md
 //!
-//! HANZO_APPLY_TENANTS (default 1000) sets N; HANZO_BENCH_SMOKE=1 makes it 30. Needs `go` (the peer
-//! is built from peers/controller-runtime into the build cache on first use).
+//! HANZO_APPLY_TENANTS (default 1000) sets N; HANZO_BENCH_SMOKE=1 makes it 30 and leaves Kyverno
+//! out (its first build takes about 8 minutes and 3 GB of modules). Needs `go` (the peer and
+//! Kyverno are built into the build cache on first use).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -40,6 +43,8 @@ use serde_json::{Value, json};
 
 #[path = "common.rs"]
 mod common;
+#[path = "peers/kyverno.rs"]
+mod kyverno;
 
 const OPERATOR_NS: &str = "hanzo-s3-operator";
 
@@ -262,10 +267,11 @@ impl ConformanceCheck {
 }
 
 /// `hanzo-s3-operator conformance` against `url`: its rows and its summary line.
-fn conformance(url: &str, ca: &Path) -> (Vec<ConformanceCheck>, String) {
+fn conformance(url: &str, ca: &Path, extra: &[&str]) -> (Vec<ConformanceCheck>, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_hanzo-s3-operator"))
         .args(["conformance", "--url", url, "--ca"])
         .arg(ca)
+        .args(extra)
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -303,6 +309,7 @@ enum Setup {
     Policy,
     Ours,
     Peer,
+    Kyverno,
 }
 
 impl Setup {
@@ -312,6 +319,7 @@ impl Setup {
             Setup::Policy => "b. ValidatingAdmissionPolicy (backstop, CEL)",
             Setup::Ours => "c. hanzo-s3-operator webhooks",
             Setup::Peer => "d. controller-runtime webhook (Go)",
+            Setup::Kyverno => "e. Kyverno ClusterPolicy (Go)",
         }
     }
 }
@@ -321,9 +329,10 @@ async fn start(
     setup: Setup,
     cp: &ControlPlane,
     client: &kube::Client,
-    peer: &Path,
+    binaries: &Binaries,
     probe: &Value,
 ) -> Option<common::Killed> {
+    let peer = binaries.peer.as_path();
     let dir = cp.dir();
     match setup {
         Setup::Floor => None,
@@ -395,7 +404,46 @@ async fn start(
             admitting(client).await;
             Some(process)
         }
+        Setup::Kyverno => Some(start_kyverno(cp, client, binaries, probe).await.process),
     }
+}
+
+/// Kyverno with the policy, once a Tenant the checks refuse is refused through the apiserver.
+async fn start_kyverno(
+    cp: &ControlPlane,
+    client: &kube::Client,
+    binaries: &Binaries,
+    probe: &Value,
+) -> kyverno::Running {
+    let dir = cp.dir();
+    let (binary, source) = binaries
+        .kyverno
+        .as_ref()
+        .expect("Kyverno is built when its set-up runs");
+    let running = kyverno::start(client, cp.kubeconfig_path(), dir, binary, source).await;
+    // Refused by the policy itself: a webhook that cannot be called refuses too (failurePolicy
+    // Fail), for instance while Kyverno is still loading its serving certificate.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, body) = create(client, probe, true).await;
+        if status >= 400 && body.to_string().contains(kyverno::POLICY) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Kyverno's policy was not enforced within 60 s: {body} (log: {})",
+            dir.join("kyverno.log").display()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    running
+}
+
+/// The Go programs of set-ups d and e.
+struct Binaries {
+    peer: PathBuf,
+    /// Kyverno's binary and module source; None in a smoke run.
+    kyverno: Option<(PathBuf, PathBuf)>,
 }
 
 /// Returns once both registered webhooks judge Tenants.
@@ -418,6 +466,7 @@ async fn stop(setup: Setup, client: &kube::Client, probe: &Value) {
                 .delete(backstop::POLICY_NAME, &gone)
                 .await;
         }
+        Setup::Kyverno => kyverno::stop(client).await,
         Setup::Ours | Setup::Peer => {
             let _ = Api::<MutatingWebhookConfiguration>::all(client.clone())
                 .delete(MUTATING_CONFIGURATION, &gone)
@@ -454,7 +503,10 @@ fn main() {
     } else {
         common::env_number("HANZO_APPLY_TENANTS", 1000) as usize
     };
-    let peer = common::build_peer();
+    let binaries = Binaries {
+        peer: common::build_peer(),
+        kyverno: (!common::smoke()).then(kyverno::build),
+    };
     let (valid, invalid) = templates();
     // An invalid Tenant every enforcing set-up refuses and the floor stores: tells when a set-up
     // has taken effect, and when it is gone.
@@ -468,8 +520,9 @@ fn main() {
         let cp = ControlPlane::start(Options::api_only()).await.unwrap();
         let client = cp.client().await.unwrap();
         common::install_crd(&client).await;
+        // `storage`: the namespace of the conformance fixtures, which Kyverno looks up.
         let names: Vec<String> = std::iter::once(OPERATOR_NS.to_owned())
-            .chain(["apply-probe".to_owned(), "apply-agree".to_owned()])
+            .chain(["apply-probe".to_owned(), "apply-agree".to_owned(), "storage".to_owned()])
             .chain((0..n).map(|i| format!("apply-{i}")))
             .collect();
         for name in &names {
@@ -486,7 +539,7 @@ fn main() {
         let all: Vec<&Item> = valid.iter().chain(invalid.iter()).collect();
         let mut verdicts: Vec<Vec<Verdict>> = Vec::new();
         for setup in [Setup::Ours, Setup::Peer] {
-            let process = start(setup, &cp, &client, &peer, &probe).await;
+            let process = start(setup, &cp, &client, &binaries, &probe).await;
             let mut seen = Vec::new();
             for item in &all {
                 let (status, body) = create(&client, &placed(&item.tenant, "apply-agree"), true).await;
@@ -530,25 +583,53 @@ fn main() {
             let ours_checks = conformance(
                 &format!("https://{}", ours.addr),
                 &cp.dir().join("conformance-ours-ca.pem"),
+                &[],
             );
-            let running = common::start_peer(&peer, cp.dir());
-            let peer_checks = conformance(&running.url, &cp.dir().join("peer-ca.pem"));
+            let running = common::start_peer(&binaries.peer, cp.dir());
+            let peer_checks = conformance(&running.url, &cp.dir().join("peer-ca.pem"), &[]);
             drop(running);
+            // Kyverno judges Tenants only through its policy, so it runs against the cluster.
+            let kyverno_checks = match binaries.kyverno {
+                Some(_) => {
+                    let running = start_kyverno(&cp, &client, &binaries, &probe).await;
+                    let checks = conformance(
+                        &running.url,
+                        &running.ca_file,
+                        &["--mutate-path", "/mutate/fail", "--validate-path", "/validate/fail"],
+                    );
+                    drop(running);
+                    stop(Setup::Kyverno, &client, &probe).await;
+                    Some(checks)
+                }
+                None => None,
+            };
+            let find = |checks: &(Vec<ConformanceCheck>, String), name: &str| {
+                checks.0.iter().find(|c| c.name.replace("/mutate/fail", "/mutate").replace("/validate/fail", "/validate") == name).cloned()
+            };
             let rows = ours_checks
                 .0
-                .into_iter()
+                .iter()
                 .map(|ours| {
-                    let peer = peer_checks.0.iter().find(|p| p.name == ours.name).cloned();
-                    (ours, peer)
+                    let peer = find(&peer_checks, &ours.name);
+                    let kyverno = kyverno_checks.as_ref().and_then(|k| find(k, &ours.name));
+                    (ours.clone(), peer, kyverno)
                 })
                 .collect::<Vec<_>>();
-            (rows, ours_checks.1, peer_checks.1)
+            (
+                rows,
+                ours_checks.1,
+                peer_checks.1,
+                kyverno_checks.map(|k| k.1),
+            )
         };
 
         // 3. Create, then update, N Tenants under each set-up.
         let mut rows = Vec::new();
-        for setup in [Setup::Floor, Setup::Policy, Setup::Ours, Setup::Peer] {
-            let process = start(setup, &cp, &client, &peer, &probe).await;
+        let setups = [Setup::Floor, Setup::Policy, Setup::Ours, Setup::Peer, Setup::Kyverno]
+            .into_iter()
+            .filter(|s| *s != Setup::Kyverno || binaries.kyverno.is_some());
+        for setup in setups {
+            let process = start(setup, &cp, &client, &binaries, &probe).await;
             let webhook_pid = process.as_ref().map(common::Killed::id);
             let (api_before, _) = common::usage(apiserver).unwrap();
             let hook_before = webhook_pid.and_then(common::usage).map(|u| u.0);
@@ -566,8 +647,16 @@ fn main() {
                 let namespace = format!("apply-{i}");
                 let tenant = placed(&source.tenant, &namespace);
                 let started = Instant::now();
-                let (status, _) = create(&client, &tenant, false).await;
+                let (status, body) = create(&client, &tenant, false).await;
                 row.create.push(started.elapsed());
+                // The set-ups that default (c, d, e) name unnamed pools, which the schema needs.
+                let defaults = matches!(setup, Setup::Ours | Setup::Peer | Setup::Kyverno);
+                assert!(
+                    !*is_valid || !defaults || (200..300).contains(&status),
+                    "{}: {} refused a valid Tenant: {body}",
+                    setup.label(),
+                    source.label
+                );
                 if (200..300).contains(&status) {
                     stored.push((namespace, tenant["metadata"]["name"].as_str().unwrap().to_owned()));
                 } else {
@@ -601,7 +690,8 @@ fn main() {
         let _ = writeln!(out, "- corpus: {} valid templates (hanzo-s3-operator's {} examples, the Go operator's example tenants, generated Tenants of about 2, 10 and 50 KB) and {} invalid ones; {n} Tenants, every third invalid, each in its own namespace", valid.len(), yaml_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")).len(), invalid.len());
         let _ = writeln!(out, "- requests: one at a time from one client (as `kubectl apply` sends them): a create of each Tenant, then a merge patch of a label on each stored one (an UPDATE review); latency is the client's, request sent to answer read");
         let _ = writeln!(out, "- agreement, checked first in this run: for all {} templates, dry-run creates under c and d gave the same verdict, the same cause field paths and the same defaulted spec", all.len());
-        let _ = writeln!(out, "- ours: `hanzo-s3-operator run --no-reconcile --webhook-url ...` (bench profile, logging at info); peer: peers/controller-runtime (sigs.k8s.io/controller-runtime v0.25.2, go build)\n");
+        let _ = writeln!(out, "- ours: `hanzo-s3-operator run --no-reconcile --webhook-url ...` (bench profile, logging at info); peer: peers/controller-runtime (sigs.k8s.io/controller-runtime v0.25.2, go build)");
+        let _ = writeln!(out, "- kyverno: {} {} built from its module, run out of cluster (`--serverIP`, admission reports off), one ClusterPolicy: our defaults as add-if-absent anchors and the backstop's CEL checks; asserted in this run to refuse no valid Tenant, as c and d{}\n", kyverno::MODULE, kyverno::VERSION, if binaries.kyverno.is_none() { " (left out of this smoke run)" } else { "" });
         let _ = writeln!(out, "| set-up | creates | denied | create p50 | create p99 | updates | update p50 | update p99 | apiserver CPU-s | webhook CPU-s |");
         let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
         for row in &rows {
@@ -620,15 +710,15 @@ fn main() {
                 row.webhook_cpu.map_or("-".to_owned(), |c| format!("{c:.1}")),
             );
         }
-        let _ = writeln!(out, "\n## The AdmissionReview contract: `hanzo-s3-operator conformance --url` on both servers\n");
-        let _ = writeln!(out, "Sent directly to each server (no apiserver), with the fixtures of webhooks/fixtures. ours: `run --standalone`; peer: as above. Each check names the rules it exercises: contract (what the apiserver relies on), verdict (the fixture's expected answer) and hardening (beyond the contract); a failure names the rule it broke. docs/operations.md (Checking a live endpoint) says what each failure of the peer means.\n");
-        let _ = writeln!(out, "| check | ours | controller-runtime peer |\n|---|---|---|");
-        let (conformance_rows, ours_summary, peer_summary) = &conformance_rows;
-        for (ours, peer) in conformance_rows {
-            let peer = peer.as_ref().map_or("not run".to_owned(), ConformanceCheck::cell);
-            let _ = writeln!(out, "| {} | {} | {peer} |", ours.name, ours.cell());
+        let _ = writeln!(out, "\n## The AdmissionReview contract: `hanzo-s3-operator conformance --url` on each server\n");
+        let _ = writeln!(out, "Sent directly to each server (no apiserver), with the fixtures of webhooks/fixtures. ours: `run --standalone`; peer: as above; Kyverno: with the policy above, at its paths `/mutate/fail` and `/validate/fail` (its rows are named by ours). Each check names the rules it exercises: contract (what the apiserver relies on), verdict (the fixture's expected answer) and hardening (beyond the contract); a failure names the rule it broke. docs/operations.md (Checking a live endpoint) says what the failures mean.\n");
+        let _ = writeln!(out, "| check | ours | controller-runtime peer | Kyverno |\n|---|---|---|---|");
+        let (conformance_rows, ours_summary, peer_summary, kyverno_summary) = &conformance_rows;
+        let cell = |c: &Option<ConformanceCheck>| c.as_ref().map_or("not run".to_owned(), ConformanceCheck::cell);
+        for (ours, peer, kyverno) in conformance_rows {
+            let _ = writeln!(out, "| {} | {} | {} | {} |", ours.name, ours.cell(), cell(peer), cell(kyverno));
         }
-        let _ = writeln!(out, "| summary | {ours_summary} | {peer_summary} |");
+        let _ = writeln!(out, "| summary | {ours_summary} | {peer_summary} | {} |", kyverno_summary.as_deref().unwrap_or("not run"));
         print!("{out}");
         std::fs::write(common::results_path("admission-apply.md"), out).unwrap();
         cp.stop();

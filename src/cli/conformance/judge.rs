@@ -68,7 +68,7 @@ pub fn in_band_code(body: &[u8]) -> Option<i64> {
         .flatten()
 }
 
-/// Judges the answer to a review the apiserver never sends. An HTTP 400 or an in-band denial
+/// Judges the answer to a review the apiserver never sends. An HTTP 4xx or an in-band denial
 /// with code 400 refuses it. A v1beta1 review may also be answered in v1beta1 with its uid echoed:
 /// that older protocol is legitimate where the webhook configuration lists it. Judging the object
 /// of any other one (allowing it, or denying it on its merits) is the finding.
@@ -85,6 +85,8 @@ fn judge_negative(fixture: &Fixture, status: u16, body: &[u8]) -> Result<String,
     }
     match (status, in_band_code(body)) {
         (400, _) => Ok("400".into()),
+        // Another client error refuses it as well (Kyverno answers 417 to a body that is not JSON).
+        (401..=499, _) => Ok(format!("refused with HTTP {status}")),
         (200, Some(400)) => Ok("refused in-band: HTTP 200, allowed=false, status.code 400".into()),
         (200, _) if review["response"].is_object() => Err(broken(
             Rule::Hardening,
@@ -158,10 +160,18 @@ pub fn judge_answer(
     if let Some(golden) = golden {
         let expected = golden["response"]["allowed"].as_bool();
         if expected.is_some_and(|e| e != allowed) {
+            // A surprising denial says why, in the server's words (cut short).
+            let why: String = response["status"]["message"]
+                .as_str()
+                .map(|m| format!(": {}", m.split_whitespace().collect::<Vec<_>>().join(" ")))
+                .unwrap_or_default()
+                .chars()
+                .take(240)
+                .collect();
             return Err(broken(
                 Rule::Verdict,
                 format!(
-                    "allowed={allowed}, expected {}",
+                    "allowed={allowed}, expected {}{why}",
                     golden["response"]["allowed"]
                 ),
             ));
@@ -169,12 +179,15 @@ pub fn judge_answer(
         let code = response["status"]["code"].as_i64().unwrap_or(0);
         let expected = golden["response"]["status"]["code"].as_i64();
         if !allowed && expected.is_some_and(|e| e != code) {
+            let got = if code == 0 {
+                // The apiserver turns a missing (or sub-400) code into 400.
+                "denied without a status.code (the apiserver answers 400)".to_owned()
+            } else {
+                format!("denial status.code {code}")
+            };
             return Err(broken(
                 Rule::Verdict,
-                format!(
-                    "denial status.code {code}, expected {}",
-                    expected.unwrap_or_default()
-                ),
+                format!("{got}, expected {}", expected.unwrap_or_default()),
             ));
         }
     }
@@ -282,6 +295,11 @@ mod tests {
     fn negatives_accept_a_400_either_way_and_fail_hardening_otherwise() {
         let f = fixture("malformed");
         assert!(judge_negative(&f, 400, b"").is_ok());
+        assert_eq!(
+            judge_negative(&f, 417, b"").ok().unwrap(),
+            "refused with HTTP 417"
+        );
+        assert!(judge_negative(&f, 500, b"").is_err());
         let in_band =
             answer(serde_json::json!({"uid": "", "allowed": false, "status": {"code": 400}}));
         assert!(judge_answer(Endpoint::Validate, &f, 200, &in_band).is_ok());
