@@ -20,8 +20,8 @@
 //!   cargo bench --bench admission_apply            # writes benches/results/admission-apply.md
 //!
 //! HANZO_APPLY_TENANTS (default 1000) sets N; HANZO_BENCH_SMOKE=1 makes it 30 and leaves Kyverno
-//! out (its first build takes about 8 minutes and 3 GB of modules). Needs `go` (the peer and
-//! Kyverno are built into the build cache on first use).
+//! out (its first build takes about 8 minutes and 1.2 GB of Go modules). Needs `go` (the peer
+//! and Kyverno are built into the build cache on first use).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@
 #   scripts/bench.sh webhook     # the HTTPS server vs an echo ceiling (~5 min)     -> webhook.md
 #   scripts/bench.sh apply       # what `kubectl apply` pays: CRD only, CEL policy, our webhooks,
 #                                # a controller-runtime peer, Kyverno (~12 min; Kyverno's first
-#                                # build adds ~8 min and 3 GB of Go modules)  -> admission-apply.md
+#                                # build adds ~8 min and 1.2 GB of Go modules)  -> admission-apply.md
 #   scripts/bench.sh scale       # the reconciler at 1,000 Tenants (~15 min)         -> reconcile-scale.md
 #   scripts/bench.sh go-operator SNAPSHOT
 #                                # the Go operator and ours side by side at 50 and 1,000 Tenants
