@@ -354,14 +354,14 @@ async fn start(
                 }
             }
             // The policy is enforced once the apiserver's informer has it: wait for a denial.
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while create(client, probe, true).await.0 < 400 {
-                assert!(
-                    Instant::now() < deadline,
-                    "the backstop policy was not enforced within 30 s"
-                );
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            until_probe(
+                client,
+                probe,
+                Duration::from_secs(30),
+                "the backstop policy was not enforced within 30 s",
+                |status, _| status >= 400,
+            )
+            .await;
             None
         }
         Setup::Ours => {
@@ -423,20 +423,41 @@ async fn start_kyverno(
     let running = kyverno::start(client, cp.kubeconfig_path(), dir, binary, source).await;
     // Refused by the policy itself: a webhook that cannot be called refuses too (failurePolicy
     // Fail), for instance while Kyverno is still loading its serving certificate.
-    let deadline = Instant::now() + Duration::from_secs(60);
+    until_probe(
+        client,
+        probe,
+        Duration::from_secs(60),
+        &format!(
+            "Kyverno's policy was not enforced within 60 s (log: {})",
+            dir.join("kyverno.log").display()
+        ),
+        |status, body| status >= 400 && body.to_string().contains(kyverno::POLICY),
+    )
+    .await;
+    running
+}
+
+/// Dry-run creates `probe` until `done` holds for the answer; panics with `failure` and the last
+/// answer when `within` has passed.
+async fn until_probe(
+    client: &kube::Client,
+    probe: &Value,
+    within: Duration,
+    failure: &str,
+    done: impl Fn(u16, &Value) -> bool,
+) {
+    let deadline = Instant::now() + within;
     loop {
         let (status, body) = create(client, probe, true).await;
-        if status >= 400 && body.to_string().contains(kyverno::POLICY) {
-            break;
+        if done(status, &body) {
+            return;
         }
         assert!(
             Instant::now() < deadline,
-            "Kyverno's policy was not enforced within 60 s: {body} (log: {})",
-            dir.join("kyverno.log").display()
+            "{failure}; last answer {status}: {body}"
         );
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    running
 }
 
 /// The Go programs of set-ups d and e.
@@ -478,14 +499,14 @@ async fn stop(setup: Setup, client: &kube::Client, probe: &Value) {
     }
     // The apiserver drops a deleted configuration from its informer within moments: wait until a
     // dry run admits an invalid Tenant again.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while create(client, probe, true).await.0 >= 400 {
-        assert!(
-            Instant::now() < deadline,
-            "admission was still enforced 30 s after removal"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    until_probe(
+        client,
+        probe,
+        Duration::from_secs(30),
+        "admission was still enforced 30 s after removal",
+        |status, _| status < 400,
+    )
+    .await;
 }
 
 struct Row {

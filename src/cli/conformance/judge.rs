@@ -39,7 +39,7 @@ pub struct Broken {
     pub why: String,
 }
 
-fn broken(rule: Rule, why: impl Into<String>) -> Broken {
+pub fn broken(rule: Rule, why: impl Into<String>) -> Broken {
     Broken {
         rule,
         why: why.into(),
@@ -60,8 +60,7 @@ pub fn rules_of(fixture: &Fixture, endpoint: Endpoint) -> Vec<Rule> {
 
 /// An in-band refusal: an AdmissionReview answer with `allowed: false` and this status code (how
 /// controller-runtime answers what ours refuses with an HTTP status).
-pub fn in_band_code(body: &[u8]) -> Option<i64> {
-    let review: Value = serde_json::from_slice(body).ok()?;
+pub fn in_band_code(review: &Value) -> Option<i64> {
     let response = &review["response"];
     (response["allowed"] == false)
         .then(|| response["status"]["code"].as_i64())
@@ -83,7 +82,7 @@ fn judge_negative(fixture: &Fixture, status: u16, body: &[u8]) -> Result<String,
     {
         return Ok("answered in v1beta1, uid echoed (the older protocol)".into());
     }
-    match (status, in_band_code(body)) {
+    match (status, in_band_code(&review)) {
         (400, _) => Ok("400".into()),
         // Another client error refuses it as well (Kyverno answers 417 to a body that is not JSON).
         (401..=499, _) => Ok(format!("refused with HTTP {status}")),

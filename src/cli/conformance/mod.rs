@@ -281,10 +281,7 @@ async fn run_checks(args: &ConformanceArgs) -> Result<Vec<Check>, String> {
             detail,
         });
     };
-    let hardening = |why: String| judge::Broken {
-        rule: Rule::Hardening,
-        why,
-    };
+    let hardening = |why: String| judge::broken(Rule::Hardening, why);
     let authority_host = authority_host(&host, port);
 
     // Every fixture on one connection per endpoint: also proves keep-alive reuse.
@@ -295,16 +292,14 @@ async fn run_checks(args: &ConformanceArgs) -> Result<Vec<Check>, String> {
                 push(
                     format!("connect {path}"),
                     vec![Rule::Contract],
-                    Err(judge::Broken {
-                        rule: Rule::Contract,
-                        why: e.0,
-                    }),
+                    Err(judge::broken(Rule::Contract, e.0)),
                 );
                 continue;
             }
         };
         let mut reused = 0;
         for fixture in &fixtures {
+            let rules = judge::rules_of(fixture, endpoint);
             let result = match conn
                 .post(
                     &authority_host,
@@ -323,21 +318,11 @@ async fn run_checks(args: &ConformanceArgs) -> Result<Vec<Check>, String> {
                         Ok(c) => conn = c,
                         Err(e2) => return Err(e2.0),
                     }
-                    Err(judge::Broken {
-                        rule: if fixture.is_negative() {
-                            Rule::Hardening
-                        } else {
-                            Rule::Contract
-                        },
-                        why: e.0,
-                    })
+                    // No answer breaks the first rule the request exercises.
+                    Err(judge::broken(rules[0], e.0))
                 }
             };
-            push(
-                format!("{path} {}", fixture.name),
-                judge::rules_of(fixture, endpoint),
-                result,
-            );
+            push(format!("{path} {}", fixture.name), rules, result);
         }
         push(
             format!("{path} keep-alive reuse"),
@@ -360,7 +345,12 @@ async fn run_checks(args: &ConformanceArgs) -> Result<Vec<Check>, String> {
         let big = vec![b' '; 8 * 1024 * 1024];
         match conn.post(&authority_host, &probe_path, big).await {
             Ok((413, _)) => Ok("413 for an 8 MiB body".to_owned()),
-            Ok((200, body)) if judge::in_band_code(&body) == Some(413) => {
+            Ok((200, body))
+                if serde_json::from_slice(&body)
+                    .ok()
+                    .and_then(|review| judge::in_band_code(&review))
+                    == Some(413) =>
+            {
                 Ok("refused in-band: HTTP 200, allowed=false, status.code 413".to_owned())
             }
             Ok((status, _)) => Err(hardening(format!(
