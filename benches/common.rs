@@ -161,7 +161,10 @@ pub async fn create_small_tenant_with(client: &kube::Client, ns: &str, auto_cert
     use kube::api::{Api, PostParams};
 
     create_namespace(client, ns).await;
-    let secret: Secret = serde_json::from_value(json!({"metadata": {"name": "t-env"}, "stringData": {"config.env": "export S3_ROOT_USER=\"bench\"\nexport S3_ROOT_PASSWORD=\"bench-password\"\n"}})).unwrap();
+    let secret: Secret = serde_json::from_value(
+        json!({"metadata": {"name": "t-env"}, "stringData": {"config.env": bench_config_env()}}),
+    )
+    .unwrap();
     Api::<Secret>::namespaced(client.clone(), ns)
         .create(&PostParams::default(), &secret)
         .await
@@ -174,6 +177,20 @@ pub async fn create_small_tenant_with(client: &kube::Client, ns: &str, auto_cert
         .create(&PostParams::default(), &tenant)
         .await
         .unwrap();
+}
+
+/// The root user of the benchmarks' tenants (a throwaway of no value outside them).
+#[allow(dead_code)]
+pub const BENCH_ACCESS_KEY: &str = "bench";
+#[allow(dead_code)]
+pub const BENCH_SECRET_KEY: &str = "bench-password";
+
+/// A configuration Secret's `config.env` with [`BENCH_ACCESS_KEY`] and [`BENCH_SECRET_KEY`].
+#[allow(dead_code)]
+pub fn bench_config_env() -> String {
+    format!(
+        "export S3_ROOT_USER=\"{BENCH_ACCESS_KEY}\"\nexport S3_ROOT_PASSWORD=\"{BENCH_SECRET_KEY}\"\n"
+    )
 }
 
 /// Whether a Tenant's status says Ready.

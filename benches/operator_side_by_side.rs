@@ -23,43 +23,23 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use hanzo_controlplane::{ControlPlane, Options};
-use hanzo_s3_operator::api::crd::crd;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, ListParams, ObjectMeta, Patch, PatchParams};
-use serde_json::{Value, json};
+use kube::api::{Api, ListParams, ObjectMeta};
 
 #[path = "common.rs"]
 mod common;
+#[path = "support/operators.rs"]
+mod operators;
 
-#[derive(Clone, Copy, PartialEq)]
-enum Which {
-    Go,
-    Ours,
-}
-
-impl Which {
-    fn label(self) -> &'static str {
-        match self {
-            Which::Go => "hanzos3/operator (Go)",
-            Which::Ours => "hanzo-s3-operator",
-        }
-    }
-    fn user(self) -> &'static str {
-        match self {
-            Which::Go => "bench-go-operator",
-            Which::Ours => "bench-hanzo-s3-operator",
-        }
-    }
-}
+use operators::Operator;
 
 struct Row {
-    which: Which,
+    which: Operator,
     tenants: usize,
     to_statefulsets: f64,
     to_running: f64,
@@ -69,54 +49,6 @@ struct Row {
     by_resource: BTreeMap<String, usize>,
     /// StatefulSets and running Pods when the deadline came first; `None` when all were there.
     unfinished: Option<(usize, usize)>,
-}
-
-const AUDIT_POLICY: &str = r#"apiVersion: audit.k8s.io/v1
-kind: Policy
-omitStages: ["RequestReceived"]
-rules:
-  - level: Metadata
-    verbs: ["create", "update", "patch", "delete", "deletecollection"]
-  - level: None
-"#;
-
-/// The control plane's kubeconfig, impersonating `user` (in system:masters), so that the audit log
-/// tells this operator's requests from everyone else's.
-fn impersonating(cp: &ControlPlane, user: &str) -> PathBuf {
-    let text = std::fs::read_to_string(cp.kubeconfig_path()).unwrap();
-    let mut config: Value = serde_yaml_ng::from_str(&text).unwrap();
-    for entry in config["users"].as_array_mut().unwrap() {
-        entry["user"]["as"] = json!(user);
-        entry["user"]["as-groups"] = json!(["system:masters"]);
-    }
-    let path = cp.dir().join(format!("kubeconfig-{user}"));
-    std::fs::write(&path, serde_yaml_ng::to_string(&config).unwrap()).unwrap();
-    path
-}
-
-/// Writes by `user` in the audit log, Lease renewals left out, by resource.
-fn writes_of(log: &Path, user: &str) -> BTreeMap<String, usize> {
-    let mut by_resource = BTreeMap::new();
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    for line in text.lines() {
-        let Ok(event) = serde_json::from_str::<Value>(line) else {
-            continue;
-        };
-        if event["stage"] != "ResponseComplete" || event["impersonatedUser"]["username"] != user {
-            continue;
-        }
-        let resource = event["objectRef"]["resource"].as_str().unwrap_or("?");
-        if resource == "leases" {
-            continue;
-        }
-        let sub = event["objectRef"]["subresource"].as_str();
-        let key = match sub {
-            Some(s) => format!("{resource}/{s}"),
-            None => resource.to_owned(),
-        };
-        *by_resource.entry(key).or_insert(0) += 1;
-    }
-    by_resource
 }
 
 /// How many of `objects` are in the benchmark's Tenant namespaces (`side-N`).
@@ -130,93 +62,32 @@ fn benchmark_objects<'a>(objects: impl Iterator<Item = &'a ObjectMeta>) -> usize
         .count()
 }
 
-fn apply_crds(files: &[PathBuf]) -> Vec<Value> {
-    files
-        .iter()
-        .map(|f| serde_yaml_ng::from_str(&std::fs::read_to_string(f).unwrap()).unwrap())
-        .collect()
-}
-
 async fn measure(
-    which: Which,
+    which: Operator,
     tenants: usize,
     go_binary: Option<&Path>,
     go_src: Option<&Path>,
 ) -> Row {
     let audit_dir = tempfile::tempdir().unwrap();
-    let policy = audit_dir.path().join("policy.yaml");
-    let log = audit_dir.path().join("audit.log");
-    std::fs::write(&policy, AUDIT_POLICY).unwrap();
+    let (apiserver_args, log) = operators::audit_args(audit_dir.path());
     let nodes = (tenants * 4).div_ceil(400).max(2);
     let options = Options {
         nodes,
-        apiserver_args: vec![
-            format!("--audit-policy-file={}", policy.display()),
-            format!("--audit-log-path={}", log.display()),
-            "--audit-log-format=json".to_owned(),
-            "--audit-log-mode=blocking".to_owned(),
-        ],
+        apiserver_args,
         ..Options::default()
     };
     let cp = ControlPlane::start(options).await.unwrap();
     let client = cp.client().await.unwrap();
-    let crds: Vec<Value> = match which {
-        Which::Ours => vec![serde_json::to_value(crd().unwrap()).unwrap()],
-        Which::Go => {
-            let src =
-                go_src.expect("HANZO_GO_OPERATOR_SRC names the snapshot the binary was built from");
-            apply_crds(&[
-                src.join("resources/base/crds/minio.min.io_tenants.yaml"),
-                src.join("resources/base/crds/sts.min.io_policybindings.yaml"),
-            ])
-        }
-    };
-    for object in &crds {
-        let name = object["metadata"]["name"].as_str().unwrap();
-        Api::<CustomResourceDefinition>::all(client.clone())
-            .patch(
-                name,
-                &PatchParams::apply("bench").force(),
-                &Patch::Apply(object),
-            )
-            .await
-            .unwrap();
-    }
-    let operator_ns = match which {
-        Which::Go => "minio-operator",
-        Which::Ours => "hanzo-s3-operator",
-    };
-    common::create_namespace(&client, operator_ns).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    which.install(&client, go_src).await;
 
-    let kubeconfig = impersonating(&cp, which.user());
+    let kubeconfig = operators::impersonating(&cp, which.user());
     // Outside the control plane's directory, which goes when it stops.
     let log_path = std::env::temp_dir().join(format!(
         "hanzo-bench-side-by-side-{}-{tenants}.log",
         which.user()
     ));
     let log_file = std::fs::File::create(&log_path).unwrap();
-    let mut command = match which {
-        Which::Go => {
-            let mut c = Command::new(go_binary.unwrap());
-            c.arg("controller").arg("--kubeconfig").arg(&kubeconfig);
-            // Its STS endpoint (not a thing ours has) wants its own Deployment to own a
-            // certificate, and there is none outside a cluster.
-            c.env("HOSTNAME", "bench-go-operator")
-                .env("OPERATOR_STS_ENABLED", "off");
-            c
-        }
-        Which::Ours => {
-            let mut c = Command::new(env!("CARGO_BIN_EXE_hanzo-s3-operator"));
-            c.args(["run", "--no-webhook-config", "--ready-when", "pods-ready"])
-                .args(["--namespace", operator_ns, "--listen"])
-                .arg(format!("127.0.0.1:{}", common::free_port()))
-                .arg("--kubeconfig")
-                .arg(&kubeconfig)
-                .env("RUST_LOG", "warn");
-            c
-        }
-    };
+    let mut command = which.command(&kubeconfig, "pods-ready", go_binary, &[]);
     let operator = common::Killed(
         command
             .stdout(Stdio::null())
@@ -278,7 +149,7 @@ async fn measure(
     let (cpu, rss) = common::usage(pid).unwrap();
     drop(operator);
     cp.stop();
-    let by_resource = writes_of(&log, which.user());
+    let by_resource = operators::writes_of(&log, which.user());
     Row {
         which,
         tenants,
@@ -324,7 +195,7 @@ fn main() {
             .filter_map(|n| n.trim().parse().ok())
             .collect()
     };
-    let mut operators = vec![Which::Ours];
+    let mut operators = vec![Operator::Ours];
     match (&go_binary, &go_src) {
         (Some(bin), Some(_)) => {
             assert!(
@@ -334,7 +205,7 @@ fn main() {
             );
             // Ours first: the Go operator's 1,000 take two hours, paced by its client, so the
             // long row is the last one and a machine busy near the end shifts it least.
-            operators.push(Which::Go);
+            operators.push(Operator::Go);
         }
         _ if common::smoke() => {}
         _ => panic!(
@@ -388,23 +259,7 @@ fn write_results(rows: &[Row], sizes: &[usize], go_src: Option<&Path>) -> String
         hanzo_controlplane::kubernetes_version()
     );
     if let Some(src) = go_src {
-        // An exported snapshot has no history: scripts/bench.sh passes the commit when it knows it.
-        let commit = std::env::var("HANZO_GO_OPERATOR_COMMIT")
-            .ok()
-            .or_else(|| {
-                Command::new("git")
-                    .arg("-C")
-                    .arg(src)
-                    .args(["rev-parse", "--short", "HEAD"])
-                    .output()
-                    .ok()
-                    .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-                    .filter(|s| !s.is_empty())
-            })
-            .map_or_else(
-                || "an exported snapshot".to_owned(),
-                |c| format!("commit {c}"),
-            );
+        let commit = operators::go_commit(src);
         let _ = writeln!(
             out,
             "- Go operator: `operator controller --kubeconfig ...`, built with `go build ./cmd/operator` from hanzos3/operator ({commit}), with `OPERATOR_STS_ENABLED=off` (its STS endpoint, which ours does not have, needs a Deployment of its own to exist); its own CRDs (tenants, policybindings). It asks each Tenant's S3 health endpoint by its cluster DNS name during its passes; no S3 server runs on fake nodes and the name does not resolve outside a cluster, so those calls fail at once: ours is told as much by `--ready-when pods-ready`"
@@ -452,17 +307,12 @@ fn write_results(rows: &[Row], sizes: &[usize], go_src: Option<&Path>) -> String
         "| operator | Tenants | writes by resource |\n|---|---|---|"
     );
     for r in rows {
-        let list: Vec<String> = r
-            .by_resource
-            .iter()
-            .map(|(k, v)| format!("{k} {v}"))
-            .collect();
         let _ = writeln!(
             out,
             "| {} | {} | {} |",
             r.which.label(),
             r.tenants,
-            list.join(", ")
+            operators::by_resource_cell(&r.by_resource)
         );
     }
     std::fs::write(common::results_path("operator-side-by-side.md"), &out).unwrap();

@@ -11,10 +11,16 @@
 #                                # (~30 min; SNAPSHOT: an exported hanzos3/operator tree, built
 #                                # here with `go build ./cmd/operator`, never committed)
 #                                #                                                   -> operator-side-by-side.md
+#   scripts/bench.sh real-node [SNAPSHOT]
+#                                # one Tenant on the real node, to a healthy S3, under ours and,
+#                                # given a snapshot, the Go operator (its sidecar image is built
+#                                # from the snapshot too; root; ~3 min)     -> real-node-side-by-side.md
 #   scripts/bench.sh all [SNAPSHOT]
 #                                # admission, webhook, apply, scale and, given a snapshot, go-operator
 #                                # at 50 Tenants, in turn (about 30 minutes on 2 cores, builds aside)
-# Several names may be given. `all` shortens the scale run's quiet period to 2 minutes (run
+# Several names may be given. `all` leaves real-node out: a machine runs one real node at a time,
+# and CI runs `all` (smoke) beside the real-node tests; CI runs real-node's smoke after them.
+# `all` shortens the scale run's quiet period to 2 minutes (run
 # `scripts/bench.sh scale` with HANZO_SCALE_QUIET_SECONDS=600 for the 10-minute one).
 # HANZO_BENCH_SMOKE=1 makes each a run of seconds that only proves it works (CI runs it so), and
 # HANZO_BENCH_OUT=DIR writes the results there instead of benches/results.
@@ -60,6 +66,37 @@ PY
   cat "${out}"
 }
 
+go_cache="${HOME}/.cache/hanzo-s3-operator/go-operator"
+
+# The Go operator from the snapshot (Go caches the build: a second run only links).
+build_go_operator() {
+  local bin="${go_cache}/operator"
+  echo "==> go build ./cmd/operator in ${snapshot} (about 6 minutes on 2 cores the first time)"
+  mkdir -p "${go_cache}"
+  (cd "${snapshot}" && go build -o "${bin}" ./cmd/operator)
+  export HANZO_GO_OPERATOR="${bin}" HANZO_GO_OPERATOR_SRC="${snapshot}"
+  # A `git archive` export has no history; HANZO_GO_OPERATOR_COMMIT, when set, names its commit.
+}
+
+# Its tenant pods' sidecar (an init container and a container of every server pod), from the
+# snapshot's own module, as a FROM scratch image archive the real node imports.
+build_go_sidecar_image() {
+  local bin="${go_cache}/sidecar" archive="${go_cache}/sidecar.tar"
+  local ref="localhost/hanzos3-operator-sidecar:bench"
+  local storage=("--root" "${go_cache}/buildah/root" "--runroot" "${go_cache}/buildah/run" "--storage-driver" "vfs")
+  echo "==> CGO_ENABLED=0 go build ./cmd/sidecar in ${snapshot}/sidecar, and its image ${ref}"
+  (cd "${snapshot}/sidecar" && CGO_ENABLED=0 go build -trimpath -o "${bin}" ./cmd/sidecar)
+  local context; context="$(mktemp -d)"
+  cp "${bin}" "${context}/sidecar"
+  printf 'FROM scratch\nCOPY sidecar /minio-operator-sidecar\nENTRYPOINT ["/minio-operator-sidecar"]\n' > "${context}/Dockerfile"
+  buildah "${storage[@]}" bud --quiet --layers=false -t "${ref}" "${context}" >/dev/null
+  rm -f "${archive}"
+  buildah "${storage[@]}" push --quiet "${ref}" "docker-archive:${archive}:${ref}"
+  buildah "${storage[@]}" rmi "${ref}" >/dev/null
+  rm -rf "${context}"
+  export HANZO_GO_SIDECAR_IMAGE="${archive}" HANZO_GO_SIDECAR_REF="${ref}"
+}
+
 run_one() {
   case "$1" in
     admission) criterion admission ;;
@@ -72,20 +109,23 @@ run_one() {
       cargo bench --bench reconcile_scale ;;
     go-operator)
       if [[ -n "${snapshot}" ]]; then
-        local bin="${HOME}/.cache/hanzo-s3-operator/go-operator/operator"
-        echo "==> go build ./cmd/operator in ${snapshot} (about 6 minutes on 2 cores the first time)"
-        mkdir -p "$(dirname "${bin}")"
-        (cd "${snapshot}" && go build -o "${bin}" ./cmd/operator)
-        export HANZO_GO_OPERATOR="${bin}" HANZO_GO_OPERATOR_SRC="${snapshot}"
-        # A `git archive` export has no history; HANZO_GO_OPERATOR_COMMIT, when set, names its commit.
+        build_go_operator
       elif [[ "${HANZO_BENCH_SMOKE:-}" != "1" ]]; then
         echo "go-operator needs the path of an exported hanzos3/operator snapshot: scripts/bench.sh go-operator SNAPSHOT" >&2
         exit 2
       fi
       echo "==> cargo bench --bench operator_side_by_side"
       cargo bench --bench operator_side_by_side ;;
+    real-node)
+      if [[ -n "${snapshot}" && "${HANZO_BENCH_SMOKE:-}" != "1" ]]; then
+        build_go_operator
+        build_go_sidecar_image
+      fi
+      tests/controlplane/build-node.sh >/dev/null
+      echo "==> cargo bench --bench real_node_side_by_side"
+      cargo bench --bench real_node_side_by_side ;;
     *)
-      echo "unknown benchmark '$1': use admission, webhook, apply, scale, go-operator SNAPSHOT or all [SNAPSHOT]" >&2
+      echo "unknown benchmark '$1': use admission, webhook, apply, scale, go-operator SNAPSHOT, real-node [SNAPSHOT] or all [SNAPSHOT]" >&2
       exit 2 ;;
   esac
 }

@@ -45,5 +45,12 @@ scripts/supply-chain.sh
 step "cargo test (unit, properties, CLI, integration, end-to-end)"
 cargo test --workspace --no-fail-fast
 
+# After the tests: a machine runs one real node at a time, and the real-node tests hold it.
+step "real-node benchmarks, smoke (benches/real-node.sh, scripts/bench.sh real-node; results to a temp dir)"
+bench_out="$(mktemp -d)"
+HANZO_BENCH_SMOKE=1 HANZO_BENCH_OUT="${bench_out}" benches/real-node.sh
+HANZO_BENCH_SMOKE=1 HANZO_BENCH_OUT="${bench_out}" scripts/bench.sh real-node
+rm -rf "${bench_out}"
+
 step "fuzz smoke: 30 s of each target (fuzz/run.sh --dev; the long runs are in fuzz/README.md)"
 fuzz/run.sh --dev --seconds 30
