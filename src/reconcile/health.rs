@@ -142,12 +142,12 @@ pub async fn observe(
     observed.s3 = Some(match &health {
         Ok(h) if h.healthy => S3Health::Healthy,
         Ok(h) if h.status == 503 => S3Health::Unhealthy(format!(
-            "https://{}{CLUSTER_HEALTH_PATH} answered 503: the cluster has no write quorum",
-            client.endpoint().host
+            "{} answered 503: the cluster has no write quorum",
+            client.endpoint().url(CLUSTER_HEALTH_PATH)
         )),
         Ok(h) => S3Health::Unhealthy(format!(
-            "{}{CLUSTER_HEALTH_PATH} answered HTTP {}",
-            client.endpoint().host,
+            "{} answered HTTP {}",
+            client.endpoint().url(CLUSTER_HEALTH_PATH),
             h.status
         )),
         Err(e) => S3Health::Unhealthy(e.to_string()),

@@ -79,6 +79,14 @@ pub struct Endpoint {
     pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
+impl Endpoint {
+    /// The URL of `path_and_query` on this endpoint, its scheme by whether it speaks TLS.
+    pub fn url(&self, path_and_query: &str) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}{path_and_query}", self.host)
+    }
+}
+
 impl fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Endpoint")
@@ -455,14 +463,9 @@ impl AdminClient {
         headers: &[(&str, &str)],
     ) -> Result<Answer, AdminError> {
         let endpoint = &self.endpoint;
-        let scheme = if endpoint.tls.is_some() {
-            "https"
-        } else {
-            "http"
-        };
         let mut builder = http::Request::builder()
             .method(method)
-            .uri(format!("{scheme}://{}{path_and_query}", endpoint.host))
+            .uri(endpoint.url(path_and_query))
             .header(http::header::HOST, endpoint.host.as_str());
         for (name, value) in headers {
             builder = builder.header(*name, *value);
