@@ -77,6 +77,13 @@ impl Error {
     fn io(what: &'static str, source: std::io::Error) -> Error {
         Error::Io { what, source }
     }
+
+    /// Whether a process could not bind a port picked free a moment before: another process on
+    /// this machine took it in between.
+    fn is_port_taken(&self) -> bool {
+        matches!(self, Error::NotReady { reason, logs }
+            if reason.contains("address already in use") || logs.contains("address already in use"))
+    }
 }
 
 /// What to start.
@@ -236,7 +243,27 @@ pub struct ControlPlane {
 
 impl ControlPlane {
     /// Starts a control plane and waits until it is ready (and its nodes, if any, are Ready).
+    ///
+    /// Its ports are picked free here and bound by etcd, the apiserver and the rest moments later;
+    /// on a busy machine another process can take one in between (etcd then exits "bind: address
+    /// already in use"). That start is thrown away and made again with fresh ports, twice at most.
     pub async fn start(options: Options) -> Result<ControlPlane, Error> {
+        let mut attempt = 1;
+        loop {
+            match ControlPlane::start_once(options.clone()).await {
+                Err(e) if attempt < 3 && e.is_port_taken() => {
+                    eprintln!(
+                        "control plane: a port was taken before it could be bound; starting again with fresh ports (attempt {})",
+                        attempt + 1
+                    );
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    async fn start_once(options: Options) -> Result<ControlPlane, Error> {
         let bin = check_binaries()?;
         let dir = std::env::temp_dir().join(format!(
             "hanzo-cp-{}-{}",
