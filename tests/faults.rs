@@ -13,7 +13,7 @@ use k8s_openapi::api::admissionregistration::v1::{
 };
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, Service};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use serde_json::json;
 
@@ -154,6 +154,18 @@ async fn all_ready(client: &kube::Client, namespaces: &[String], timeout: Durati
         if ready == namespaces.len() {
             return;
         }
+        if Instant::now() >= deadline {
+            // What the cluster itself says about the servers of the Tenants still waiting: tells
+            // a reconciler that missed a change from a node that never made a pod ready.
+            for ns in namespaces {
+                if waiting.iter().any(|w| w.starts_with(&format!("{ns}:"))) {
+                    waiting.push(format!(
+                        "{ns} in the cluster: {}",
+                        servers_seen(client, ns).await
+                    ));
+                }
+            }
+        }
         assert!(
             Instant::now() < deadline,
             "{ready} of {} Tenants Ready after {timeout:?}; the others:\n{}",
@@ -162,6 +174,54 @@ async fn all_ready(client: &kube::Client, namespaces: &[String], timeout: Durati
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// Each StatefulSet's ready replicas and each pod's phase and readiness in `ns`, as the apiserver
+/// has them.
+async fn servers_seen(client: &kube::Client, ns: &str) -> String {
+    let sets = Api::<StatefulSet>::namespaced(client.clone(), ns)
+        .list(&ListParams::default())
+        .await
+        .map(|l| {
+            l.items
+                .iter()
+                .map(|s| {
+                    let status = s.status.clone().unwrap_or_default();
+                    format!(
+                        "statefulset {} ready {}/{}",
+                        s.metadata.name.as_deref().unwrap_or("?"),
+                        status.ready_replicas.unwrap_or(0),
+                        status.replicas
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_else(|e| e.to_string());
+    let pods = Api::<Pod>::namespaced(client.clone(), ns)
+        .list(&ListParams::default())
+        .await
+        .map(|l| {
+            l.items
+                .iter()
+                .map(|p| {
+                    let status = p.status.clone().unwrap_or_default();
+                    let ready = status
+                        .conditions
+                        .unwrap_or_default()
+                        .iter()
+                        .any(|c| c.type_ == "Ready" && c.status == "True");
+                    format!(
+                        "pod {} {} ready={ready}",
+                        p.metadata.name.as_deref().unwrap_or("?"),
+                        status.phase.as_deref().unwrap_or("?")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_else(|e| e.to_string());
+    format!("{sets}; {pods}")
 }
 
 async fn leader(client: &kube::Client) -> Option<String> {
