@@ -23,7 +23,6 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use hanzo_controlplane::{ControlPlane, Options};
@@ -86,19 +85,9 @@ async fn measure(
         "hanzo-bench-side-by-side-{}-{tenants}.log",
         which.user()
     ));
-    let log_file = std::fs::File::create(&log_path).unwrap();
-    let mut command = which.command(&kubeconfig, "pods-ready", go_binary, &[]);
-    let operator = common::Killed(
-        command
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()
-            .unwrap(),
-    );
+    let command = which.command(&kubeconfig, "pods-ready", go_binary, &[]);
+    let (operator, cpu_idle) = operators::spawn(command, &log_path).await;
     let pid = operator.id();
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let (cpu_idle, _) = common::usage(pid)
-        .unwrap_or_else(|| panic!("the operator exited at start: {}", log_path.display()));
 
     let started = Instant::now();
     for i in 0..tenants {
@@ -217,6 +206,7 @@ fn main() {
         .build()
         .unwrap();
     let mut rows = Vec::new();
+    let mut last = String::new();
     for &tenants in &sizes {
         for &which in &operators {
             let row = runtime.block_on(measure(
@@ -235,11 +225,10 @@ fn main() {
                 row.writes as f64 / tenants as f64
             );
             rows.push(row);
-            write_results(&rows, &sizes, go_src.as_deref());
+            last = write_results(&rows, &sizes, go_src.as_deref());
         }
     }
-
-    print!("{}", write_results(&rows, &sizes, go_src.as_deref()));
+    print!("{last}");
 }
 
 /// Writes the results file (after every row, so a late failure keeps the rows measured before it)

@@ -22,7 +22,6 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use hanzo_controlplane::{ControlPlane, Options};
@@ -165,17 +164,8 @@ async fn measure(which: Operator, go: Option<&Go>) -> Row {
         .unwrap();
         command = operators::with_resolv_conf(&command, &resolv);
     }
-    let operator = common::Killed(
-        command
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log_path).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+    let (operator, cpu_idle) = operators::spawn(command, &log_path).await;
     let pid = operator.id();
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let (cpu_idle, _) = common::usage(pid)
-        .unwrap_or_else(|| panic!("the operator exited at start: {}", log_path.display()));
 
     common::create_namespace(&client, NAMESPACE).await;
     let secret: Secret = serde_json::from_value(json!({"metadata": {"name": "bench-env"}, "stringData": {"config.env": common::bench_config_env()}})).unwrap();
@@ -366,6 +356,7 @@ fn main() {
     hanzo_controlplane::node::ensure_node_built().unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mut rows = Vec::new();
+    let mut last = String::new();
     let mut operators = vec![Operator::Ours];
     if go.is_some() {
         operators.push(Operator::Go);
@@ -381,10 +372,9 @@ fn main() {
             row.round_trip
         );
         rows.push(row);
-        write_results(&rows, go.as_ref());
+        last = write_results(&rows, go.as_ref());
     }
-    let out = write_results(&rows, go.as_ref());
-    print!("{out}");
+    print!("{last}");
     // Every row must have reached S3: a finish line that never came is a broken set-up, not a
     // number.
     for r in &rows {

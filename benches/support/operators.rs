@@ -125,6 +125,23 @@ impl Operator {
     }
 }
 
+/// Starts `command` with its stderr in `log` (outside any control plane's directory, which goes
+/// when it stops), lets it settle for 3 s and returns it with the CPU-seconds it spent starting,
+/// which the caller takes off its total.
+pub async fn spawn(mut command: Command, log: &Path) -> (super::common::Killed, f64) {
+    let operator = super::common::Killed(
+        command
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let (cpu_idle, _) = super::common::usage(operator.id())
+        .unwrap_or_else(|| panic!("the operator exited at start: {}", log.display()));
+    (operator, cpu_idle)
+}
+
 /// `inner` run in a mount namespace of its own whose /etc/resolv.conf is `resolv`: names resolve
 /// there as in a pod, while the rest of this host stays as it is. `unshare` and `sh` exec in turn,
 /// so the process keeps the pid the caller measures.

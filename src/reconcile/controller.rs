@@ -95,6 +95,7 @@ const MAX_RETRY: Duration = Duration::from_secs(300);
 /// stops answering).
 const HEALTH_PERIOD: Duration = Duration::from_secs(30);
 const WAITING_PERIOD: Duration = Duration::from_secs(10);
+
 /// Runs the controller until `shutdown` resolves. One Tenant's errors requeue that Tenant only.
 pub async fn run(
     client: kube::Client,
