@@ -123,7 +123,7 @@ fn main() {
         let _ = writeln!(out, "- date: {}", command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]));
         let _ = writeln!(out, "- machine: {} cores, {}; everything shares it (control plane, node, 4 servers, client)", std::thread::available_parallelism().map_or(0, |n| n.get()), command_output("uname", &["-sr"]));
         let _ = writeln!(out, "- versions: Kubernetes {}, containerd {}, CNI plugins {}, CoreDNS {}, S3 server MinIO {} (standing in for Hanzo S3); {}",
-            hanzo_controlplane::kubernetes_version(), version("CONTAINERD_VERSION"), version("CNI_PLUGINS_VERSION"), version("COREDNS_VERSION"), version("MINIO_RELEASE"),
+            hanzo_controlplane::kubernetes_version(), version("CONTAINERD_VERSION"), version("CNI_PLUGINS_VERSION"), version("COREDNS_VERSION"), version("MINIO_VERSION"),
             command_output("rustc", &["--version"]));
         let _ = writeln!(out, "- tenant: one pool of 4 servers x 2 volumes, requestAutoCert (TLS), hostPath volumes on this machine's disk; the reconciler runs in the bench process with --ready-when s3-healthy");
         let _ = writeln!(out, "- objects: 200, from 1 KiB to 37 KiB and every tenth 6 MiB (multipart, 5 MiB parts), written then read back and compared by tests/controlplane/node/s3client (minio-go), over HTTPS to the S3 Service's ClusterIP (kube-proxy), one at a time\n");

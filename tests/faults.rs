@@ -13,7 +13,7 @@ use k8s_openapi::api::admissionregistration::v1::{
 };
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, Service};
+use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, Pod, Secret, Service};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use serde_json::json;
 
@@ -206,22 +206,57 @@ async fn servers_seen(client: &kube::Client, ns: &str) -> String {
                 .iter()
                 .map(|p| {
                     let status = p.status.clone().unwrap_or_default();
-                    let ready = status
-                        .conditions
-                        .unwrap_or_default()
+                    let conditions = status.conditions.unwrap_or_default();
+                    let ready = conditions
                         .iter()
                         .any(|c| c.type_ == "Ready" && c.status == "True");
+                    // A pod never placed says why in its PodScheduled condition.
+                    let unscheduled = conditions
+                        .iter()
+                        .find(|c| c.type_ == "PodScheduled" && c.status != "True")
+                        .map(|c| {
+                            format!(
+                                " unscheduled: {} {}",
+                                c.reason.as_deref().unwrap_or(""),
+                                c.message.as_deref().unwrap_or("")
+                            )
+                        })
+                        .unwrap_or_default();
                     format!(
-                        "pod {} {} ready={ready}",
+                        "pod {} {} node={} ready={ready}{unscheduled}",
                         p.metadata.name.as_deref().unwrap_or("?"),
-                        status.phase.as_deref().unwrap_or("?")
+                        status.phase.as_deref().unwrap_or("?"),
+                        p.spec
+                            .as_ref()
+                            .and_then(|s| s.node_name.as_deref())
+                            .unwrap_or("none")
                     )
                 })
                 .collect::<Vec<_>>()
                 .join(", ")
         })
         .unwrap_or_else(|e| e.to_string());
-    format!("{sets}; {pods}")
+    let claims = Api::<PersistentVolumeClaim>::namespaced(client.clone(), ns)
+        .list(&ListParams::default())
+        .await
+        .map(|l| {
+            l.items
+                .iter()
+                .map(|c| {
+                    format!(
+                        "claim {} {}",
+                        c.metadata.name.as_deref().unwrap_or("?"),
+                        c.status
+                            .as_ref()
+                            .and_then(|s| s.phase.as_deref())
+                            .unwrap_or("?")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_else(|e| e.to_string());
+    format!("{sets}; {pods}; {claims}")
 }
 
 async fn leader(client: &kube::Client) -> Option<String> {

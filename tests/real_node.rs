@@ -584,8 +584,9 @@ async fn a_tls_tenant_stores_objects_grows_by_a_pool_heals_a_wiped_drive_and_out
         "new writes after the expansion: {verify}"
     );
 
-    // 3. One server killed and one of its drives wiped: every read succeeds during and after,
-    //    the server comes back and the drive is formatted again (healed).
+    // 3. One server killed and one of its drives wiped: every read succeeds during and after (a
+    //    GET whose body the kill cut off is asked again, as an application would; the report
+    //    counts those retries), the server comes back and the drive is formatted again (healed).
     let victim = "store-p0-1";
     let wiped = volume_dir(&client, ns, &format!("data0-{victim}")).await;
     assert!(

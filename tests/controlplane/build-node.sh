@@ -27,7 +27,7 @@ for tool in go buildah; do
 done
 
 cache="${HANZO_CONTROLPLANE_CACHE:-${HOME}/.cache/hanzo-s3-operator/controlplane}"
-node="${cache}/node-k8s-${K8S_VERSION}-containerd-${CONTAINERD_VERSION}-cni-${CNI_PLUGINS_VERSION}-coredns-${COREDNS_VERSION}-minio-${MINIO_RELEASE}"
+node="${cache}/node-k8s-${K8S_VERSION}-containerd-${CONTAINERD_VERSION}-cni-${CNI_PLUGINS_VERSION}-coredns-${COREDNS_VERSION}-minio-${MINIO_VERSION}"
 bin="${node}/bin"
 mkdir -p "${bin}/cni" "${node}/images"
 
@@ -73,7 +73,20 @@ install_module() { # label, destination dir, env..., -- packages@version...
   echo "  ${label}: built in $(elapsed "${start}")"
 }
 
-echo "real node: kubelet ${K8S_VERSION}, containerd ${CONTAINERD_VERSION}, CNI ${CNI_PLUGINS_VERSION}, CoreDNS ${COREDNS_VERSION}, S3 server MinIO ${MINIO_RELEASE} -> ${node}"
+# Artefacts built from this checkout's own sources (the test client, the images' programs and
+# Dockerfiles) are cached under a stamp of those sources: an edit rebuilds them, where a check for
+# the file alone would keep serving the old build to every later run.
+rebuild_if_changed() { # stamp name, source dir, artefacts...
+  local stamp_file="${node}/.$1.sources" dir="$2"
+  shift 2
+  local stamp; stamp="$(cd "${dir}" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)"
+  if [[ "$(cat "${stamp_file}" 2>/dev/null)" != "${stamp}" ]]; then
+    rm -f "$@"
+    echo "${stamp}" > "${stamp_file}"
+  fi
+}
+
+echo "real node: kubelet ${K8S_VERSION}, containerd ${CONTAINERD_VERSION}, CNI ${CNI_PLUGINS_VERSION}, CoreDNS ${COREDNS_VERSION}, S3 server MinIO ${MINIO_VERSION} -> ${node}"
 build kubelet "${here}" k8s.io/kubernetes/cmd/kubelet "${version_flags}" CGO_ENABLED=1
 build kube-proxy "${here}" k8s.io/kubernetes/cmd/kube-proxy "${version_flags}" CGO_ENABLED=0
 build kubectl "${here}" k8s.io/kubernetes/cmd/kubectl "${version_flags}" CGO_ENABLED=0
@@ -87,6 +100,7 @@ install_module cni-plugins "${bin}/cni" CGO_ENABLED=0 -- \
   "github.com/containernetworking/plugins/plugins/meta/portmap@${CNI_PLUGINS_VERSION}" \
   "github.com/containernetworking/plugins/plugins/ipam/host-local@${CNI_PLUGINS_VERSION}"
 install_module coredns "${bin}" CGO_ENABLED=0 -- "github.com/coredns/coredns@${COREDNS_VERSION}"
+rebuild_if_changed s3client "${here}/node/s3client" "${bin}/s3client"
 build s3client "${here}/node/s3client" . "" CGO_ENABLED=0
 
 # Images: static binaries FROM scratch, built by buildah from the Dockerfiles in node/images and
@@ -115,11 +129,13 @@ image() { # archive name, image reference, Dockerfile dir, files to stage (path[
 
 images_bin="${node}/image-bin"
 mkdir -p "${images_bin}"
+rebuild_if_changed images "${here}/node/images" "${images_bin}/pause" "${images_bin}/s3-entrypoint" \
+  "${node}/images/pause.tar" "${node}/images/s3-server.tar"
 if [[ ! -x "${images_bin}/pause" || ! -x "${images_bin}/s3-entrypoint" ]]; then
   (cd "${here}/node/images" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "${images_bin}/pause" ./pause \
     && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "${images_bin}/s3-entrypoint" ./s3-entrypoint)
 fi
-install_module minio "${images_bin}" CGO_ENABLED=0 -- "github.com/minio/minio@${MINIO_RELEASE}"
+install_module minio "${images_bin}" CGO_ENABLED=0 -- "github.com/minio/minio@${MINIO_VERSION}"
 image pause "${PAUSE_IMAGE}" "${here}/node/images/pause" "${images_bin}/pause:pause"
 image s3-server "${S3_SERVER_IMAGE}" "${here}/node/images/s3-server" \
   "${images_bin}/minio:minio" "${images_bin}/s3-entrypoint:s3-entrypoint"

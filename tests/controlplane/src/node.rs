@@ -72,7 +72,7 @@ pub fn node_dir() -> PathBuf {
         version("CONTAINERD_VERSION"),
         version("CNI_PLUGINS_VERSION"),
         version("COREDNS_VERSION"),
-        version("MINIO_RELEASE"),
+        version("MINIO_VERSION"),
     ))
 }
 

@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::{
     PersistentVolumeSpec,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use kube::api::{Api, ObjectMeta, PostParams};
+use kube::api::{Api, ListParams, ObjectMeta, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::{WatchStreamExt, watcher};
 
@@ -58,34 +58,58 @@ async fn run(kubeconfig: Kubeconfig, volumes: PathBuf, stop: Arc<AtomicBool>) {
     };
     let claims: Api<PersistentVolumeClaim> = Api::all(client.clone());
     let persistent_volumes: Api<PersistentVolume> = Api::all(client);
-    let volumes_root = volumes;
-    let mut events = watcher(claims, watcher::Config::default())
+    let mut events = watcher(claims.clone(), watcher::Config::default())
         .applied_objects()
         .boxed();
-    while let Some(event) = events.next().await {
+    // A create that fails while the apiserver restarts is not retried by the watch: the claim
+    // sees no new event and its pod stays Pending for good. A periodic look at every claim
+    // provisions what an event alone missed, as a real provisioner's resync does.
+    let mut resync = tokio::time::interval(std::time::Duration::from_secs(5));
+    resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
         if stop.load(Ordering::Relaxed) {
             return;
         }
-        let Ok(claim) = event else {
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            continue;
-        };
-        let pending = claim.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Pending");
-        let unbound = claim
-            .spec
-            .as_ref()
-            .and_then(|s| s.volume_name.as_ref())
-            .is_none();
-        if pending && unbound && claim.metadata.deletion_timestamp.is_none() {
-            let path = volumes_root
-                .join(claim.metadata.namespace.as_deref().unwrap_or_default())
-                .join(claim.metadata.name.as_deref().unwrap_or_default());
-            if crate::node::make_volume_dir(&path).is_ok() {
-                let _ = persistent_volumes
-                    .create(&PostParams::default(), &volume_for(&claim, &path))
-                    .await;
+        tokio::select! {
+            event = events.next() => match event {
+                None => return,
+                Some(Ok(claim)) => provision(&persistent_volumes, &volumes, &claim).await,
+                Some(Err(_)) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+            },
+            _ = resync.tick() => {
+                if let Ok(list) = claims.list(&ListParams::default()).await {
+                    for claim in &list.items {
+                        provision(&persistent_volumes, &volumes, claim).await;
+                    }
+                }
             }
         }
+    }
+}
+
+/// Creates the volume of a claim that is pending and names none; a volume that exists already
+/// (an event and a resync for one claim) is left as it is.
+async fn provision(
+    persistent_volumes: &Api<PersistentVolume>,
+    volumes_root: &Path,
+    claim: &PersistentVolumeClaim,
+) {
+    let pending = claim.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Pending");
+    let unbound = claim
+        .spec
+        .as_ref()
+        .and_then(|s| s.volume_name.as_ref())
+        .is_none();
+    if !pending || !unbound || claim.metadata.deletion_timestamp.is_some() {
+        return;
+    }
+    let path = volumes_root
+        .join(claim.metadata.namespace.as_deref().unwrap_or_default())
+        .join(claim.metadata.name.as_deref().unwrap_or_default());
+    if crate::node::make_volume_dir(&path).is_ok() {
+        let _ = persistent_volumes
+            .create(&PostParams::default(), &volume_for(claim, &path))
+            .await;
     }
 }
 

@@ -5,6 +5,7 @@
 //	s3client [flags] make-bucket BUCKET
 //	s3client [flags] put BUCKET COUNT        objects obj-0000.. of sizes from 1 KiB to 6 MiB (multipart)
 //	s3client [flags] verify BUCKET COUNT     reads every object back and compares it byte for byte
+//	                                         (a GET cut off mid-body is asked again, up to 3 times)
 //	s3client [flags] read-loop BUCKET COUNT  verify, again and again, until --duration has passed
 //
 // Credentials come from S3_ACCESS_KEY and S3_SECRET_KEY (never from arguments, which other users of
@@ -63,6 +64,7 @@ type report struct {
 	Seconds    float64 `json:"seconds"`
 	MiBPerSec  float64 `json:"mib_per_s"`
 	Failures   int     `json:"failures"`
+	Retries    int     `json:"retries"`
 	Rounds     int     `json:"rounds,omitempty"`
 	FirstError string  `json:"first_error,omitempty"`
 }
@@ -150,7 +152,7 @@ func main() {
 			r.Bytes += int64(len(data))
 		}
 	case "verify":
-		r.Objects, r.Bytes, r.Failures, r.FirstError = verify(ctx, client, bucket, count)
+		r.Objects, r.Bytes, r.Failures, r.Retries, r.FirstError = verify(ctx, client, bucket, count)
 		if r.Failures > 0 {
 			emit(r, started)
 			os.Exit(1)
@@ -158,10 +160,11 @@ func main() {
 	case "read-loop":
 		end := time.Now().Add(*duration)
 		for time.Now().Before(end) && ctx.Err() == nil {
-			objects, n, failures, first := verify(ctx, client, bucket, count)
+			objects, n, failures, retries, first := verify(ctx, client, bucket, count)
 			r.Objects += objects
 			r.Bytes += n
 			r.Failures += failures
+			r.Retries += retries
 			if r.FirstError == "" {
 				r.FirstError = first
 			}
@@ -173,25 +176,39 @@ func main() {
 	emit(r, started)
 }
 
+// errMismatch marks an object that came back with other bytes than put wrote: never retried.
+var errMismatch = errors.New("content differs from what was written")
+
+// readAttempts bounds the GETs of one object. A GET whose body breaks off (the server that served
+// it was killed mid-response) is asked again, as an application would; minio-go retries a request
+// that got no response, but never a body cut short.
+const readAttempts = 3
+
 // verify reads objects 0..count-1 and compares each with what put wrote.
-func verify(ctx context.Context, client *minio.Client, bucket string, count int) (objects int, n int64, failures int, first string) {
+func verify(ctx context.Context, client *minio.Client, bucket string, count int) (objects int, n int64, failures, retries int, first string) {
+	read := func(i int) error {
+		obj, err := client.GetObject(ctx, bucket, name(i), minio.GetObjectOptions{})
+		if err != nil {
+			return err
+		}
+		defer obj.Close()
+		got, err := io.ReadAll(obj)
+		if err != nil {
+			return err
+		}
+		n += int64(len(got))
+		if !bytes.Equal(got, content(i)) {
+			return errMismatch
+		}
+		return nil
+	}
 	for i := 0; i < count; i++ {
-		err := func() error {
-			obj, err := client.GetObject(ctx, bucket, name(i), minio.GetObjectOptions{})
-			if err != nil {
-				return err
-			}
-			defer obj.Close()
-			got, err := io.ReadAll(obj)
-			if err != nil {
-				return err
-			}
-			n += int64(len(got))
-			if !bytes.Equal(got, content(i)) {
-				return errors.New("content differs from what was written")
-			}
-			return nil
-		}()
+		err := read(i)
+		for attempt := 1; attempt < readAttempts && err != nil && !errors.Is(err, errMismatch) && ctx.Err() == nil; attempt++ {
+			retries++
+			time.Sleep(200 * time.Millisecond)
+			err = read(i)
+		}
 		objects++
 		if err != nil {
 			failures++
@@ -200,7 +217,7 @@ func verify(ctx context.Context, client *minio.Client, bucket string, count int)
 			}
 		}
 	}
-	return objects, n, failures, first
+	return objects, n, failures, retries, first
 }
 
 func emit(r report, started time.Time) {
