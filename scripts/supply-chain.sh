@@ -59,11 +59,18 @@ if [[ "${run_deny}" == 1 ]]; then
   fi
   status=0
   for manifest in Cargo.toml fuzz/Cargo.toml; do
+    # cargo deny reads every crate of the lock file, other platforms' too, which no build here
+    # downloads: fetch them first (crates.io is reachable), or a fresh machine fails offline.
     # --locked refuses a stale lock file with a message the filter below would hide: say it here.
     # (The fuzz crate depends on the operator, so a new dependency there changes fuzz/Cargo.lock.)
-    if ! cargo metadata --offline --locked --format-version 1 --manifest-path "${manifest}" >/dev/null 2>&1; then
+    if ! fetched="$(cargo fetch --locked --manifest-path "${manifest}" 2>&1)"; then
       lock="$(dirname "${manifest}")/Cargo.lock"
-      echo "error: ${lock#./} is out of date; run 'cargo tree --offline --manifest-path ${manifest} >/dev/null' and commit it" >&2
+      if grep -q -- '--locked' <<<"${fetched}"; then
+        echo "error: ${lock#./} is out of date; run 'cargo tree --manifest-path ${manifest} >/dev/null' and commit it" >&2
+      else
+        echo "error: cargo fetch --locked --manifest-path ${manifest} failed:" >&2
+        echo "${fetched}" >&2
+      fi
       exit 1
     fi
     echo "==> cargo deny check (${manifest})"

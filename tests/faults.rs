@@ -179,84 +179,80 @@ async fn all_ready(client: &kube::Client, namespaces: &[String], timeout: Durati
 /// Each StatefulSet's ready replicas and each pod's phase and readiness in `ns`, as the apiserver
 /// has them.
 async fn servers_seen(client: &kube::Client, ns: &str) -> String {
-    let sets = Api::<StatefulSet>::namespaced(client.clone(), ns)
-        .list(&ListParams::default())
-        .await
-        .map(|l| {
-            l.items
-                .iter()
-                .map(|s| {
-                    let status = s.status.clone().unwrap_or_default();
-                    format!(
-                        "statefulset {} ready {}/{}",
-                        s.metadata.name.as_deref().unwrap_or("?"),
-                        status.ready_replicas.unwrap_or(0),
-                        status.replicas
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .unwrap_or_else(|e| e.to_string());
-    let pods = Api::<Pod>::namespaced(client.clone(), ns)
-        .list(&ListParams::default())
-        .await
-        .map(|l| {
-            l.items
-                .iter()
-                .map(|p| {
-                    let status = p.status.clone().unwrap_or_default();
-                    let conditions = status.conditions.unwrap_or_default();
-                    let ready = conditions
-                        .iter()
-                        .any(|c| c.type_ == "Ready" && c.status == "True");
-                    // A pod never placed says why in its PodScheduled condition.
-                    let unscheduled = conditions
-                        .iter()
-                        .find(|c| c.type_ == "PodScheduled" && c.status != "True")
-                        .map(|c| {
-                            format!(
-                                " unscheduled: {} {}",
-                                c.reason.as_deref().unwrap_or(""),
-                                c.message.as_deref().unwrap_or("")
-                            )
-                        })
-                        .unwrap_or_default();
-                    format!(
-                        "pod {} {} node={} ready={ready}{unscheduled}",
-                        p.metadata.name.as_deref().unwrap_or("?"),
-                        status.phase.as_deref().unwrap_or("?"),
-                        p.spec
-                            .as_ref()
-                            .and_then(|s| s.node_name.as_deref())
-                            .unwrap_or("none")
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .unwrap_or_else(|e| e.to_string());
-    let claims = Api::<PersistentVolumeClaim>::namespaced(client.clone(), ns)
-        .list(&ListParams::default())
-        .await
-        .map(|l| {
-            l.items
-                .iter()
-                .map(|c| {
-                    format!(
-                        "claim {} {}",
-                        c.metadata.name.as_deref().unwrap_or("?"),
-                        c.status
-                            .as_ref()
-                            .and_then(|s| s.phase.as_deref())
-                            .unwrap_or("?")
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .unwrap_or_else(|e| e.to_string());
+    let sets = described(client, ns, |s: &StatefulSet| {
+        let status = s.status.clone().unwrap_or_default();
+        format!(
+            "statefulset {} ready {}/{}",
+            s.metadata.name.as_deref().unwrap_or("?"),
+            status.ready_replicas.unwrap_or(0),
+            status.replicas
+        )
+    })
+    .await;
+    let pods = described(client, ns, |p: &Pod| {
+        let status = p.status.clone().unwrap_or_default();
+        let conditions = status.conditions.unwrap_or_default();
+        let ready = conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True");
+        // A pod never placed says why in its PodScheduled condition.
+        let unscheduled = conditions
+            .iter()
+            .find(|c| c.type_ == "PodScheduled" && c.status != "True")
+            .map(|c| {
+                format!(
+                    " unscheduled: {} {}",
+                    c.reason.as_deref().unwrap_or(""),
+                    c.message.as_deref().unwrap_or("")
+                )
+            })
+            .unwrap_or_default();
+        format!(
+            "pod {} {} node={} ready={ready}{unscheduled}",
+            p.metadata.name.as_deref().unwrap_or("?"),
+            status.phase.as_deref().unwrap_or("?"),
+            p.spec
+                .as_ref()
+                .and_then(|s| s.node_name.as_deref())
+                .unwrap_or("none")
+        )
+    })
+    .await;
+    let claims = described(client, ns, |c: &PersistentVolumeClaim| {
+        format!(
+            "claim {} {}",
+            c.metadata.name.as_deref().unwrap_or("?"),
+            c.status
+                .as_ref()
+                .and_then(|s| s.phase.as_deref())
+                .unwrap_or("?")
+        )
+    })
+    .await;
     format!("{sets}; {pods}; {claims}")
+}
+
+/// Every object of a kind in a namespace, one description each (or why the list failed).
+async fn described<K>(client: &kube::Client, ns: &str, describe: impl Fn(&K) -> String) -> String
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    match Api::<K>::namespaced(client.clone(), ns)
+        .list(&ListParams::default())
+        .await
+    {
+        Ok(list) => list
+            .items
+            .iter()
+            .map(describe)
+            .collect::<Vec<_>>()
+            .join(", "),
+        Err(e) => e.to_string(),
+    }
 }
 
 async fn leader(client: &kube::Client) -> Option<String> {
