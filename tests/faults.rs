@@ -361,6 +361,13 @@ async fn restarts_of_the_apiserver_and_of_etcd_mid_reconcile_end_with_every_tena
             "{component} restarted, API back after {:.1}s",
             down.elapsed().as_secs_f64()
         );
+        // A kubelet lists all its pods again once its apiserver is back; KWOK's fake nodes do not,
+        // and a pod whose status update the restart lost stayed Pending on its node for good (CI:
+        // scheduled, claims bound, never Running). Restarting kwok is that relist; the operator,
+        // which this test is about, is left alone.
+        cp.restart("kwok")
+            .await
+            .unwrap_or_else(|e| panic!("kwok after {component}: {e}"));
         // A client made before the restart may hold dead connections: a fresh one.
         let client = cp.client().await.unwrap();
         for i in 8..12 {
