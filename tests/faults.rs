@@ -176,8 +176,8 @@ async fn all_ready(client: &kube::Client, namespaces: &[String], timeout: Durati
     }
 }
 
-/// Each StatefulSet's ready replicas and each pod's phase and readiness in `ns`, as the apiserver
-/// has them.
+/// Each StatefulSet's ready replicas, each pod's phase, node, readiness and (when unplaced) why,
+/// and each claim's phase in `ns`, as the apiserver has them.
 async fn servers_seen(client: &kube::Client, ns: &str) -> String {
     let sets = described(client, ns, |s: &StatefulSet| {
         let status = s.status.clone().unwrap_or_default();

@@ -14,9 +14,9 @@ use k8s_openapi::api::core::v1::{
     PersistentVolumeSpec,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use kube::api::{Api, ListParams, ObjectMeta, PostParams};
+use kube::api::{Api, ObjectMeta, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::{WatchStreamExt, reflector, watcher};
 
 use crate::Error;
 
@@ -58,7 +58,10 @@ async fn run(kubeconfig: Kubeconfig, volumes: PathBuf, stop: Arc<AtomicBool>) {
     };
     let claims: Api<PersistentVolumeClaim> = Api::all(client.clone());
     let persistent_volumes: Api<PersistentVolume> = Api::all(client);
-    let mut events = watcher(claims.clone(), watcher::Config::default())
+    // The watch's own store is what the resync reads: no LIST of every claim in the cluster every
+    // few seconds (4,000 of them in the 1,000-Tenant benchmark).
+    let (known, writer) = reflector::store();
+    let mut events = reflector(writer, watcher(claims, watcher::Config::default()))
         .applied_objects()
         .boxed();
     // A create that fails while the apiserver restarts is not retried by the watch: the claim
@@ -77,10 +80,8 @@ async fn run(kubeconfig: Kubeconfig, volumes: PathBuf, stop: Arc<AtomicBool>) {
                 Some(Err(_)) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
             },
             _ = resync.tick() => {
-                if let Ok(list) = claims.list(&ListParams::default()).await {
-                    for claim in &list.items {
-                        provision(&persistent_volumes, &volumes, claim).await;
-                    }
+                for claim in known.state() {
+                    provision(&persistent_volumes, &volumes, &claim).await;
                 }
             }
         }
