@@ -221,9 +221,17 @@ async fn the_base_applies_and_its_service_account_can_do_the_operators_work_and_
             .await
             .map(|_| ())
     ));
+    // Pods may be listed (each server's health is asked by pod IP before a Tenant is Ready),
+    // not deleted or watched.
+    let pods = Api::<Pod>::namespaced(sa.clone(), &ns);
+    assert!(pods.list(&ListParams::default()).await.is_ok());
     assert!(forbidden(
-        Api::<Pod>::namespaced(sa.clone(), &ns)
-            .list(&ListParams::default())
+        pods.delete("t-p0-0", &DeleteParams::default())
+            .await
+            .map(|_| ())
+    ));
+    assert!(forbidden(
+        pods.watch(&kube::api::WatchParams::default(), "0")
             .await
             .map(|_| ())
     ));

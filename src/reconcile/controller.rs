@@ -77,6 +77,9 @@ pub struct Context {
     pub(super) provisioned: provisioning::Memory,
     /// Consecutive failed reconciles per Tenant (by uid), for the retry backoff.
     failures: Mutex<HashMap<String, u32>>,
+    /// Since when each Tenant (by uid) has had every server up and its S3 cluster not healthy,
+    /// for [`not_ready_period`].
+    forming: Mutex<HashMap<String, tokio::time::Instant>>,
     /// What the watches hold; the phases read here rather than from the apiserver.
     pub(super) caches: Caches,
 }
@@ -95,6 +98,18 @@ const MAX_RETRY: Duration = Duration::from_secs(300);
 /// stops answering).
 const HEALTH_PERIOD: Duration = Duration::from_secs(30);
 const WAITING_PERIOD: Duration = Duration::from_secs(10);
+/// The soonest look again at a cluster whose servers are all up but which is not healthy yet.
+const FORMING_FIRST: Duration = Duration::from_secs(1);
+
+/// When to look again at a Tenant that is not Ready. Servers still starting wake the controller
+/// through their StatefulSet's status, so [`WAITING_PERIOD`] is only a fallback for them. A cluster
+/// whose servers are all up but which does not answer healthy yet (forming its quorum: seconds on
+/// a real node) announces nothing when it gets there, so it is asked again after as long as it
+/// has been forming, from 1 s up to [`WAITING_PERIOD`]: at about 1, 2, 4 and 8 s, then every 10 s.
+/// By time, not by passes: our own status writes wake extra passes, which must not stretch it.
+fn not_ready_period(forming_for: Option<Duration>) -> Duration {
+    forming_for.map_or(WAITING_PERIOD, |d| d.clamp(FORMING_FIRST, WAITING_PERIOD))
+}
 
 /// Runs the controller until `shutdown` resolves. One Tenant's errors requeue that Tenant only.
 pub async fn run(
@@ -179,6 +194,7 @@ async fn controller(
         applied: AppliedObjects::default(),
         provisioned: provisioning::Memory::default(),
         failures: Mutex::default(),
+        forming: Mutex::default(),
         caches: Caches::new(
             tenants.clone(),
             statefulsets,
@@ -308,6 +324,7 @@ fn error_policy(tenant: Arc<Tenant>, error: &Error, ctx: Arc<Context>) -> Action
 pub async fn reconcile(stored: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action, Error> {
     if stored.metadata.deletion_timestamp.is_some() {
         // Owned objects go with the Tenant (ownerReferences); claims stay, by retention policy.
+        forming_for(&ctx, &stored, false);
         return Ok(Action::await_change());
     }
     PASSES.fetch_add(1, Ordering::Relaxed);
@@ -368,6 +385,7 @@ pub async fn reconcile(stored: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
             if let Some((reason, message)) = provisioned.as_ref().and_then(|p| p.problem.clone()) {
                 status::publish(&ctx.recorder, &stored, EventType::Warning, reason, message).await;
             }
+            let servers_up = observed.servers_ready >= observed.servers;
             let (status, stopped_answering) =
                 health::status_of(&stored, &observed, provisioned.as_ref());
             if let Some(why) = stopped_answering {
@@ -380,17 +398,19 @@ pub async fn reconcile(stored: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
                 )
                 .await;
             }
-            let ready = status
-                .conditions
-                .iter()
-                .any(|c| c.type_ == "Ready" && c.status == "True");
+            let ready_condition = status.conditions.iter().find(|c| c.type_ == "Ready");
+            let ready = ready_condition.is_some_and(|c| c.status == "True");
+            let why = ready_condition
+                .map(|c| c.message.clone())
+                .unwrap_or_default();
             status::write(&ctx.client, &stored, status)
                 .await
                 .map_err(Error::Status)?;
             // Owned StatefulSets wake us when replicas become ready; the S3 cluster's health
             // announces nothing, so it is looked at again on a period.
+            let forming_for = forming_for(&ctx, &stored, !ready && servers_up);
             let next = match (ready, ctx.settings.ready_when) {
-                (false, _) => WAITING_PERIOD,
+                (false, _) => not_ready_period(forming_for),
                 (true, ReadyWhen::S3Healthy) => HEALTH_PERIOD,
                 (true, ReadyWhen::PodsReady) => MAX_RETRY,
             };
@@ -398,6 +418,9 @@ pub async fn reconcile(stored: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
                 namespace = stored.namespace(),
                 name = stored.name(),
                 ready,
+                why,
+                servers_up,
+                forming_for_ms = forming_for.map(|d| d.as_millis() as u64),
                 next_look_in_ms = next.as_millis() as u64,
                 "pass done"
             );
@@ -465,8 +488,35 @@ pub async fn reconcile(stored: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
     }
 }
 
+/// How long `tenant` has been forming, when it is; a Tenant that is not is forgotten.
+fn forming_for(ctx: &Context, tenant: &Tenant, forming: bool) -> Option<Duration> {
+    let (Ok(mut map), Some(uid)) = (ctx.forming.lock(), tenant.uid()) else {
+        return None;
+    };
+    if !forming {
+        map.remove(&uid);
+        return None;
+    }
+    let since = *map.entry(uid).or_insert_with(tokio::time::Instant::now);
+    Some(since.elapsed())
+}
+
 fn clear_failures(ctx: &Context, tenant: &Tenant) {
     if let (Ok(mut f), Some(uid)) = (ctx.failures.lock(), tenant.uid()) {
         f.remove(&uid);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_forming_cluster_is_asked_again_after_as_long_as_it_has_been_forming() {
+        let secs = |d: Option<u64>| not_ready_period(d.map(Duration::from_secs)).as_secs();
+        assert_eq!(secs(None), 10, "servers still starting: the fallback");
+        assert_eq!(secs(Some(0)), 1, "just formed: soon");
+        assert_eq!(secs(Some(3)), 3);
+        assert_eq!(secs(Some(3600)), 10, "never more than the waiting period");
     }
 }

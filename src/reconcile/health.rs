@@ -8,14 +8,17 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use kube::api::Api;
+use k8s_openapi::api::core::v1::Pod;
+use kube::ResourceExt;
+use kube::api::{Api, ListParams};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
 use super::controller::Context;
+use super::desired::S3_PORT;
 use super::provisioning::Provisioned;
 use super::status::{self, AtStep, STATE_INITIALIZED, STATE_WAITING, Step, StepError};
-use crate::api::names::{S3_SERVICE_NAME, pool_statefulset_name, tls_secret_name};
+use crate::api::names::{S3_SERVICE_NAME, TENANT_LABEL, pool_statefulset_name, tls_secret_name};
 use crate::api::status::{PoolStatus, TenantStatus, TenantUsage};
 use crate::api::tenant::Tenant;
 use crate::s3admin::{
@@ -25,7 +28,8 @@ use crate::s3admin::{
 /// What `Ready` requires.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum ReadyWhen {
-    /// Every server's pod is ready and the S3 cluster answers healthy on its health endpoint.
+    /// Every server's pod is ready and the S3 cluster answers healthy on its health endpoint
+    /// (before a Tenant is called Ready: every server, each asked by pod IP).
     #[default]
     S3Healthy,
     /// Every server's pod is ready; the S3 cluster is not asked. For clusters whose nodes run no
@@ -133,11 +137,10 @@ pub async fn observe(
             return Ok((observed, None));
         }
     };
-    let anonymous = Credentials {
-        access_key: String::new(),
-        secret_key: String::new(),
-    };
-    let client = AdminClient::new(endpoint, admin.cloned().unwrap_or(anonymous));
+    let client = AdminClient::new(
+        endpoint,
+        admin.cloned().unwrap_or_else(Credentials::anonymous),
+    );
     let health = client.cluster_health().await;
     observed.s3 = Some(match &health {
         Ok(h) if h.healthy => S3Health::Healthy,
@@ -155,6 +158,16 @@ pub async fn observe(
     let Some(health) = health.ok().filter(|h| h.healthy) else {
         return Ok((observed, None));
     };
+    // The Service answered through one server. Before a Tenant is called Ready (first, or again),
+    // every server must say so itself: one still joining its peers answers a write with 503
+    // SlowDownWrite although another already has quorum. Once Ready, the Service alone is
+    // asked (a Ready Tenant's pass costs one request, not a LIST of its pods and one per server).
+    if !status::was(tenant, "Ready")
+        && let Some(why) = server_not_healthy(ctx, tenant, client.endpoint()).await?
+    {
+        observed.s3 = Some(S3Health::Unhealthy(why));
+        return Ok((observed, None));
+    }
     if admin.is_none() {
         return Ok((observed, None));
     }
@@ -181,6 +194,57 @@ pub async fn observe(
         Err(error) => log_admin_error(tenant, "storage info", &error),
     }
     Ok((observed, Some(client)))
+}
+
+/// Why not every ready server of `tenant` answers healthy on its own, asked by pod IP (with the
+/// Service's host name and TLS, which every server's certificate carries); `None` when all do.
+async fn server_not_healthy(
+    ctx: &Context,
+    tenant: &Tenant,
+    service: &Endpoint,
+) -> Result<Option<String>, StepError> {
+    let selector = format!("{TENANT_LABEL}={}", tenant.name());
+    let pods = Api::<Pod>::namespaced(ctx.client.clone(), tenant.namespace())
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .at(Step::Health)?;
+    let mut servers: Vec<(String, IpAddr)> = pods
+        .items
+        .iter()
+        .filter(|p| pod_ready(p))
+        .filter_map(|p| {
+            let ip = p.status.as_ref()?.pod_ip.as_deref()?;
+            Some((p.name_any(), IpAddr::from_str(ip).ok()?))
+        })
+        .collect();
+    servers.sort();
+    let port = u16::try_from(S3_PORT).unwrap_or(9000);
+    let answers = futures::future::join_all(servers.iter().map(|(name, ip)| async move {
+        let endpoint = Endpoint {
+            addr: SocketAddr::new(*ip, port),
+            ..service.clone()
+        };
+        let client = AdminClient::new(endpoint, Credentials::anonymous());
+        (name, client.cluster_health().await)
+    }))
+    .await;
+    Ok(answers.into_iter().find_map(|(name, answer)| match answer {
+        Ok(h) if h.healthy => None,
+        Ok(h) => Some(format!(
+            "the S3 cluster answers healthy, but its server {name} answers HTTP {} on {CLUSTER_HEALTH_PATH}: it has not joined its peers yet",
+            h.status
+        )),
+        Err(e) => Some(format!(
+            "the S3 cluster answers healthy, but its server {name} does not: {e}"
+        )),
+    }))
+}
+
+fn pod_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
 pub fn log_admin_error(tenant: &Tenant, call: &str, error: &AdminError) {
