@@ -391,7 +391,7 @@ pub async fn reconcile(stored: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
             if let Some((reason, message)) = provisioned.as_ref().and_then(|p| p.problem.clone()) {
                 status::publish(&ctx.recorder, &stored, EventType::Warning, reason, message).await;
             }
-            let servers_up = observed.servers_ready >= observed.servers;
+            let servers_up = observed.servers_up();
             let (status, stopped_answering) =
                 health::status_of(&stored, &observed, provisioned.as_ref());
             if let Some(why) = stopped_answering {

@@ -69,6 +69,13 @@ pub struct Observed {
     pub storage: Option<Storage>,
 }
 
+impl Observed {
+    /// Whether every server's pod is ready.
+    pub fn servers_up(&self) -> bool {
+        self.servers_ready >= self.servers
+    }
+}
+
 /// Observes the tenant; hands back the admin client when the S3 cluster answered healthy (the
 /// provisioning phase uses it).
 pub async fn observe(
@@ -402,7 +409,7 @@ pub fn status_of(
     provisioned: Option<&Provisioned>,
 ) -> (TenantStatus, Option<String>) {
     let was = |type_: &str| status::was(tenant, type_);
-    let servers_ok = observed.servers_ready >= observed.servers;
+    let servers_ok = observed.servers_up();
     let servers = format!(
         "{} of {} servers ready",
         observed.servers_ready, observed.servers
