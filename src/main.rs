@@ -3,6 +3,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use hanzo_s3_operator::cli::{Cli, run};
 
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

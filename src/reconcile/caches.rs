@@ -16,8 +16,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -26,14 +25,16 @@ use super::status::{AtStep, Step, StepError};
 use crate::api::names::TENANT_LABEL;
 use crate::api::tenant::Tenant;
 
+pub use cached::{CachedService, CachedStatefulSet};
+
 /// How long a pass waits for the watches' first listing after the operator starts (or after it
 /// becomes the leader) before it fails and retries.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Caches {
     tenants: Store<Tenant>,
-    statefulsets: Store<StatefulSet>,
-    services: Store<Service>,
+    statefulsets: Store<CachedStatefulSet>,
+    services: Store<CachedService>,
     /// Secrets carrying the tenant label: the ones the operator writes.
     own_secrets: Store<Secret>,
     secret_metadata: Store<PartialObjectMeta<Secret>>,
@@ -45,8 +46,8 @@ pub struct Caches {
 impl Caches {
     pub fn new(
         tenants: Store<Tenant>,
-        statefulsets: Store<StatefulSet>,
-        services: Store<Service>,
+        statefulsets: Store<CachedStatefulSet>,
+        services: Store<CachedService>,
         own_secrets: Store<Secret>,
         secret_metadata: Store<PartialObjectMeta<Secret>>,
         service_accounts: Store<PartialObjectMeta<ServiceAccount>>,
@@ -90,13 +91,13 @@ impl Caches {
             .state_filter(|t| t.metadata.namespace.as_deref() == Some(namespace))
     }
 
-    pub fn statefulset(&self, namespace: &str, name: &str) -> Option<Arc<StatefulSet>> {
+    pub fn statefulset(&self, namespace: &str, name: &str) -> Option<Arc<CachedStatefulSet>> {
         self.statefulsets
             .get(&ObjectRef::new(name).within(namespace))
     }
 
     /// The StatefulSets labelled as this Tenant's.
-    pub fn statefulsets_of(&self, tenant: &Tenant) -> Vec<Arc<StatefulSet>> {
+    pub fn statefulsets_of(&self, tenant: &Tenant) -> Vec<Arc<CachedStatefulSet>> {
         let ns = tenant.metadata.namespace.as_deref();
         self.statefulsets.state_filter(|s| {
             s.metadata.namespace.as_deref() == ns
@@ -109,7 +110,7 @@ impl Caches {
         })
     }
 
-    pub fn service(&self, namespace: &str, name: &str) -> Option<Arc<Service>> {
+    pub fn service(&self, namespace: &str, name: &str) -> Option<Arc<CachedService>> {
         self.services.get(&ObjectRef::new(name).within(namespace))
     }
 
@@ -147,6 +148,10 @@ impl Caches {
             self.forget(&key);
             return Ok(None);
         };
+        // Its data is what the phases read; managedFields and annotations (kubectl's
+        // last-applied-configuration holds the whole Secret, data included) are not kept.
+        let mut secret = secret;
+        slim::metadata(&mut secret.metadata);
         let secret = Arc::new(secret);
         if let Ok(mut fetched) = self.fetched.lock() {
             // Secrets deleted since, or no longer named, go when the next one comes in.
@@ -209,8 +214,7 @@ impl Caches {
 /// managedFields). At 1,000 Tenants the full objects held 176 MiB. Applied to every watch event
 /// before it reaches a store.
 pub mod slim {
-    use k8s_openapi::api::apps::v1::StatefulSet;
-    use k8s_openapi::api::core::v1::{Secret, Service, ServiceSpec};
+    use k8s_openapi::api::core::v1::Secret;
     use kube::api::ObjectMeta;
     use kube::core::PartialObjectMeta;
 
@@ -226,20 +230,10 @@ pub mod slim {
         metadata(&mut object.metadata);
     }
 
-    /// Metadata and status (ready replicas); the spec is ours and known.
-    pub fn statefulset(sts: &mut StatefulSet) {
-        metadata(&mut sts.metadata);
-        sts.spec = Default::default();
-    }
-
-    /// Metadata and the ClusterIP the health check connects to.
-    pub fn service(service: &mut Service) {
-        metadata(&mut service.metadata);
-        service.spec = service.spec.take().map(|spec| ServiceSpec {
-            cluster_ip: spec.cluster_ip,
-            ..ServiceSpec::default()
-        });
-        service.status = None;
+    /// A StatefulSet or Service: metadata only (what is left of them is chosen by their types,
+    /// [`CachedStatefulSet`](super::CachedStatefulSet) and [`CachedService`](super::CachedService)).
+    pub fn cached<K: kube::Resource>(object: &mut K) {
+        metadata(object.meta_mut());
     }
 
     /// Metadata and the CA certificate the health check trusts: never a private key or a
@@ -253,6 +247,85 @@ pub mod slim {
     }
 }
 
+/// The StatefulSets and Services of the caches, as their own types: deserialized straight from the
+/// watch, they keep only what the phases read. A `k8s_openapi` StatefulSet is 2,608 bytes before
+/// any of its contents (a Service 824) even with its spec emptied: at 1,000 Tenants, 3.5 MiB held
+/// for nothing (heaptrack, benches/results/reconcile-scale.md).
+mod cached {
+    use std::borrow::Cow;
+
+    use k8s_openapi::api::apps::v1::StatefulSet;
+    use k8s_openapi::api::core::v1::Service;
+    use k8s_openapi::{NamespaceResourceScope, Resource as _};
+    use kube::api::ObjectMeta;
+    use serde::{Deserialize, Serialize};
+
+    /// A StatefulSet's metadata and ready replicas; its spec is ours and known.
+    #[derive(Clone, Debug, Default, Deserialize, Serialize)]
+    pub struct CachedStatefulSet {
+        #[serde(default)]
+        pub metadata: ObjectMeta,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub status: Option<Replicas>,
+    }
+
+    #[derive(Clone, Debug, Default, Deserialize, Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Replicas {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub ready_replicas: Option<i32>,
+    }
+
+    /// A Service's metadata and the ClusterIP the health check connects to.
+    #[derive(Clone, Debug, Default, Deserialize, Serialize)]
+    pub struct CachedService {
+        #[serde(default)]
+        pub metadata: ObjectMeta,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub spec: Option<ClusterIp>,
+    }
+
+    #[derive(Clone, Debug, Default, Deserialize, Serialize)]
+    pub struct ClusterIp {
+        #[serde(rename = "clusterIP", default, skip_serializing_if = "Option::is_none")]
+        pub cluster_ip: Option<String>,
+    }
+
+    /// Served at the URL of the kind `K` stands for.
+    macro_rules! resource_as {
+        ($cached:ty, $k:ty) => {
+            impl kube::Resource for $cached {
+                type DynamicType = ();
+                type Scope = NamespaceResourceScope;
+
+                fn kind(_: &()) -> Cow<'_, str> {
+                    <$k>::KIND.into()
+                }
+                fn group(_: &()) -> Cow<'_, str> {
+                    <$k>::GROUP.into()
+                }
+                fn version(_: &()) -> Cow<'_, str> {
+                    <$k>::VERSION.into()
+                }
+                fn api_version(_: &()) -> Cow<'_, str> {
+                    <$k>::API_VERSION.into()
+                }
+                fn plural(_: &()) -> Cow<'_, str> {
+                    <$k>::URL_PATH_SEGMENT.into()
+                }
+                fn meta(&self) -> &ObjectMeta {
+                    &self.metadata
+                }
+                fn meta_mut(&mut self) -> &mut ObjectMeta {
+                    &mut self.metadata
+                }
+            }
+        };
+    }
+    resource_as!(CachedStatefulSet, StatefulSet);
+    resource_as!(CachedService, Service);
+}
+
 /// The kinds of object the operator writes and compares by resourceVersion. (StatefulSets are
 /// compared by generation and labels, from [`Caches::statefulset`]: see `apply::Version`.)
 #[derive(Clone, Copy, Debug)]
@@ -264,9 +337,9 @@ pub enum Owned {
 
 #[cfg(test)]
 mod tests {
-    use super::slim;
-    use k8s_openapi::api::apps::v1::StatefulSet;
-    use k8s_openapi::api::core::v1::{Secret, Service};
+    use super::{CachedService, CachedStatefulSet, slim};
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::Resource;
     use serde_json::json;
 
     #[test]
@@ -275,27 +348,42 @@ mod tests {
             "labels": {"v1.min.io/tenant": "t"}, "annotations": {"a": "b"},
             "ownerReferences": [{"apiVersion": "minio.min.io/v2", "kind": "Tenant", "name": "t", "uid": "u"}],
             "managedFields": [{"manager": "m", "operation": "Apply"}]});
-        let mut sts: StatefulSet = serde_json::from_value(json!({"metadata": meta,
+        // As the watch sends it.
+        let mut sts: CachedStatefulSet = serde_json::from_value(json!({"apiVersion": "apps/v1",
+            "kind": "StatefulSet", "metadata": meta,
             "spec": {"serviceName": "t-hl", "selector": {}, "template": {"spec": {"containers": [{"name": "s3"}]}}},
             "status": {"replicas": 4, "readyReplicas": 3}})).unwrap();
-        slim::statefulset(&mut sts);
+        slim::cached(&mut sts);
         assert_eq!(
             serde_json::to_value(&sts).unwrap(),
-            json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
-                "metadata": {"name": "t-p0", "namespace": "ns", "resourceVersion": "7",
+            json!({"metadata": {"name": "t-p0", "namespace": "ns", "resourceVersion": "7",
                 "labels": {"v1.min.io/tenant": "t"},
                 "ownerReferences": [{"apiVersion": "minio.min.io/v2", "kind": "Tenant", "name": "t", "uid": "u"}]},
-                "spec": {"selector": {}, "template": {}},
-                "status": {"replicas": 4, "readyReplicas": 3}})
+                "status": {"readyReplicas": 3}})
+        );
+        assert_eq!(
+            CachedStatefulSet::url_path(&(), Some("ns")),
+            "/apis/apps/v1/namespaces/ns/statefulsets",
+            "watched and read where StatefulSets are"
         );
 
-        let mut service: Service = serde_json::from_value(json!({"metadata": {"name": "minio"},
-            "spec": {"clusterIP": "10.0.0.7", "ports": [{"port": 443}], "selector": {"a": "b"}}}))
+        let mut service: CachedService = serde_json::from_value(json!({"apiVersion": "v1",
+            "kind": "Service", "metadata": {"name": "minio", "managedFields": []},
+            "spec": {"clusterIP": "10.0.0.7", "ports": [{"port": 443}], "selector": {"a": "b"}},
+            "status": {"loadBalancer": {}}}))
         .unwrap();
-        slim::service(&mut service);
+        slim::cached(&mut service);
         assert_eq!(
             serde_json::to_value(&service).unwrap(),
-            json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "minio"}, "spec": {"clusterIP": "10.0.0.7"}})
+            json!({"metadata": {"name": "minio"}, "spec": {"clusterIP": "10.0.0.7"}})
+        );
+        assert_eq!(
+            CachedService::url_path(&(), Some("ns")),
+            "/api/v1/namespaces/ns/services"
+        );
+        assert_eq!(
+            (CachedService::kind(&()), CachedStatefulSet::kind(&())),
+            ("Service".into(), "StatefulSet".into())
         );
 
         let mut secret: Secret = serde_json::from_value(json!({"metadata": {"name": "t-tls"},

@@ -8,27 +8,27 @@
 //! a step fails against the API (a condition naming the step with the API's message, one event
 //! with a count, and a retry with backoff).
 
-use std::collections::HashMap;
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt;
-use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Action, Controller};
-use kube::runtime::events::{EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 
 use super::apply::{AppliedObjects, FIELD_MANAGER};
-use super::caches::{Caches, slim};
+use super::caches::{CachedService, CachedStatefulSet, Caches, slim};
 use super::configuration::apply_configuration;
+use super::events::{EventType, Events};
 use super::guard;
 use super::health::{self, ReadyWhen};
+use super::memory::TenantMemory;
 use super::status::{self, StepError, Stop};
 use super::workloads::apply_workloads;
 use super::{decommission, provisioning};
@@ -71,15 +71,13 @@ impl Settings {
 pub struct Context {
     pub client: kube::Client,
     pub settings: Settings,
-    pub recorder: Recorder,
+    pub events: Events,
     pub(super) applied: AppliedObjects,
     /// Users and buckets already provisioned, per Tenant.
-    pub(super) provisioned: provisioning::Memory,
-    /// Consecutive failed reconciles per Tenant (by uid), for the retry backoff.
-    failures: Mutex<HashMap<String, u32>>,
-    /// Since when each Tenant (by uid) has had every server up and its S3 cluster not healthy,
-    /// for [`not_ready_period`].
-    forming: Mutex<HashMap<String, tokio::time::Instant>>,
+    pub(super) provisioned: Arc<provisioning::Memory>,
+    /// Failures in a row, since when forming, the last status written: per Tenant, forgotten when
+    /// it is deleted.
+    pub(super) memory: Arc<TenantMemory>,
     /// What the watches hold; the phases read here rather than from the apiserver.
     pub(super) caches: Caches,
 }
@@ -123,10 +121,8 @@ pub async fn run(
     settings: Settings,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let reporter = Reporter {
-        controller: FIELD_MANAGER.to_owned(),
-        instance: std::env::var("POD_NAME").ok(),
-    };
+    // Events name the pod that published them.
+    let instance = std::env::var("POD_NAME").ok();
     let scopes: Vec<Option<String>> = if settings.namespaces.is_empty() {
         vec![None]
     } else {
@@ -142,7 +138,7 @@ pub async fn run(
             client.clone(),
             scope,
             settings.clone(),
-            reporter.clone(),
+            instance.clone(),
             until_stopped,
         )
     });
@@ -162,7 +158,7 @@ async fn controller(
     client: kube::Client,
     namespace: Option<String>,
     settings: Settings,
-    reporter: Reporter,
+    instance: Option<String>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     fn api<K>(client: &kube::Client, namespace: Option<&str>) -> Api<K>
@@ -176,12 +172,33 @@ async fn controller(
         }
     }
     let (client, namespace) = (&client, namespace.as_deref());
-    let (tenants, tenants_writer) = reflector::store();
+    let (tenants, tenants_writer) = reflector::store::<Tenant>();
+    let memory = Arc::new(TenantMemory::default());
+    let provisioned = Arc::new(provisioning::Memory::default());
+    let forget = {
+        let (memory, provisioned, tenants) = (memory.clone(), provisioned.clone(), tenants.clone());
+        move |event: &watcher::Event<Tenant>| match event {
+            watcher::Event::Delete(tenant) => {
+                let uid = tenant.uid().unwrap_or_default();
+                memory.forget(&uid);
+                provisioned.forget(&uid);
+            }
+            // A relist reports no deletions one by one: keep only the Tenants it found.
+            watcher::Event::InitDone => {
+                let alive: HashSet<String> =
+                    tenants.state().iter().filter_map(|t| t.uid()).collect();
+                memory.keep_only(&alive);
+                provisioned.keep_only(&alive);
+            }
+            _ => {}
+        }
+    };
     let controller = Controller::for_stream(
         watcher(api::<Tenant>(client, namespace), watcher::Config::default())
             .default_backoff()
             .modify(|t: &mut Tenant| t.metadata.managed_fields = None)
             .reflect(tenants_writer)
+            .inspect_ok(forget)
             .applied_objects(),
         tenants.clone(),
     )
@@ -194,13 +211,12 @@ async fn controller(
     let (secret_metadata, secret_metadata_writer) = reflector::store();
     let (service_accounts, service_accounts_writer) = reflector::store();
     let context = Arc::new(Context {
-        recorder: Recorder::new(client.clone(), reporter),
+        events: Events::new(client.clone(), FIELD_MANAGER, instance),
         client: client.clone(),
         settings,
         applied: AppliedObjects::default(),
-        provisioned: provisioning::Memory::default(),
-        failures: Mutex::default(),
-        forming: Mutex::default(),
+        provisioned,
+        memory,
         caches: Caches::new(
             tenants.clone(),
             statefulsets,
@@ -240,15 +256,15 @@ async fn controller(
             },
         )
         .owns_stream(cached(
-            api::<StatefulSet>(client, namespace),
+            api::<CachedStatefulSet>(client, namespace),
             ours(),
-            slim::statefulset,
+            slim::cached,
             statefulsets_writer,
         ))
         .owns_stream(cached(
-            api::<Service>(client, namespace),
+            api::<CachedService>(client, namespace),
             ours(),
-            slim::service,
+            slim::cached,
             services_writer,
         ))
         .owns_stream(cached(
@@ -303,16 +319,7 @@ pub enum Error {
 }
 
 fn error_policy(tenant: Arc<Tenant>, error: &Error, ctx: Arc<Context>) -> Action {
-    let uid = tenant.uid().unwrap_or_default();
-    let failures = ctx
-        .failures
-        .lock()
-        .map(|mut f| {
-            let n = f.entry(uid).or_insert(0);
-            *n = n.saturating_add(1);
-            *n
-        })
-        .unwrap_or(1);
+    let failures = ctx.memory.failed(&tenant.uid().unwrap_or_default());
     let retry = FIRST_RETRY
         .saturating_mul(1 << failures.saturating_sub(1).min(10))
         .min(MAX_RETRY);
@@ -330,7 +337,6 @@ fn error_policy(tenant: Arc<Tenant>, error: &Error, ctx: Arc<Context>) -> Action
 pub async fn reconcile(stored: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action, Error> {
     if stored.metadata.deletion_timestamp.is_some() {
         // Owned objects go with the Tenant (ownerReferences); claims stay, by retention policy.
-        forming_for(&ctx, &stored, false);
         return Ok(Action::await_change());
     }
     PASSES.fetch_add(1, Ordering::Relaxed);
@@ -350,7 +356,7 @@ pub async fn reconcile(stored: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
                 "applied tenant objects"
             );
             status::publish(
-                &ctx.recorder,
+                &ctx.events,
                 &stored,
                 EventType::Normal,
                 "Applied",
@@ -380,7 +386,7 @@ pub async fn reconcile(stored: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
             clear_failures(&ctx, &stored);
             if let Some(p) = provisioned.as_ref().filter(|p| !p.done_now.is_empty()) {
                 status::publish(
-                    &ctx.recorder,
+                    &ctx.events,
                     &stored,
                     EventType::Normal,
                     "Provisioned",
@@ -389,27 +395,20 @@ pub async fn reconcile(stored: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
                 .await;
             }
             if let Some((reason, message)) = provisioned.as_ref().and_then(|p| p.problem.clone()) {
-                status::publish(&ctx.recorder, &stored, EventType::Warning, reason, message).await;
+                status::publish(&ctx.events, &stored, EventType::Warning, reason, message).await;
             }
             let servers_up = observed.servers_up();
             let (status, stopped_answering) =
                 health::status_of(&stored, &observed, provisioned.as_ref());
             if let Some(why) = stopped_answering {
-                status::publish(
-                    &ctx.recorder,
-                    &stored,
-                    EventType::Warning,
-                    "S3Unhealthy",
-                    why,
-                )
-                .await;
+                status::publish(&ctx.events, &stored, EventType::Warning, "S3Unhealthy", why).await;
             }
             let ready_condition = status.conditions.iter().find(|c| c.type_ == "Ready");
             let ready = ready_condition.is_some_and(|c| c.status == "True");
             let why = ready_condition
                 .map(|c| c.message.clone())
                 .unwrap_or_default();
-            status::write(&ctx.client, &stored, status)
+            status::write(&ctx.client, &ctx.memory, &stored, status)
                 .await
                 .map_err(Error::Status)?;
             // Owned StatefulSets wake us when replicas become ready; the S3 cluster's health
@@ -436,7 +435,7 @@ pub async fn reconcile(stored: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
             clear_failures(&ctx, &stored);
             if blocked.event {
                 status::publish(
-                    &ctx.recorder,
+                    &ctx.events,
                     &stored,
                     EventType::Warning,
                     blocked.reason,
@@ -446,6 +445,7 @@ pub async fn reconcile(stored: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
             }
             status::write(
                 &ctx.client,
+                &ctx.memory,
                 &stored,
                 status::stopped_status(
                     &stored,
@@ -465,7 +465,7 @@ pub async fn reconcile(stored: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
             let reason = failed.step.reason();
             let message = failed.to_string();
             status::publish(
-                &ctx.recorder,
+                &ctx.events,
                 &stored,
                 EventType::Warning,
                 reason,
@@ -476,6 +476,7 @@ pub async fn reconcile(stored: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
             // Best effort: if the status cannot be written either, the retry will try again.
             if let Err(error) = status::write(
                 &ctx.client,
+                &ctx.memory,
                 &stored,
                 status::stopped_status(
                     &stored,
@@ -496,21 +497,12 @@ pub async fn reconcile(stored: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
 
 /// How long `tenant` has been forming, when it is; a Tenant that is not is forgotten.
 fn forming_for(ctx: &Context, tenant: &Tenant, forming: bool) -> Option<Duration> {
-    let (Ok(mut map), Some(uid)) = (ctx.forming.lock(), tenant.uid()) else {
-        return None;
-    };
-    if !forming {
-        map.remove(&uid);
-        return None;
-    }
-    let since = *map.entry(uid).or_insert_with(tokio::time::Instant::now);
-    Some(since.elapsed())
+    ctx.memory
+        .forming_for(&tenant.uid().unwrap_or_default(), forming)
 }
 
 fn clear_failures(ctx: &Context, tenant: &Tenant) {
-    if let (Ok(mut f), Some(uid)) = (ctx.failures.lock(), tenant.uid()) {
-        f.remove(&uid);
-    }
+    ctx.memory.succeeded(&tenant.uid().unwrap_or_default());
 }
 
 #[cfg(test)]

@@ -3,9 +3,9 @@
 //! validating webhook lets it leave `spec.pools` only once the server reported it complete. Then its
 //! StatefulSet goes (`prune_retired`); its claims stay, as every claim does.
 
+use super::events::EventType;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use kube::api::{Api, DeleteParams};
-use kube::runtime::events::EventType;
 
 use super::controller::Context;
 use super::desired;
@@ -114,7 +114,7 @@ pub async fn drive(ctx: &Context, tenant: &Tenant, admin: &AdminClient) -> Optio
     };
     // One event per change of state, not one per pass.
     if let Some((kind, reason, message)) = event.filter(|_| was != Some(state)) {
-        status::publish(&ctx.recorder, tenant, kind, reason, message).await;
+        status::publish(&ctx.events, tenant, kind, reason, message).await;
     }
     Some(Progress { statefulset, state })
 }

@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 use std::sync::Arc;
 
-use k8s_openapi::api::apps::v1::StatefulSet;
+use super::caches::CachedStatefulSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams};
@@ -89,7 +89,7 @@ pub async fn observe(
     for pool in &tenant.spec.pools {
         let sts_name = pool_statefulset_name(tenant, pool);
         let mut live = ctx.caches.statefulset(ns, &sts_name);
-        let ready_in = |s: &Option<Arc<StatefulSet>>| {
+        let ready_in = |s: &Option<Arc<CachedStatefulSet>>| {
             s.as_ref()
                 .and_then(|s| s.status.as_ref())
                 .and_then(|s| s.ready_replicas)
@@ -99,7 +99,7 @@ pub async fn observe(
         // across an apiserver restart is the one way the cache can miss an update, and a Tenant
         // would wait on it. Only converging pools cost a GET; a Ready Tenant's passes none.
         if ready_in(&live) < pool.servers {
-            live = Api::<StatefulSet>::namespaced(ctx.client.clone(), ns)
+            live = Api::<CachedStatefulSet>::namespaced(ctx.client.clone(), ns)
                 .get_opt(&sts_name)
                 .await
                 .at(Step::Health)?

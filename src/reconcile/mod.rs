@@ -5,7 +5,7 @@
 //! `configuration` (credentials and TLS Secrets), `workloads` (ServiceAccount, Services,
 //! StatefulSets), `health` (servers ready, the S3 cluster's own answer, drives and usage from its
 //! admin API), `provisioning` (users and buckets, once healthy), `decommission` (a pool asked to
-//! retire), `status` (conditions, events). `desired` is pure (Tenant in, objects out); `apply` is server-side apply; `caches` serves
+//! retire), `status` (conditions), `events` (events, folded into series), `memory` (what a pass leaves for the next). `desired` is pure (Tenant in, objects out); `apply` is server-side apply; `caches` serves
 //! the phases' reads from the controller's watches.
 
 pub mod apply;
@@ -14,9 +14,11 @@ pub mod configuration;
 pub mod controller;
 pub mod decommission;
 pub mod desired;
+pub mod events;
 pub mod guard;
 pub mod health;
 pub mod leader;
+pub mod memory;
 pub mod provisioning;
 pub mod status;
 pub mod workloads;

@@ -21,6 +21,22 @@ pub const USER_POLICY: &str = "consoleAdmin";
 #[derive(Default)]
 pub struct Memory(Mutex<HashMap<String, Done>>);
 
+impl Memory {
+    /// A deleted Tenant's record goes with it.
+    pub fn forget(&self, uid: &str) {
+        if let Ok(mut done) = self.0.lock() {
+            done.remove(uid);
+        }
+    }
+
+    /// Keeps only the records of Tenants in `alive`.
+    pub fn keep_only(&self, alive: &std::collections::HashSet<String>) {
+        if let Ok(mut done) = self.0.lock() {
+            done.retain(|uid, _| alive.contains(uid));
+        }
+    }
+}
+
 #[derive(Clone, Default)]
 struct Done {
     /// User Secret name -> the resourceVersion provisioned.

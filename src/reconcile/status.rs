@@ -5,12 +5,12 @@
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use kube::Resource;
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::events::{Event, EventType, Recorder};
 use serde_json::json;
 
-use super::apply::{FIELD_MANAGER, count_write};
+use super::apply::{FIELD_MANAGER, count_write, hash64};
+use super::events::{EventType, Events};
+use super::memory::TenantMemory;
 use crate::api::status::TenantStatus;
 use crate::api::tenant::Tenant;
 
@@ -292,9 +292,13 @@ pub fn stopped_status(
     status
 }
 
-/// Writes `status` with server-side apply, unless it says what the stored one says.
+/// Writes `status` with server-side apply, unless it says what the stored one says, or what this
+/// operator already wrote on top of the stored version: a pass woken before the watch brings a
+/// write back (by the objects the previous pass created) sees the status from before it, and
+/// writing the same again was a quarter of a new Tenant's API writes.
 pub async fn write(
     client: &kube::Client,
+    memory: &TenantMemory,
     tenant: &Tenant,
     status: TenantStatus,
 ) -> Result<(), kube::Error> {
@@ -306,7 +310,20 @@ pub async fn write(
             .for_each(|c| c.last_transition_time = Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH));
         s
     };
-    if comparable(&current) == comparable(&status) {
+    let wanted = comparable(&status);
+    if comparable(&current) == wanted {
+        return Ok(());
+    }
+    let (uid, version) = (
+        tenant.metadata.uid.as_deref().unwrap_or_default(),
+        tenant
+            .metadata
+            .resource_version
+            .as_deref()
+            .unwrap_or_default(),
+    );
+    let hash = hash64(&wanted);
+    if memory.status_already_written(uid, version, hash) {
         return Ok(());
     }
     let api: Api<Tenant> = Api::namespaced(client.clone(), tenant.namespace());
@@ -318,26 +335,20 @@ pub async fn write(
     )
     .await?;
     count_write();
+    memory.status_written(uid, version, hash);
     Ok(())
 }
 
-/// Publishes an event on the Tenant. The recorder folds a repeat of the same reason into one event
-/// with a count (a series), so a failure retried for hours is one event, not thousands.
+/// Publishes an event on the Tenant; a repeat of the same reason joins the last one's series. An
+/// event that cannot be published is logged, not retried: the status says the same.
 pub async fn publish(
-    recorder: &Recorder,
+    events: &Events,
     tenant: &Tenant,
     type_: EventType,
     reason: &str,
     note: String,
 ) {
-    let event = Event {
-        type_,
-        reason: reason.to_owned(),
-        note: Some(note),
-        action: "Reconcile".to_owned(),
-        secondary: None,
-    };
-    match recorder.publish(&event, &tenant.object_ref(&())).await {
+    match events.publish(tenant, type_, reason, &note).await {
         Ok(()) => count_write(),
         Err(error) => tracing::debug!(%error, "cannot publish an event"),
     }

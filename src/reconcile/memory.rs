@@ -1,0 +1,167 @@
+//! What the controller remembers of each Tenant between passes, by uid: its consecutive failures
+//! (the retry backoff), since when its cluster has been forming (how soon to look again), and the
+//! last status it wrote (so a pass that runs before the watch brings that write back does not write
+//! it again). Forgotten when the Tenant's watch reports it deleted, so the memory is bounded by the
+//! Tenants that exist, not by every Tenant ever created.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+#[derive(Default)]
+pub struct TenantMemory(Mutex<HashMap<String, Remembered>>);
+
+#[derive(Default)]
+struct Remembered {
+    failures: u32,
+    forming_since: Option<Instant>,
+    /// The resourceVersion the last status write was made on top of, and a hash of that status.
+    status_written: Option<(String, u64)>,
+}
+
+impl Remembered {
+    fn is_empty(&self) -> bool {
+        self.failures == 0 && self.forming_since.is_none() && self.status_written.is_none()
+    }
+}
+
+impl TenantMemory {
+    /// Runs `change` on the Tenant's entry, dropping the entry when nothing is left in it.
+    fn with<T>(&self, uid: &str, change: impl FnOnce(&mut Remembered) -> T) -> Option<T> {
+        let mut map = self.0.lock().ok()?;
+        let entry = map.entry(uid.to_owned()).or_default();
+        let out = change(entry);
+        if entry.is_empty() {
+            map.remove(uid);
+        }
+        Some(out)
+    }
+
+    /// Counts one more failed pass; returns how many in a row.
+    pub fn failed(&self, uid: &str) -> u32 {
+        self.with(uid, |r| {
+            r.failures = r.failures.saturating_add(1);
+            r.failures
+        })
+        .unwrap_or(1)
+    }
+
+    pub fn succeeded(&self, uid: &str) {
+        self.with(uid, |r| r.failures = 0);
+    }
+
+    /// How long the Tenant has been forming, when it is (`forming`); otherwise it is not any more.
+    pub fn forming_for(&self, uid: &str, forming: bool) -> Option<Duration> {
+        self.with(uid, |r| {
+            if forming {
+                Some(r.forming_since.get_or_insert_with(Instant::now).elapsed())
+            } else {
+                r.forming_since = None;
+                None
+            }
+        })
+        .flatten()
+    }
+
+    /// Whether the status with `hash` was already written on top of `resource_version`: the
+    /// watch has not brought that write back yet, and writing it again would change nothing.
+    pub fn status_already_written(&self, uid: &str, resource_version: &str, hash: u64) -> bool {
+        self.with(uid, |r| {
+            r.status_written
+                .as_ref()
+                .is_some_and(|(on, h)| on == resource_version && *h == hash)
+        })
+        .unwrap_or(false)
+    }
+
+    pub fn status_written(&self, uid: &str, resource_version: &str, hash: u64) {
+        self.with(uid, |r| {
+            r.status_written = Some((resource_version.to_owned(), hash));
+        });
+    }
+
+    pub fn forget(&self, uid: &str) {
+        if let Ok(mut map) = self.0.lock() {
+            map.remove(uid);
+        }
+    }
+
+    /// Forgets every Tenant not in `alive` (after a watch relists: deletions made while it was
+    /// down are not reported one by one).
+    pub fn keep_only(&self, alive: &HashSet<String>) {
+        if let Ok(mut map) = self.0.lock() {
+            map.retain(|uid, _| alive.contains(uid));
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.lock().map_or(0, |m| m.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_count_up_and_a_success_forgets_them() {
+        let memory = TenantMemory::default();
+        assert_eq!(memory.failed("a"), 1);
+        assert_eq!(memory.failed("a"), 2);
+        assert_eq!(memory.failed("b"), 1);
+        memory.succeeded("a");
+        assert_eq!(memory.failed("a"), 1, "counted afresh after a success");
+        memory.succeeded("a");
+        memory.succeeded("b");
+        assert!(memory.is_empty(), "an entry with nothing in it is dropped");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn forming_is_timed_from_the_first_pass_that_sees_it() {
+        let memory = TenantMemory::default();
+        assert_eq!(memory.forming_for("a", true), Some(Duration::ZERO));
+        tokio::time::advance(Duration::from_secs(3)).await;
+        assert_eq!(memory.forming_for("a", true), Some(Duration::from_secs(3)));
+        assert_eq!(memory.forming_for("a", false), None);
+        assert_eq!(
+            memory.forming_for("a", true),
+            Some(Duration::ZERO),
+            "a new forming"
+        );
+    }
+
+    #[test]
+    fn a_status_is_not_written_twice_on_top_of_the_same_version() {
+        let memory = TenantMemory::default();
+        assert!(!memory.status_already_written("a", "7", 1));
+        memory.status_written("a", "7", 1);
+        assert!(memory.status_already_written("a", "7", 1));
+        assert!(
+            !memory.status_already_written("a", "7", 2),
+            "a different status"
+        );
+        assert!(
+            !memory.status_already_written("a", "8", 1),
+            "the object moved on (our write came back, or someone else's)"
+        );
+    }
+
+    #[test]
+    fn deleted_tenants_are_forgotten() {
+        let memory = TenantMemory::default();
+        memory.failed("a");
+        memory.status_written("b", "1", 1);
+        memory.failed("c");
+        memory.forget("a");
+        assert_eq!(memory.len(), 2);
+        memory.keep_only(&HashSet::from(["c".to_owned()]));
+        assert_eq!(memory.len(), 1);
+        assert_eq!(memory.failed("c"), 2, "the kept one kept its count");
+    }
+}
