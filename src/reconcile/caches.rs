@@ -141,7 +141,7 @@ impl Caches {
         if known.is_some() {
             return Ok(known);
         }
-        let Some(secret) = Api::<Secret>::namespaced(client.clone(), namespace)
+        let Some(mut secret) = Api::<Secret>::namespaced(client.clone(), namespace)
             .get_opt(name)
             .await?
         else {
@@ -150,7 +150,6 @@ impl Caches {
         };
         // Its data is what the phases read; managedFields and annotations (kubectl's
         // last-applied-configuration holds the whole Secret, data included) are not kept.
-        let mut secret = secret;
         slim::metadata(&mut secret.metadata);
         let secret = Arc::new(secret);
         if let Ok(mut fetched) = self.fetched.lock() {

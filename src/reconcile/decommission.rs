@@ -3,12 +3,12 @@
 //! validating webhook lets it leave `spec.pools` only once the server reported it complete. Then its
 //! StatefulSet goes (`prune_retired`); its claims stay, as every claim does.
 
-use super::events::EventType;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use kube::api::{Api, DeleteParams};
 
 use super::controller::Context;
 use super::desired;
+use super::events::EventType;
 use super::health::log_admin_error;
 use super::status::{self, AtStep, Step, StepError};
 use crate::api::names::{

@@ -7,13 +7,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 use std::sync::Arc;
 
-use super::caches::CachedStatefulSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
+use super::caches::CachedStatefulSet;
 use super::controller::Context;
 use super::desired::S3_PORT;
 use super::provisioning::Provisioned;
