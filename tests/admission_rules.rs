@@ -922,3 +922,108 @@ fn a_tenant_is_an_object_not_an_array() {
         );
     }
 }
+
+fn add_pool(t: &mut Tenant, name: &str, servers: i32, volumes: i32) {
+    pool2(t, name);
+    let p = t.spec.pools.last_mut().unwrap();
+    p.servers = servers;
+    p.volumes_per_server = volumes;
+}
+
+fn env_var(name: &str, value: &str) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value: Some(value.into()),
+        value_from: None,
+    }
+}
+
+#[test]
+fn rejects_a_pool_whose_sets_cannot_hold_the_tenants_parity() {
+    // The expansion that took a tenant down: the server fixes parity 4 from the first pool's sets
+    // of 8 drives, and a second pool's sets of 4 hold at most 2.
+    assert_eq!(
+        with(|t| add_pool(t, "p1", 4, 1)),
+        [
+            "spec.pools[1]: Invalid value: \"servers: 4, volumesPerServer: 1\": the tenant's erasure parity is 4 (the server's default for the erasure sets of 8 drives of pool \"p0\"), and the erasure sets of 4 drives of pool \"p1\" hold at most 2: every server would refuse to start, those of the other pools included; layouts that would work (sets of 8 or more drives): 4 servers x 2 volumes, 8 servers x 1 volume"
+        ]
+    );
+    assert_eq!(with(|t| add_pool(t, "p1", 8, 1)), Vec::<String>::new());
+    assert_eq!(with(|t| add_pool(t, "p1", 2, 4)), Vec::<String>::new());
+}
+
+#[test]
+fn the_storage_class_sets_the_parity_every_pool_must_hold() {
+    let standard = |t: &mut Tenant, name: &str, v: &str| t.spec.env.push(env_var(name, v));
+    assert_eq!(
+        with(|t| {
+            add_pool(t, "p1", 4, 1);
+            standard(t, "S3_STORAGE_CLASS_STANDARD", "EC:2");
+        }),
+        Vec::<String>::new(),
+        "EC:2 fits sets of 4"
+    );
+    assert_eq!(
+        with(|t| {
+            add_pool(t, "p1", 4, 1);
+            standard(t, "S3_STORAGE_CLASS_STANDARD", "EC:2");
+            standard(t, "MINIO_STORAGE_CLASS_STANDARD", "EC:3");
+        }),
+        [
+            "spec.pools[1]: Invalid value: \"servers: 4, volumesPerServer: 1\": the tenant's erasure parity is 3 (MINIO_STORAGE_CLASS_STANDARD=EC:3 in spec.env[1]), and the erasure sets of 4 drives of pool \"p1\" hold at most 2: every server would refuse to start, those of the other pools included; layouts that would work (sets of 6 or more drives): 4 servers x 2 volumes, 6 servers x 1 volume; or a storage class of EC:2 or less"
+        ],
+        "the server's own name wins"
+    );
+    assert_eq!(
+        with(|t| standard(t, "S3_STORAGE_CLASS_STANDARD", "EC:5")),
+        [
+            "spec.env[0].value: Invalid value: \"EC:5\": S3_STORAGE_CLASS_STANDARD=EC:5 in spec.env[0] asks for a standard parity of 5, and the erasure sets of 8 drives of pool \"p0\" hold at most 4: the servers would not start; use EC:4 or less"
+        ]
+    );
+    assert_eq!(
+        with(|t| standard(t, "S3_STORAGE_CLASS_STANDARD", "EC:x")),
+        [
+            "spec.env[0].value: Invalid value: \"EC:x\": S3_STORAGE_CLASS_STANDARD must be EC:<parity> with a whole number of 0 or more, as in EC:2: the servers would not start"
+        ]
+    );
+    assert_eq!(
+        with(|t| {
+            standard(t, "S3_STORAGE_CLASS_STANDARD", "EC:1");
+            standard(t, "S3_STORAGE_CLASS_RRS", "EC:2");
+        }),
+        [
+            "spec.env[0].value: Invalid value: \"EC:1\": S3_STORAGE_CLASS_STANDARD=EC:1 in spec.env[0] asks for a standard parity of 1, below the reduced-redundancy parity of 2: the server refuses a standard class weaker than the reduced one and would not start"
+        ]
+    );
+}
+
+#[test]
+fn rejects_a_single_drive_pool_beside_others() {
+    assert_eq!(
+        with(|t| add_pool(t, "p1", 1, 1)),
+        [
+            "spec.pools[1]: Invalid value: \"servers: 1, volumesPerServer: 1\": pool \"p1\" is a single drive, and a tenant of several pools needs at least 2 drives in each (the server runs a single drive without erasure coding and cannot add pools to it): give it 2 or more volumes or servers"
+        ]
+    );
+}
+
+#[test]
+fn a_fixed_set_drive_count_must_divide_every_pool_and_never_change() {
+    assert_eq!(
+        with(|t| t.spec.env.push(env_var("S3_ERASURE_SET_DRIVE_COUNT", "3"))),
+        [
+            "spec.pools[0]: Invalid value: \"servers: 4, volumesPerServer: 2\": S3_ERASURE_SET_DRIVE_COUNT=3 in spec.env[0] asks for erasure sets of 3 drives, and pool \"p0\" has 8 drives, which sets of 3 do not divide: the servers would not start"
+        ]
+    );
+    assert_eq!(
+        update(|t| t.spec.env.push(env_var("S3_ERASURE_SET_DRIVE_COUNT", "4"))),
+        [
+            "spec.env[0].value: Forbidden: this change of the erasure set drive count would give pool \"p0\" sets of 4 drives, and its drives are formatted in sets of 8: the servers would refuse to start; a pool's set size cannot change"
+        ]
+    );
+    assert_eq!(
+        update(|t| t.spec.env.push(env_var("S3_ERASURE_SET_DRIVE_COUNT", "8"))),
+        Vec::<String>::new(),
+        "the size the pool already has"
+    );
+}

@@ -366,6 +366,67 @@ async fn a_stored_invalid_tenant_is_marked_invalid_and_nothing_is_applied() {
     );
 }
 
+/// The configuration Secret is read by the servers over `spec.env`, so admission cannot see a parity
+/// it sets: the reconciler refuses one that a pool cannot hold before the servers are given it, and
+/// the running tenant keeps its objects as they were.
+#[tokio::test]
+async fn a_configuration_asking_for_a_parity_a_pool_cannot_hold_is_refused_before_the_servers_see_it()
+ {
+    let (client, ns) = setup("parity", vec![pool("p0", 4)]).await;
+    let tenants: Api<Tenant> = Api::namespaced(client.clone(), &ns);
+    let statefulsets: Api<StatefulSet> = Api::namespaced(client.clone(), &ns);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let sts = until(
+        "the pool's StatefulSet",
+        Duration::from_secs(60),
+        async || statefulsets.get_opt("parity-p0").await.ok()?,
+    )
+    .await;
+    let rendered = |s: &Secret| s.data.as_ref().and_then(|d| d.get("config.env")).cloned();
+    let before = until(
+        "the rendered configuration",
+        Duration::from_secs(30),
+        async || rendered(&secrets.get_opt("parity-configuration").await.ok()??),
+    )
+    .await;
+    secrets
+        .patch(
+            "parity-env",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"stringData": {"config.env":
+                "export S3_ROOT_USER=\"admin\"\nexport S3_ROOT_PASSWORD=\"e2e-only-secret\"\nexport S3_STORAGE_CLASS_STANDARD=\"EC:6\"\n"}})),
+        )
+        .await
+        .unwrap();
+    let invalid = until("condition Invalid", Duration::from_secs(30), async || {
+        let s = tenants.get("parity").await.ok()?.status?;
+        s.conditions
+            .into_iter()
+            .find(|c| c.type_ == "Invalid" && c.status == "True")
+    })
+    .await;
+    assert!(
+        invalid.message.contains(
+            "S3_STORAGE_CLASS_STANDARD in the configuration Secret's config.env asks for a standard parity of 6, and the erasure sets of 8 drives of pool \"p0\" hold at most 4"
+        ),
+        "{}",
+        invalid.message
+    );
+    assert!(
+        !invalid.message.contains("EC:6"),
+        "no value of the configuration Secret is quoted: {}",
+        invalid.message
+    );
+    let after = secrets.get("parity-configuration").await.unwrap();
+    assert_eq!(
+        rendered(&after),
+        Some(before),
+        "the servers' configuration is untouched"
+    );
+    let now = statefulsets.get("parity-p0").await.unwrap();
+    assert_eq!(now.metadata.generation, sts.metadata.generation);
+}
+
 /// Any step refused by the API reaches the Tenant (issue: 74 Tenants without status for 12
 /// minutes when the Service range was full): Ready=False with the step and the API's message, the
 /// currentState, one Warning event whose count grows with the retries, and Ready again once the

@@ -12,7 +12,8 @@ use super::apply::{Version, apply, hash_of};
 use super::caches::Owned;
 use super::controller::Context;
 use super::desired;
-use super::status::{AtStep, Blocked, STATE_NO_CONFIGURATION, Step, Stop, StopKind};
+use super::status::{AtStep, Blocked, STATE_INVALID, STATE_NO_CONFIGURATION, Step, Stop, StopKind};
+use crate::admission::{self, validate::erasure};
 use crate::api::names::{configuration_secret_name, tls_secret_name};
 use crate::api::tenant::Tenant;
 use crate::certs::Ca;
@@ -94,6 +95,19 @@ pub async fn apply_configuration(ctx: &Context, tenant: &Tenant) -> Result<Confi
         .map(|b| String::from_utf8_lossy(&b.0).into_owned())
         .unwrap_or_default();
     let entries = desired::parse_config_env(&config_env);
+    // Before anything is written: rendered, such a configuration would stop every server.
+    let layout = erasure::validate_with_configuration(tenant, &entries);
+    if !layout.is_empty() {
+        return Err(Blocked {
+            state: STATE_INVALID,
+            reason: "Invalid",
+            message: admission::denial_message(tenant.name(), &layout),
+            kind: StopKind::Invalid,
+            event: true,
+            requeue: None,
+        }
+        .into());
+    }
     let (admin, ldap) = admin_of(&entries);
     let rendered = desired::render_config_env(&entries);
     let config_hash = hash_of(&rendered);

@@ -4,6 +4,7 @@
 //! nothing makes before pods fail: erasure-set sizing, unique names, name lengths of generated
 //! objects, quantities, enums, secret references, and names the operator owns.
 
+pub mod erasure;
 mod labels;
 mod pools;
 mod update;
@@ -56,6 +57,8 @@ pub fn validate(old: Option<&Tenant>, new: &Tenant) -> Result<(), Vec<Violation>
         );
     }
     pools::validate_pools(new, &mut out);
+    let settings = erasure::ServerSettings::of_env(&spec.env);
+    erasure::validate_layout(new, &settings, &mut out);
     validate_policies(spec, &mut out);
     validate_paths(spec, &mut out);
     validate_references(new.name(), spec, &mut out);
@@ -78,6 +81,8 @@ pub fn validate(old: Option<&Tenant>, new: &Tenant) -> Result<(), Vec<Violation>
     update::validate_decommission_request(new, &mut out);
     if let Some(old) = old {
         update::validate_update(old, new, &mut out);
+        let before = erasure::ServerSettings::of_env(&old.spec.env);
+        erasure::validate_set_sizes_kept(old, new, &before, &settings, &mut out);
     }
     out.into_result()
 }

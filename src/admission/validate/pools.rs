@@ -22,9 +22,6 @@ pub const ACCESS_MODES: &[&str] = &[
     "ReadWriteOncePod",
 ];
 
-/// Erasure-set sizes the server accepts (drives per set).
-const SET_SIZES: std::ops::RangeInclusive<i64> = 2..=16;
-
 pub fn validate_pools(tenant: &Tenant, out: &mut Violations) {
     let mut seen = HashSet::new();
     for (i, pool) in tenant.spec.pools.iter().enumerate() {
@@ -115,24 +112,11 @@ fn validate_sizing(at: &str, pool: &Pool, out: &mut Violations) {
     }
 }
 
-/// Whether the server can lay `servers x volumes` drives out in erasure sets: some set size from 2 to
-/// 16 must divide the drive count and be symmetric with the host count (one divides the other).
-/// A single drive runs without erasure coding.
+/// Whether the server can lay `servers x volumes` drives out in erasure sets (see
+/// [`super::erasure::set_size`]). A single drive runs without erasure coding.
 pub fn erasure_sets_possible(servers: i32, volumes: i32) -> bool {
-    let total = i64::from(servers) * i64::from(volumes);
-    if total == 1 {
-        return true;
-    }
-    // The server checks symmetry against the host ellipsis; a single server has only the drives'.
-    let spread = i64::from(if servers > 1 { servers } else { volumes });
-    SET_SIZES.into_iter().any(|size| {
-        total % size == 0
-            && if spread > size {
-                spread % size == 0
-            } else {
-                size % spread == 0
-            }
-    })
+    i64::from(servers) * i64::from(volumes) == 1
+        || super::erasure::set_size(servers, volumes, None).is_some()
 }
 
 fn nearest_valid_servers(servers: i32, volumes: i32) -> String {
