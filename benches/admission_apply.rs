@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hanzo_controlplane::{ControlPlane, Options};
+use hanzo_local_cluster::{ControlPlane, Options};
 use hanzo_s3_operator::admission::backstop;
 use hanzo_s3_operator::webhook::config::{
     self, MUTATING_CONFIGURATION, Target, VALIDATING_CONFIGURATION,
@@ -707,7 +707,7 @@ fn main() {
         let _ = writeln!(out, "# Benchmark: what `kubectl apply` of a Tenant pays for admission\n");
         let _ = writeln!(out, "- command: `cargo bench --bench admission_apply` (HANZO_APPLY_TENANTS={n})");
         let _ = writeln!(out, "- date: {}", common::chrono_now());
-        let _ = writeln!(out, "- machine: {} cores; etcd and kube-apiserver {} on this machine, the webhook servers too (loopback, TLS)", std::thread::available_parallelism().map_or(0, |x| x.get()), hanzo_controlplane::kubernetes_version());
+        let _ = writeln!(out, "- machine: {} cores; etcd and kube-apiserver {} on this machine, the webhook servers too (loopback, TLS)", std::thread::available_parallelism().map_or(0, |x| x.get()), hanzo_local_cluster::kubernetes_version());
         let _ = writeln!(out, "- corpus: {} valid templates (hanzo-s3-operator's {} examples, the Go operator's example tenants, generated Tenants of about 2, 10 and 50 KB) and {} invalid ones; {n} Tenants, every third invalid, each in its own namespace", valid.len(), yaml_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")).len(), invalid.len());
         let _ = writeln!(out, "- requests: one at a time from one client (as `kubectl apply` sends them): a create of each Tenant, then a merge patch of a label on each stored one (an UPDATE review); latency is the client's, request sent to answer read");
         let _ = writeln!(out, "- agreement, checked first in this run: for all {} templates, dry-run creates under c and d gave the same verdict, the same cause field paths and the same defaulted spec", all.len());

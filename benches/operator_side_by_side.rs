@@ -25,7 +25,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use hanzo_controlplane::{ControlPlane, Options};
+use hanzo_local_cluster::{ControlPlane, Options};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, ObjectMeta};
@@ -245,7 +245,7 @@ fn write_results(rows: &[Row], sizes: &[usize], go_src: Option<&Path>) -> String
         out,
         "- machine: {} cores; each row on a fresh control plane (etcd, kube-apiserver {} with a Metadata-level audit log of writes, controller-manager, scheduler, kwok fake nodes for 500 pods each), all on this machine",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
-        hanzo_controlplane::kubernetes_version()
+        hanzo_local_cluster::kubernetes_version()
     );
     if let Some(src) = go_src {
         let commit = operators::go_commit(src);

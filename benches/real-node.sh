@@ -12,11 +12,11 @@ if [[ "${1:-}" == "--cold" ]]; then
   echo "==> cold build of the real node into ${scratch} (empty caches)"
   start=$(date +%s)
   HANZO_CONTROLPLANE_CACHE="${scratch}/cache" GOCACHE="${scratch}/gocache" GOMODCACHE="${scratch}/gomod" \
-    tests/controlplane/build-node.sh
+    crates/local-cluster/build-node.sh
   export BUILD_COLD_S=$(( $(date +%s) - start ))
 fi
 start=$(date +%s%N)
-tests/controlplane/build-node.sh >/dev/null
+crates/local-cluster/build-node.sh >/dev/null
 export BUILD_WARM_S=$(awk -v ns=$(( $(date +%s%N) - start )) 'BEGIN { printf "%.2f", ns / 1e9 }')
 echo "==> cargo bench --bench real_node"
 cargo bench --bench real_node

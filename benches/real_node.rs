@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hanzo_controlplane::{ControlPlane, Options};
+use hanzo_local_cluster::{ControlPlane, Options};
 use hanzo_s3_operator::admission::{DefaultsConfig, defaulted};
 use hanzo_s3_operator::api::crd::crd;
 use hanzo_s3_operator::api::tenant::Tenant;
@@ -61,8 +61,8 @@ async fn s3(cp: &ControlPlane, ip: &str, ca: &std::path::Path, args: &[&str]) ->
 fn main() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        hanzo_controlplane::ensure_built().unwrap();
-        hanzo_controlplane::node::ensure_node_built().unwrap();
+        hanzo_local_cluster::ensure_built().unwrap();
+        hanzo_local_cluster::node::ensure_node_built().unwrap();
         let started = Instant::now();
         let cp = ControlPlane::start(Options::with_real_node(0)).await.unwrap();
         let to_node_ready = started.elapsed();
@@ -76,7 +76,7 @@ fn main() {
         let ca_file = cp.dir().join("bench-ca.pem");
         std::fs::write(&ca_file, ca.cert_pem()).unwrap();
         let defaults = DefaultsConfig {
-            s3_image: hanzo_controlplane::node::s3_server_image().to_owned(),
+            s3_image: hanzo_local_cluster::node::s3_server_image().to_owned(),
             ..DefaultsConfig::default()
         };
         let operator = client.clone();
@@ -123,10 +123,10 @@ fn main() {
         let _ = writeln!(out, "- date: {}", command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]));
         let _ = writeln!(out, "- machine: {} cores, {}; everything shares it (control plane, node, 4 servers, client)", std::thread::available_parallelism().map_or(0, |n| n.get()), command_output("uname", &["-sr"]));
         let _ = writeln!(out, "- versions: Kubernetes {}, containerd {}, CNI plugins {}, CoreDNS {}, S3 server MinIO {} (standing in for Hanzo S3); {}",
-            hanzo_controlplane::kubernetes_version(), version("CONTAINERD_VERSION"), version("CNI_PLUGINS_VERSION"), version("COREDNS_VERSION"), version("MINIO_VERSION"),
+            hanzo_local_cluster::kubernetes_version(), version("CONTAINERD_VERSION"), version("CNI_PLUGINS_VERSION"), version("COREDNS_VERSION"), version("MINIO_VERSION"),
             command_output("rustc", &["--version"]));
         let _ = writeln!(out, "- tenant: one pool of 4 servers x 2 volumes, requestAutoCert (TLS), hostPath volumes on this machine's disk; the reconciler runs in the bench process with --ready-when s3-healthy");
-        let _ = writeln!(out, "- objects: 200, from 1 KiB to 37 KiB and every tenth 6 MiB (multipart, 5 MiB parts), written then read back and compared by tests/controlplane/node/s3client (minio-go), over HTTPS to the S3 Service's ClusterIP (kube-proxy), one at a time\n");
+        let _ = writeln!(out, "- objects: 200, from 1 KiB to 37 KiB and every tenth 6 MiB (multipart, 5 MiB parts), written then read back and compared by crates/local-cluster/node/s3client (minio-go), over HTTPS to the S3 Service's ClusterIP (kube-proxy), one at a time\n");
         out.push_str("| what | number |\n|---|---|\n");
         if let Ok(cold) = std::env::var("BUILD_COLD_S") {
             let _ = writeln!(out, "| build-node.sh, cold (empty Go module and build caches: download + compile of kubelet, kube-proxy, kubectl, containerd, CNI plugins, CoreDNS, MinIO, images) | {cold} s |");
@@ -145,7 +145,7 @@ fn main() {
 }
 
 fn version(key: &str) -> String {
-    include_str!("../tests/controlplane/versions.env")
+    include_str!("../crates/local-cluster/versions.env")
         .lines()
         .find_map(|l| l.strip_prefix(key)?.strip_prefix('=').map(str::to_owned))
         .unwrap_or_default()

@@ -24,7 +24,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use hanzo_controlplane::{ControlPlane, Options};
+use hanzo_local_cluster::{ControlPlane, Options};
 use hanzo_s3_operator::admission::{DefaultsConfig, defaulted};
 use hanzo_s3_operator::api::tenant::Tenant;
 use k8s_openapi::api::core::v1::{Pod, Secret, Service};
@@ -159,7 +159,7 @@ async fn measure(which: Operator, go: Option<&Go>) -> Row {
         let resolv = cp.dir().join("resolv.conf");
         std::fs::write(
             &resolv,
-            format!("nameserver {}\n", hanzo_controlplane::node::BRIDGE_IP),
+            format!("nameserver {}\n", hanzo_local_cluster::node::BRIDGE_IP),
         )
         .unwrap();
         command = operators::with_resolv_conf(&command, &resolv);
@@ -174,7 +174,7 @@ async fn measure(which: Operator, go: Option<&Go>) -> Row {
         .await
         .unwrap();
     let defaults = DefaultsConfig {
-        s3_image: hanzo_controlplane::node::s3_server_image().to_owned(),
+        s3_image: hanzo_local_cluster::node::s3_server_image().to_owned(),
         ..DefaultsConfig::default()
     };
     let tenant: Tenant = serde_json::from_value(json!({"apiVersion": "minio.min.io/v2", "kind": "Tenant",
@@ -299,12 +299,12 @@ fn write_results(rows: &[Row], go: Option<&Go>) -> String {
         out,
         "- machine: {} cores; each row on a fresh control plane with one real node (containerd, runc, CNI bridge, CoreDNS, kubelet, kube-proxy; Kubernetes {}), all on this machine",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
-        hanzo_controlplane::kubernetes_version()
+        hanzo_local_cluster::kubernetes_version()
     );
     let _ = writeln!(
         out,
         "- each Tenant: one pool of {SERVERS} servers x 2 volumes (hostPath volumes on this machine's disk), the S3 server image of the real node ({}), `requestAutoCert: false` for both (the Go operator's certificates come from the CSR API, whose signer this control plane does not run), stored as our mutating webhook would store it",
-        hanzo_controlplane::node::s3_server_image()
+        hanzo_local_cluster::node::s3_server_image()
     );
     if let Some(go) = go {
         let _ = writeln!(
@@ -320,7 +320,7 @@ fn write_results(rows: &[Row], go: Option<&Go>) -> String {
     );
     let _ = writeln!(
         out,
-        "- clock starts at the Tenant's create; \"S3 takes a write\" is the first bucket the benchmark's own S3 client (tests/controlplane/node/s3client, minio-go) makes through the Service's ClusterIP, polled every 250 ms; \"operator says healthy\" is ours' Ready condition with reason S3Healthy and the Go operator's `status.healthStatus: green`; writes are the operator's own requests in the apiserver's audit log (Lease renewals left out)\n"
+        "- clock starts at the Tenant's create; \"S3 takes a write\" is the first bucket the benchmark's own S3 client (crates/local-cluster/node/s3client, minio-go) makes through the Service's ClusterIP, polled every 250 ms; \"operator says healthy\" is ours' Ready condition with reason S3Healthy and the Go operator's `status.healthStatus: green`; writes are the operator's own requests in the apiserver's audit log (Lease renewals left out)\n"
     );
     let _ = writeln!(
         out,
@@ -352,8 +352,8 @@ fn main() {
     } else {
         Go::from_env()
     };
-    hanzo_controlplane::ensure_built().unwrap();
-    hanzo_controlplane::node::ensure_node_built().unwrap();
+    hanzo_local_cluster::ensure_built().unwrap();
+    hanzo_local_cluster::node::ensure_node_built().unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mut rows = Vec::new();
     let mut last = String::new();

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hanzo_controlplane::{ControlPlane, Options};
+use hanzo_local_cluster::{ControlPlane, Options};
 use hanzo_s3_operator::admission::DefaultsConfig;
 use hanzo_s3_operator::api::crd::crd;
 use hanzo_s3_operator::api::tenant::Tenant;

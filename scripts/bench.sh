@@ -121,7 +121,7 @@ run_one() {
         build_go_operator
         build_go_sidecar_image
       fi
-      tests/controlplane/build-node.sh >/dev/null
+      crates/local-cluster/build-node.sh >/dev/null
       echo "==> cargo bench --bench real_node_side_by_side"
       cargo bench --bench real_node_side_by_side ;;
     *)

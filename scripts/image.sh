@@ -30,7 +30,7 @@ triple="x86_64-unknown-linux-gnu"
 echo "==> static release binary (${triple}, crt-static)"
 # RUSTFLAGS with an explicit --target reach only the target's crates, not build scripts or proc
 # macros, which must stay dynamic.
-RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target "${triple}" --bin hanzo-s3-operator
+RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --no-default-features --target "${triple}" --bin hanzo-s3-operator
 binary="${target_dir}/${triple}/release/hanzo-s3-operator"
 if ldd "${binary}" >/dev/null 2>&1 && ! ldd "${binary}" 2>&1 | grep -q "statically linked"; then
   echo "error: ${binary} is not static:" >&2

@@ -9,7 +9,7 @@
 #   jq          the README pipes validate -o json into it
 #   zsh, fish   the tests load `completion zsh|fish` in the shells they are for
 # Everything else (Kubernetes, containerd, CNI, CoreDNS, MinIO, kustomize, helm) is built from Go
-# modules by tests/controlplane/build.sh and build-node.sh.
+# modules by crates/local-cluster/build.sh and build-node.sh.
 set -euo pipefail
 packages=(runc iptables conntrack buildah curl jq zsh fish)
 missing=()

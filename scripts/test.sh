@@ -28,10 +28,10 @@ step "Debian packages (scripts/setup.sh; nothing to do when installed)"
 scripts/setup.sh
 
 step "control plane binaries (built once, then cached)"
-tests/controlplane/build.sh
+crates/local-cluster/build.sh
 
 step "real node binaries and images (built once, then cached)"
-tests/controlplane/build-node.sh
+crates/local-cluster/build-node.sh
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

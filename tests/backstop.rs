@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use hanzo_controlplane::ControlPlane;
+use hanzo_local_cluster::ControlPlane;
 use hanzo_s3_operator::admission::{self, DefaultsConfig, backstop, limits, parse_tenant};
 use hanzo_s3_operator::api::tenant::Tenant;
 use k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicy;

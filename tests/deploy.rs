@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use hanzo_controlplane::ControlPlane;
+use hanzo_local_cluster::ControlPlane;
 use hanzo_s3_operator::webhook::config::{self, Target};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Pod, Service};
@@ -20,10 +20,10 @@ mod support;
 const NS: &str = "hanzo-s3-operator";
 
 fn render(tool: &str, args: &[&str]) -> Vec<Value> {
-    let bin = hanzo_controlplane::tool(tool);
+    let bin = hanzo_local_cluster::tool(tool);
     assert!(
         bin.is_file(),
-        "{} is missing: run tests/controlplane/build.sh",
+        "{} is missing: run crates/local-cluster/build.sh",
         bin.display()
     );
     let out = Command::new(&bin)

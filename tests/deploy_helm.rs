@@ -4,7 +4,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use hanzo_controlplane::ControlPlane;
+use hanzo_local_cluster::ControlPlane;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
@@ -14,10 +14,10 @@ use serde_json::{Value, json};
 mod support;
 
 fn render(ns: &str, extra: &[&str]) -> Vec<Value> {
-    let helm = hanzo_controlplane::tool("helm");
+    let helm = hanzo_local_cluster::tool("helm");
     assert!(
         helm.is_file(),
-        "{} is missing: run tests/controlplane/build.sh",
+        "{} is missing: run crates/local-cluster/build.sh",
         helm.display()
     );
     let out = Command::new(&helm)

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hanzo_controlplane::{ControlPlane, Options};
+use hanzo_local_cluster::{ControlPlane, Options};
 
 mod support;
 
@@ -52,7 +52,7 @@ const TABLE: &[(&str, How)] = &[
         How::UntilReady(Dir::Repo, "press Ctrl-C to stop everything"),
     ),
     (
-        "cargo run -p hanzo-controlplane --bin local-controlplane -- 3",
+        "cargo run -p hanzo-local-cluster --bin local-controlplane -- 3",
         How::UntilReady(Dir::Repo, "ready"),
     ),
     (
@@ -199,7 +199,7 @@ fn bin_dir(root: &Path) -> PathBuf {
     let link = |name: &str, target: PathBuf| {
         assert!(
             target.is_file(),
-            "{} is missing: run tests/controlplane/build.sh and build-node.sh",
+            "{} is missing: run crates/local-cluster/build.sh and build-node.sh",
             target.display()
         );
         std::os::unix::fs::symlink(target, bin.join(name)).unwrap();
@@ -210,10 +210,10 @@ fn bin_dir(root: &Path) -> PathBuf {
     );
     link(
         "kubectl",
-        hanzo_controlplane::node::node_dir().join("bin/kubectl"),
+        hanzo_local_cluster::node::node_dir().join("bin/kubectl"),
     );
-    link("kustomize", hanzo_controlplane::tool("kustomize"));
-    link("helm", hanzo_controlplane::tool("helm"));
+    link("kustomize", hanzo_local_cluster::tool("kustomize"));
+    link("helm", hanzo_local_cluster::tool("helm"));
     bin
 }
 

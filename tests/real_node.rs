@@ -2,7 +2,7 @@
 //! chart), and the Tenants it reconciles run S3 servers (MinIO standing in for Hanzo S3) that
 //! store objects, grow by a pool, heal a wiped drive and outlive their Tenant's deletion.
 //!
-//! Needs root and the real node (tests/controlplane/build-node.sh, which `hanzo_controlplane`
+//! Needs root and the real node (crates/local-cluster/build-node.sh, which `hanzo_local_cluster`
 //! runs when its output is missing). When the node cannot start, every test here fails with the
 //! harness's message naming what is missing; none skips.
 
@@ -11,7 +11,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use hanzo_controlplane::{ControlPlane, Options, RealNode};
+use hanzo_local_cluster::{ControlPlane, Options, RealNode};
 use hanzo_s3_operator::api::tenant::Tenant;
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
@@ -52,8 +52,8 @@ fn setup() -> &'static Setup {
 }
 
 fn start() -> Result<Setup, String> {
-    hanzo_controlplane::ensure_built().map_err(|e| e.to_string())?;
-    hanzo_controlplane::node::ensure_node_built().map_err(|e| e.to_string())?;
+    hanzo_local_cluster::ensure_built().map_err(|e| e.to_string())?;
+    hanzo_local_cluster::node::ensure_node_built().map_err(|e| e.to_string())?;
     let archive = build_operator_image()?;
     let cp = ControlPlane::shared_with(Options {
         nodes: 0,
@@ -131,10 +131,10 @@ fn build_operator_image() -> Result<PathBuf, String> {
 }
 
 fn helm_install(cp: &ControlPlane) -> Result<(), String> {
-    let helm = hanzo_controlplane::tool("helm");
+    let helm = hanzo_local_cluster::tool("helm");
     if !helm.is_file() {
         return Err(format!(
-            "{} is missing: run tests/controlplane/build.sh",
+            "{} is missing: run crates/local-cluster/build.sh",
             helm.display()
         ));
     }
@@ -155,7 +155,7 @@ fn helm_install(cp: &ControlPlane) -> Result<(), String> {
             "--set",
             &format!(
                 "tenantS3Image={}",
-                hanzo_controlplane::node::s3_server_image()
+                hanzo_local_cluster::node::s3_server_image()
             ),
         ])
         .args(["--set", "logLevel=info\\,hanzo_s3_operator=debug"])
@@ -244,7 +244,7 @@ async fn the_operator_runs_from_its_image_with_two_replicas_webhooks_and_one_lea
         assert_eq!(spec.containers[0].image.as_deref(), Some(OPERATOR_IMAGE));
         assert_eq!(
             spec.node_name.as_deref(),
-            Some(hanzo_controlplane::node::NODE_NAME),
+            Some(hanzo_local_cluster::node::NODE_NAME),
             "runs on the real node"
         );
         let status = pod.status.as_ref().unwrap();

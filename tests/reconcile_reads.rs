@@ -10,7 +10,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hanzo_controlplane::ControlPlane;
+use hanzo_local_cluster::ControlPlane;
 use hanzo_s3_operator::admission::DefaultsConfig;
 use hanzo_s3_operator::api::tenant::Tenant;
 use hanzo_s3_operator::certs::Ca;

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::CommandCargoExt;
-use hanzo_controlplane::ControlPlane;
+use hanzo_local_cluster::ControlPlane;
 use hanzo_s3_operator::api::tenant::Tenant;
 use hanzo_s3_operator::certs::store::{CA_SECRET, ensure_ca};
 use k8s_openapi::api::admissionregistration::v1::{

@@ -36,7 +36,7 @@ fn free_port() -> u16 {
 
 /// A server with `pools` pools of 4 drives each, on one port.
 fn start(pools: usize) -> Server {
-    let binary = hanzo_controlplane::node::s3_server_binary().unwrap_or_else(|e| panic!("{e}"));
+    let binary = hanzo_local_cluster::node::s3_server_binary().unwrap_or_else(|e| panic!("{e}"));
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use hanzo_controlplane::{ControlPlane, Options};
+use hanzo_local_cluster::{ControlPlane, Options};
 use hanzo_s3_operator::api::tenant::Tenant;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{Api, ListParams, PostParams};

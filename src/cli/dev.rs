@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use hanzo_controlplane::{ControlPlane, Options};
+use hanzo_local_cluster::{ControlPlane, Options};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{Api, ListParams, PostParams};
@@ -37,13 +37,13 @@ const OPERATOR_NAMESPACE: &str = "hanzo-s3-operator";
 /// Run the operator on a local control plane built from Go modules, and apply the examples.
 ///
 /// Starts etcd, kube-apiserver, controller-manager, scheduler and kwok (fake nodes that run pods;
-/// built on first use with tests/controlplane/build.sh), installs the CRD and the webhooks, runs the
+/// built on first use with crates/local-cluster/build.sh), installs the CRD and the webhooks, runs the
 /// operator in-process, writes the kubeconfig once Tenants are admitted through both webhooks,
 /// applies the example tenants (each in a namespace of its own), shows an invalid one being denied,
 /// and waits for the tenants to be Ready. Then it keeps running until Ctrl-C.
 ///
 /// With --real-node the tenants run for real: a kubelet with containerd, CNI, CoreDNS and
-/// kube-proxy (built on first use with tests/controlplane/build-node.sh; needs root) runs MinIO
+/// kube-proxy (built on first use with crates/local-cluster/build-node.sh; needs root) runs MinIO
 /// servers standing in for Hanzo S3, Ready means the S3 cluster answers healthy, and dev prints
 /// each tenant's endpoint, where its credentials are, and client commands that work as printed.
 #[derive(Args, Debug)]
@@ -73,7 +73,7 @@ pub struct DevArgs {
 #[derive(Debug, thiserror::Error)]
 enum DevError {
     #[error(transparent)]
-    ControlPlane(#[from] hanzo_controlplane::Error),
+    ControlPlane(#[from] hanzo_local_cluster::Error),
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
     #[error(transparent)]
@@ -102,13 +102,13 @@ fn step(text: &str) {
 }
 
 async fn dev(args: &DevArgs) -> Result<(), DevError> {
-    step("building the local control plane if needed (tests/controlplane/build.sh)");
-    let bin = tokio::task::spawn_blocking(hanzo_controlplane::ensure_built)
+    step("building the local control plane if needed (crates/local-cluster/build.sh)");
+    let bin = tokio::task::spawn_blocking(hanzo_local_cluster::ensure_built)
         .await
         .map_err(|e| DevError::NotReady(e.to_string()))??;
     if args.real_node {
-        step("building the real node if needed (tests/controlplane/build-node.sh)");
-        tokio::task::spawn_blocking(hanzo_controlplane::node::ensure_node_built)
+        step("building the real node if needed (crates/local-cluster/build-node.sh)");
+        tokio::task::spawn_blocking(hanzo_local_cluster::node::ensure_node_built)
             .await
             .map_err(|e| DevError::NotReady(e.to_string()))??;
     }
@@ -171,7 +171,7 @@ async fn dev(args: &DevArgs) -> Result<(), DevError> {
     let mut defaults = DefaultsConfig::from_env();
     if args.real_node && std::env::var_os("TENANT_S3_IMAGE").is_none() {
         // The Hanzo S3 image cannot be fetched here: the node has a MinIO server standing in.
-        defaults.s3_image = hanzo_controlplane::node::s3_server_image().to_owned();
+        defaults.s3_image = hanzo_local_cluster::node::s3_server_image().to_owned();
     }
     let state = Arc::new(AppState {
         defaults: defaults.clone(),
@@ -311,7 +311,7 @@ async fn wait<T>(
 
 /// Why an example tenant cannot run on the local real node (this machine), if it cannot.
 fn unfit_for_real_node(tenant: &Tenant) -> Option<String> {
-    let stand_in = hanzo_controlplane::node::s3_server_image();
+    let stand_in = hanzo_local_cluster::node::s3_server_image();
     if let Some(image) = tenant.spec.image.as_deref().filter(|i| *i != stand_in) {
         return Some(format!(
             "it asks for the image {image}, which cannot be pulled here (no registry; the node has {stand_in})"
@@ -515,7 +515,7 @@ async fn report(
 /// Service's ClusterIP; curl signs the requests with SigV4).
 async fn print_endpoints(
     client: &kube::Client,
-    node: &hanzo_controlplane::RealNode,
+    node: &hanzo_local_cluster::RealNode,
     namespaces: &[String],
     ca_pem: &str,
     kubeconfig: &std::path::Path,
@@ -544,7 +544,7 @@ async fn print_endpoints(
             };
             let host = format!(
                 "{S3_SERVICE_NAME}.{ns}.svc.{}",
-                hanzo_controlplane::node::CLUSTER_DOMAIN
+                hanzo_local_cluster::node::CLUSTER_DOMAIN
             );
             let (scheme, port) = if t.tls() {
                 ("https", 443)

@@ -5,6 +5,7 @@ pub mod completion;
 pub mod conformance;
 pub mod crd;
 pub mod default;
+#[cfg(feature = "dev")]
 pub mod dev;
 pub mod run;
 pub mod validate;
@@ -48,6 +49,7 @@ pub enum Command {
     Run(run::RunArgs),
     WebhookConfig(webhook_config::WebhookConfigArgs),
     Conformance(conformance::ConformanceArgs),
+    #[cfg(feature = "dev")]
     Dev(dev::DevArgs),
     Completion(completion::CompletionArgs),
 }
@@ -62,6 +64,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Run(args) => run::run(&args),
         Command::WebhookConfig(args) => webhook_config::run(&args),
         Command::Conformance(args) => conformance::run(&args),
+        #[cfg(feature = "dev")]
         Command::Dev(args) => dev::run(&args),
         Command::Completion(args) => completion::run(&args),
     }

@@ -21,7 +21,7 @@ source "${here}/versions.env"
 
 for tool in go buildah; do
   if ! command -v "${tool}" >/dev/null 2>&1; then
-    echo "error: '${tool}' is not installed: run scripts/setup.sh (Debian packages), then tests/controlplane/build-node.sh" >&2
+    echo "error: '${tool}' is not installed: run scripts/setup.sh (Debian packages), then crates/local-cluster/build-node.sh" >&2
     exit 2
   fi
 done

@@ -1,13 +1,13 @@
 //! A real local Kubernetes control plane for tests, benchmarks and `hanzo-s3-operator dev`.
 //!
 //! etcd, kube-apiserver, and optionally kube-controller-manager, kube-scheduler and kwok (fake
-//! nodes that turn pods Running), all built from their Go modules by `tests/controlplane/build.sh`
+//! nodes that turn pods Running), all built from their Go modules by `crates/local-cluster/build.sh`
 //! and started here on 127.0.0.1 with free ports, a temporary directory and certificates made with
 //! rcgen. No mocks: tests talk to the real apiserver.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), hanzo_controlplane::Error> {
-//! use hanzo_controlplane::{ControlPlane, Options};
+//! # async fn demo() -> Result<(), hanzo_local_cluster::Error> {
+//! use hanzo_local_cluster::{ControlPlane, Options};
 //! let cp = ControlPlane::start(Options::with_nodes(3)).await?;
 //! let client = cp.client().await?;
 //! let ns = cp.create_namespace("demo").await?;
@@ -45,7 +45,7 @@ pub const FAKE_NODE_ANNOTATION: &str = "kwok.x-k8s.io/node";
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(
-        "control plane binary {missing} not found in {dir}: build them with `tests/controlplane/build.sh` (needs Go; builds once, then cached)"
+        "control plane binary {missing} not found in {dir}: build them with `crates/local-cluster/build.sh` (needs Go; builds once, then cached)"
     )]
     MissingBinaries { dir: PathBuf, missing: String },
     #[error("cannot {what}: {source}")]
@@ -67,7 +67,7 @@ pub enum Error {
     Kube(#[from] kube::Error),
     #[error("the control plane did not become ready: {reason}\n{logs}")]
     NotReady { reason: String, logs: String },
-    #[error("tests/controlplane/build.sh failed ({0}); run it by hand to see why")]
+    #[error("crates/local-cluster/build.sh failed ({0}); run it by hand to see why")]
     Build(String),
     #[error("the real node cannot run here: {0}")]
     RealNode(String),
@@ -211,7 +211,7 @@ pub fn ensure_built() -> Result<PathBuf, Error> {
     let status = std::process::Command::new("bash")
         .arg(&script)
         .status()
-        .map_err(|e| Error::io("run tests/controlplane/build.sh", e))?;
+        .map_err(|e| Error::io("run crates/local-cluster/build.sh", e))?;
     if !status.success() {
         return Err(Error::Build(status.to_string()));
     }

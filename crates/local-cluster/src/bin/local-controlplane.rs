@@ -1,12 +1,12 @@
 //! Runs a local control plane until Ctrl-C (or until killed: nothing is left behind either way).
 //!
-//!   cargo run -p hanzo-controlplane --bin local-controlplane -- [NODES] [--real-node]
+//!   cargo run -p hanzo-local-cluster --bin local-controlplane -- [NODES] [--real-node]
 //!
 //! NODES fake nodes (kwok); with --real-node also a real node (kubelet, containerd, CNI, CoreDNS,
-//! kube-proxy; needs root and tests/controlplane/build-node.sh). Prints the kubeconfig path as its
+//! kube-proxy; needs root and crates/local-cluster/build-node.sh). Prints the kubeconfig path as its
 //! first line, then `ready`.
 
-use hanzo_controlplane::{ControlPlane, Options};
+use hanzo_local_cluster::{ControlPlane, Options};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -21,9 +21,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             n => options.nodes = n.parse().map_err(|e| format!("NODES {n:?}: {e}"))?,
         }
     }
-    hanzo_controlplane::ensure_built()?;
+    hanzo_local_cluster::ensure_built()?;
     if options.real_node {
-        hanzo_controlplane::node::ensure_node_built()?;
+        hanzo_local_cluster::node::ensure_node_built()?;
     }
     let cp = ControlPlane::start(options).await?;
     println!("{}", cp.kubeconfig_path().display());

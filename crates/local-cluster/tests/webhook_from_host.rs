@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::{Json, Router, routing::post};
 use base64::Engine;
-use hanzo_controlplane::ControlPlane;
+use hanzo_local_cluster::ControlPlane;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::core::v1::ConfigMap;

@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hanzo_controlplane::{ControlPlane, Options};
+use hanzo_local_cluster::{ControlPlane, Options};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::Api;
 
@@ -15,7 +15,7 @@ async fn starts_a_real_apiserver_and_stops_it() {
     let version = client.apiserver_version().await.unwrap();
     assert_eq!(
         version.git_version,
-        hanzo_controlplane::kubernetes_version()
+        hanzo_local_cluster::kubernetes_version()
     );
     let ns = cp.create_namespace("lifecycle").await.unwrap();
     let namespaces: Api<Namespace> = Api::all(client);

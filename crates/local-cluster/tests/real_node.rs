@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn kubectl(kubeconfig: &str, args: &[&str]) -> std::process::Output {
-    Command::new(hanzo_controlplane::node::node_dir().join("bin/kubectl"))
+    Command::new(hanzo_local_cluster::node::node_dir().join("bin/kubectl"))
         .args(args)
         .env("KUBECONFIG", kubeconfig)
         .output()
@@ -77,8 +77,8 @@ fn leftovers(dir: &str) -> Vec<String> {
 
 #[test]
 fn a_pod_runs_on_the_real_node_and_nothing_is_left_when_the_owner_is_killed() {
-    hanzo_controlplane::ensure_built().unwrap();
-    hanzo_controlplane::node::ensure_node_built().unwrap();
+    hanzo_local_cluster::ensure_built().unwrap();
+    hanzo_local_cluster::node::ensure_node_built().unwrap();
     let forward = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
     let mut owner = Command::new(env!("CARGO_BIN_EXE_local-controlplane"))
         .arg("--real-node")
@@ -191,7 +191,7 @@ fn dns_a_record(name: &str) -> Option<String> {
     }
     query.extend_from_slice(&[0, 0, 1, 0, 1]);
     socket
-        .send_to(&query, (hanzo_controlplane::node::BRIDGE_IP, 53))
+        .send_to(&query, (hanzo_local_cluster::node::BRIDGE_IP, 53))
         .ok()?;
     let mut buf = [0u8; 512];
     let n = socket.recv(&mut buf).ok()?;

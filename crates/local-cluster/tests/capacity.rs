@@ -3,7 +3,7 @@
 //! out at the 127th tenant.)
 
 use futures::StreamExt;
-use hanzo_controlplane::{ControlPlane, Options};
+use hanzo_local_cluster::{ControlPlane, Options};
 use k8s_openapi::api::core::v1::{Node, Service};
 use kube::api::{Api, ListParams, PostParams};
 use serde_json::json;

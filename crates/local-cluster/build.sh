@@ -11,7 +11,7 @@ source "${here}/versions.env"
 
 if ! command -v go >/dev/null 2>&1; then
   echo "error: 'go' is not installed: the control plane is built from Go modules (Go 1.26 or newer)." >&2
-  echo "       install Go, then run: tests/controlplane/build.sh" >&2
+  echo "       install Go, then run: crates/local-cluster/build.sh" >&2
   exit 2
 fi
 

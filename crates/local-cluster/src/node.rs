@@ -90,7 +90,7 @@ pub fn s3_server_binary() -> Result<PathBuf, Error> {
         Err(Error::MissingBinaries {
             dir: node_dir(),
             missing:
-                "image-bin/minio (the S3 server is built by `tests/controlplane/build-node.sh`)"
+                "image-bin/minio (the S3 server is built by `crates/local-cluster/build-node.sh`)"
                     .to_owned(),
         })
     }
@@ -119,7 +119,7 @@ fn check_node_files() -> Result<PathBuf, Error> {
         return Err(Error::MissingBinaries {
             dir,
             missing: format!(
-                "{missing} (the real node is built by `tests/controlplane/build-node.sh`)"
+                "{missing} (the real node is built by `crates/local-cluster/build-node.sh`)"
             ),
         });
     }
@@ -136,7 +136,7 @@ pub fn ensure_node_built() -> Result<PathBuf, Error> {
     let status = Command::new("bash")
         .arg(&script)
         .status()
-        .map_err(|e| Error::io("run tests/controlplane/build-node.sh", e))?;
+        .map_err(|e| Error::io("run crates/local-cluster/build-node.sh", e))?;
     if !status.success() {
         return Err(Error::Build(format!("build-node.sh: {status}")));
     }
@@ -197,7 +197,7 @@ impl RealNode {
         self.node_dir.join("bin/kubectl")
     }
 
-    /// The S3 test client (`tests/controlplane/node/s3client`).
+    /// The S3 test client (`crates/local-cluster/node/s3client`).
     pub fn s3client(&self) -> PathBuf {
         self.node_dir.join("bin/s3client")
     }

@@ -1,9 +1,9 @@
-//! Measures start-up: `cargo run -p hanzo-controlplane --example startup [-- NODES]` prints the time
+//! Measures start-up: `cargo run -p hanzo-local-cluster --example startup [-- NODES]` prints the time
 //! to /readyz (and to Ready fake nodes, with NODES > 0), then stops everything.
 
 use std::time::Instant;
 
-use hanzo_controlplane::{ControlPlane, Options};
+use hanzo_local_cluster::{ControlPlane, Options};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -12,7 +12,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cp = ControlPlane::start(Options::with_nodes(nodes)).await?;
     println!(
         "control plane {} ready at {} with {} fake node(s) in {:.2}s",
-        hanzo_controlplane::kubernetes_version(),
+        hanzo_local_cluster::kubernetes_version(),
         cp.server_url(),
         cp.node_names().len(),
         started.elapsed().as_secs_f64()
