@@ -6,11 +6,8 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use hanzo_s3_operator::admission::patch::defaulting_patch;
 use hanzo_s3_operator::admission::{DefaultsConfig, parse_tenant, review};
 use hanzo_s3_operator::webhook::review::{NoCluster, Webhook, answer};
+use hanzo_testkit::bench::tenant_of;
 use serde_json::{Value, json};
-
-#[path = "common.rs"]
-mod common;
-use common::tenant_of;
 
 fn bench(c: &mut Criterion) {
     let config = DefaultsConfig::default();

@@ -7,8 +7,8 @@
 //!   c. ours:    `hanzo-s3-operator run --no-reconcile`, both webhooks, TLS (the production path);
 //!   d. peer:    the Go webhook on sigs.k8s.io/controller-runtime in peers/controller-runtime, same
 //!               defaults and, for this corpus, the same checks, registered the same way;
-//!   e. kyverno: Kyverno (built from its Go module, benches/peers/kyverno.rs) with one ClusterPolicy: our
-//!               defaults, and the backstop's CEL checks.
+//!   e. kyverno: Kyverno (built from its Go module, crates/testkit/src/peers/kyverno.rs) with one
+//!               ClusterPolicy: our defaults, and the backstop's CEL checks.
 //!
 //! Before anything is measured, every Tenant of the corpus is dry-run created through the apiserver
 //! under c and under d, and the two must agree: same verdict, same field paths of the denial's
@@ -33,6 +33,8 @@ use hanzo_s3_operator::admission::backstop;
 use hanzo_s3_operator::webhook::config::{
     self, MUTATING_CONFIGURATION, Target, VALIDATING_CONFIGURATION,
 };
+use hanzo_testkit::bench;
+use hanzo_testkit::peers::kyverno;
 use http_body_util::BodyExt;
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
@@ -40,11 +42,6 @@ use k8s_openapi::api::admissionregistration::v1::{
 };
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde_json::{Value, json};
-
-#[path = "common.rs"]
-mod common;
-#[path = "peers/kyverno.rs"]
-mod kyverno;
 
 const OPERATOR_NS: &str = "hanzo-s3-operator";
 
@@ -94,11 +91,11 @@ fn templates() -> (Vec<Item>, Vec<Item>) {
     for (pools, size) in [(2, "2 KB"), (11, "10 KB"), (57, "50 KB")] {
         valid.push(Item {
             label: format!("generated {size}"),
-            tenant: common::tenant_of(pools),
+            tenant: bench::tenant_of(pools),
         });
     }
     let broken = |label: &str, change: &dyn Fn(&mut Value)| {
-        let mut tenant = common::tenant_of(2);
+        let mut tenant = bench::tenant_of(2);
         change(&mut tenant);
         Item {
             label: format!("invalid: {label}"),
@@ -331,7 +328,7 @@ async fn start(
     client: &kube::Client,
     binaries: &Binaries,
     probe: &Value,
-) -> Option<common::Killed> {
+) -> Option<bench::Killed> {
     let peer = binaries.peer.as_path();
     let dir = cp.dir();
     match setup {
@@ -365,7 +362,7 @@ async fn start(
             None
         }
         Setup::Ours => {
-            let port = common::free_port();
+            let port = bench::free_port();
             let url = format!("https://127.0.0.1:{port}");
             let log = std::fs::File::create(dir.join("bench-ours.log")).unwrap();
             let child = Command::new(env!("CARGO_BIN_EXE_hanzo-s3-operator"))
@@ -383,17 +380,17 @@ async fn start(
                 .stderr(log)
                 .spawn()
                 .unwrap();
-            let process = common::Killed(child);
+            let process = bench::Killed(child);
             admitting(client).await;
             Some(process)
         }
         Setup::Peer => {
-            let common::Peer {
+            let bench::Peer {
                 process,
                 url,
                 ca_pem,
                 ..
-            } = common::start_peer(peer, dir);
+            } = bench::start_peer(peer, dir);
             let options = config::Options {
                 target: Target::Url(url),
                 ca_bundle_pem: Some(ca_pem),
@@ -469,9 +466,13 @@ struct Binaries {
 
 /// Returns once both registered webhooks judge Tenants.
 async fn admitting(client: &kube::Client) {
-    hanzo_s3_operator::install::wait_for_admission(client, "apply-probe", Duration::from_secs(60))
-        .await
-        .unwrap();
+    hanzo_s3_operator::operator::install::wait_for_admission(
+        client,
+        "apply-probe",
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
 }
 
 /// Removes what `setup` registered, so the next set-up starts from the floor.
@@ -519,14 +520,14 @@ struct Row {
 }
 
 fn main() {
-    let n = if common::smoke() {
+    let n = if bench::smoke() {
         30
     } else {
-        common::env_number("HANZO_APPLY_TENANTS", 1000) as usize
+        bench::env_number("HANZO_APPLY_TENANTS", 1000) as usize
     };
     let binaries = Binaries {
-        peer: common::build_peer(),
-        kyverno: (!common::smoke()).then(kyverno::build),
+        peer: bench::build_peer(),
+        kyverno: (!bench::smoke()).then(kyverno::build),
     };
     let (valid, invalid) = templates();
     // An invalid Tenant every enforcing set-up refuses and the floor stores: tells when a set-up
@@ -540,17 +541,17 @@ fn main() {
     runtime.block_on(async {
         let cp = ControlPlane::start(Options::api_only()).await.unwrap();
         let client = cp.client().await.unwrap();
-        common::install_crd(&client).await;
+        bench::install_crd(&client).await;
         // `storage`: the namespace of the conformance fixtures, which Kyverno looks up.
         let names: Vec<String> = std::iter::once(OPERATOR_NS.to_owned())
             .chain(["apply-probe".to_owned(), "apply-agree".to_owned(), "storage".to_owned()])
             .chain((0..n).map(|i| format!("apply-{i}")))
             .collect();
         for name in &names {
-            common::create_namespace(&client, name).await;
+            bench::create_namespace(&client, name).await;
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let apiserver = common::control_plane_pids(cp.dir(), 0)
+        let apiserver = bench::control_plane_pids(cp.dir(), 0)
             .into_iter()
             .find(|(name, _)| name == "kube-apiserver")
             .map(|(_, pid)| pid)
@@ -593,7 +594,7 @@ fn main() {
 
         // 2. The AdmissionReview contract, checked on both servers directly (no apiserver).
         let conformance_rows = {
-            let ours = common::start_standalone(
+            let ours = bench::start_standalone(
                 Path::new(env!("CARGO_BIN_EXE_hanzo-s3-operator")),
                 cp.dir(),
                 "conformance-ours",
@@ -606,7 +607,7 @@ fn main() {
                 &cp.dir().join("conformance-ours-ca.pem"),
                 &[],
             );
-            let running = common::start_peer(&binaries.peer, cp.dir());
+            let running = bench::start_peer(&binaries.peer, cp.dir());
             let peer_checks = conformance(&running.url, &cp.dir().join("peer-ca.pem"), &[]);
             drop(running);
             // Kyverno judges Tenants only through its policy, so it runs against the cluster.
@@ -651,9 +652,9 @@ fn main() {
             .filter(|s| *s != Setup::Kyverno || binaries.kyverno.is_some());
         for setup in setups {
             let process = start(setup, &cp, &client, &binaries, &probe).await;
-            let webhook_pid = process.as_ref().map(common::Killed::id);
-            let (api_before, _) = common::usage(apiserver).unwrap();
-            let hook_before = webhook_pid.and_then(common::usage).map(|u| u.0);
+            let webhook_pid = process.as_ref().map(bench::Killed::id);
+            let (api_before, _) = bench::usage(apiserver).unwrap();
+            let hook_before = webhook_pid.and_then(bench::usage).map(|u| u.0);
             let mut row = Row {
                 setup,
                 create: Vec::with_capacity(n),
@@ -690,9 +691,9 @@ fn main() {
                 row.update.push(started.elapsed());
                 assert!((200..300).contains(&status), "update of {namespace}/{name} refused: {body}");
             }
-            row.apiserver_cpu = common::usage(apiserver).unwrap().0 - api_before;
+            row.apiserver_cpu = bench::usage(apiserver).unwrap().0 - api_before;
             row.webhook_cpu = hook_before
-                .and_then(|before| Some(common::usage(webhook_pid?)?.0 - before));
+                .and_then(|before| Some(bench::usage(webhook_pid?)?.0 - before));
             drop(process);
             for (namespace, name) in &stored {
                 delete(&client, namespace, name).await;
@@ -706,7 +707,7 @@ fn main() {
         let mut out = String::new();
         let _ = writeln!(out, "# Benchmark: what `kubectl apply` of a Tenant pays for admission\n");
         let _ = writeln!(out, "- command: `cargo bench --bench admission_apply` (HANZO_APPLY_TENANTS={n})");
-        let _ = writeln!(out, "- date: {}", common::chrono_now());
+        let _ = writeln!(out, "- date: {}", bench::chrono_now());
         let _ = writeln!(out, "- machine: {} cores; etcd and kube-apiserver {} on this machine, the webhook servers too (loopback, TLS)", std::thread::available_parallelism().map_or(0, |x| x.get()), hanzo_local_cluster::kubernetes_version());
         let _ = writeln!(out, "- corpus: {} valid templates (hanzo-s3-operator's {} examples, the Go operator's example tenants, generated Tenants of about 2, 10 and 50 KB) and {} invalid ones; {n} Tenants, every third invalid, each in its own namespace", valid.len(), yaml_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")).len(), invalid.len());
         let _ = writeln!(out, "- requests: one at a time from one client (as `kubectl apply` sends them): a create of each Tenant, then a merge patch of a label on each stored one (an UPDATE review); latency is the client's, request sent to answer read");
@@ -741,7 +742,7 @@ fn main() {
         }
         let _ = writeln!(out, "| summary | {ours_summary} | {peer_summary} | {} |", kyverno_summary.as_deref().unwrap_or("not run"));
         print!("{out}");
-        std::fs::write(common::results_path("admission-apply.md"), out).unwrap();
+        std::fs::write(bench::results_path("admission-apply.md"), out).unwrap();
         cp.stop();
     });
 }

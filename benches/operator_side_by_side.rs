@@ -26,16 +26,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use hanzo_local_cluster::{ControlPlane, Options};
+use hanzo_testkit::bench;
+use hanzo_testkit::operators::{self, Operator};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, ObjectMeta};
-
-#[path = "common.rs"]
-mod common;
-#[path = "support/operators.rs"]
-mod operators;
-
-use operators::Operator;
 
 struct Row {
     which: Operator,
@@ -85,13 +80,14 @@ async fn measure(
         "hanzo-bench-side-by-side-{}-{tenants}.log",
         which.user()
     ));
-    let command = which.command(&kubeconfig, "pods-ready", go_binary, &[]);
+    let ours = Path::new(env!("CARGO_BIN_EXE_hanzo-s3-operator"));
+    let command = which.command(ours, &kubeconfig, "pods-ready", go_binary, &[]);
     let (operator, cpu_idle) = operators::spawn(command, &log_path).await;
     let pid = operator.id();
 
     let started = Instant::now();
     for i in 0..tenants {
-        common::create_small_tenant_with(&client, &format!("side-{i}"), false).await;
+        bench::create_small_tenant_with(&client, &format!("side-{i}"), false).await;
     }
     let statefulsets: Api<StatefulSet> = Api::all(client.clone());
     let pods: Api<Pod> = Api::all(client.clone());
@@ -102,7 +98,7 @@ async fn measure(
     while started.elapsed() < limit {
         tokio::time::sleep(Duration::from_secs(2)).await;
         assert!(
-            common::usage(pid).is_some(),
+            bench::usage(pid).is_some(),
             "{} exited; see {}",
             which.label(),
             log_path.display()
@@ -135,7 +131,7 @@ async fn measure(
             log_path.display()
         );
     }
-    let (cpu, rss) = common::usage(pid).unwrap();
+    let (cpu, rss) = bench::usage(pid).unwrap();
     drop(operator);
     cp.stop();
     let by_resource = operators::writes_of(&log, which.user());
@@ -175,7 +171,7 @@ fn time_cell(seconds: f64, done: usize, of: usize, finished: bool) -> String {
 fn main() {
     let go_binary = std::env::var_os("HANZO_GO_OPERATOR").map(PathBuf::from);
     let go_src = std::env::var_os("HANZO_GO_OPERATOR_SRC").map(PathBuf::from);
-    let sizes: Vec<usize> = if common::smoke() {
+    let sizes: Vec<usize> = if bench::smoke() {
         vec![3]
     } else {
         std::env::var("HANZO_SIDE_BY_SIDE_TENANTS")
@@ -196,7 +192,7 @@ fn main() {
             // long row is the last one and a machine busy near the end shifts it least.
             operators.push(Operator::Go);
         }
-        _ if common::smoke() => {}
+        _ if bench::smoke() => {}
         _ => panic!(
             "set HANZO_GO_OPERATOR (the Go operator's binary) and HANZO_GO_OPERATOR_SRC (its source snapshot); `scripts/bench.sh go-operator SNAPSHOT` builds and sets both"
         ),
@@ -240,7 +236,7 @@ fn write_results(rows: &[Row], sizes: &[usize], go_src: Option<&Path>) -> String
         out,
         "- command: `scripts/bench.sh go-operator SNAPSHOT` (runs `cargo bench --bench operator_side_by_side`; sizes {sizes:?})"
     );
-    let _ = writeln!(out, "- date: {}", common::chrono_now());
+    let _ = writeln!(out, "- date: {}", bench::chrono_now());
     let _ = writeln!(
         out,
         "- machine: {} cores; each row on a fresh control plane (etcd, kube-apiserver {} with a Metadata-level audit log of writes, controller-manager, scheduler, kwok fake nodes for 500 pods each), all on this machine",
@@ -304,6 +300,6 @@ fn write_results(rows: &[Row], sizes: &[usize], go_src: Option<&Path>) -> String
             operators::by_resource_cell(&r.by_resource)
         );
     }
-    std::fs::write(common::results_path("operator-side-by-side.md"), &out).unwrap();
+    std::fs::write(bench::results_path("operator-side-by-side.md"), &out).unwrap();
     out
 }

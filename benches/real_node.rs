@@ -14,13 +14,11 @@ use hanzo_s3_operator::api::crd::crd;
 use hanzo_s3_operator::api::tenant::Tenant;
 use hanzo_s3_operator::certs::Ca;
 use hanzo_s3_operator::reconcile::{ReadyWhen, Settings};
+use hanzo_testkit::{PoolBuilder, TenantBuilder, bench};
 use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
-
-#[path = "common.rs"]
-mod common;
 
 const ACCESS: &str = "bench-admin";
 const SECRET: &str = "bench-only-password";
@@ -92,9 +90,12 @@ fn main() {
         }
         let secret: Secret = serde_json::from_value(json!({"metadata": {"name": "bench-env"}, "stringData": {"config.env": format!("export S3_ROOT_USER=\"{ACCESS}\"\nexport S3_ROOT_PASSWORD=\"{SECRET}\"\n")}})).unwrap();
         Api::<Secret>::namespaced(client.clone(), "bench").create(&PostParams::default(), &secret).await.unwrap();
-        let tenant: Tenant = serde_json::from_value(json!({"apiVersion": "minio.min.io/v2", "kind": "Tenant", "metadata": {"name": "bench", "namespace": "bench"},
-            "spec": {"configuration": {"name": "bench-env"}, "requestAutoCert": true, "pools": [{"name": "p0", "servers": 4, "volumesPerServer": 2,
-            "volumeClaimTemplate": {"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}}]}})).unwrap();
+        let tenant: Tenant = TenantBuilder::new("bench")
+            .namespace("bench")
+            .configuration("bench-env")
+            .spec("requestAutoCert", true)
+            .pool(PoolBuilder::named("p0", 4, 2).claim_name("data"))
+            .typed();
         // As the mutating webhook would store it.
         let tenant = defaulted(&tenant, &defaults);
         let applied = Instant::now();
@@ -113,7 +114,7 @@ fn main() {
         let to_healthy = applied.elapsed();
         let ip = Api::<Service>::namespaced(client.clone(), "bench").get("minio").await.unwrap().spec.unwrap().cluster_ip.unwrap();
         s3(&cp, &ip, &ca_file, &["make-bucket", "bench"]).await;
-        let objects = if common::smoke() { "20" } else { "200" };
+        let objects = if bench::smoke() { "20" } else { "200" };
         let put = s3(&cp, &ip, &ca_file, &["put", "bench", objects]).await;
         let get = s3(&cp, &ip, &ca_file, &["verify", "bench", objects]).await;
         assert_eq!(get["failures"], 0);
@@ -138,7 +139,7 @@ fn main() {
         let _ = writeln!(out, "| Tenant apply to S3 healthy (Ready with reason S3Healthy) | {:.1} s |", to_healthy.as_secs_f64());
         let _ = writeln!(out, "| PUT {} objects, {:.1} MiB | {:.1} s, {:.1} MiB/s |", put["objects"], put["bytes"].as_f64().unwrap_or(0.0) / 1048576.0, put["seconds"].as_f64().unwrap_or(0.0), put["mib_per_s"].as_f64().unwrap_or(0.0));
         let _ = writeln!(out, "| GET and compare {} objects | {:.1} s, {:.1} MiB/s |", get["objects"], get["seconds"].as_f64().unwrap_or(0.0), get["mib_per_s"].as_f64().unwrap_or(0.0));
-        std::fs::write(common::results_path("real-node.md"), &out).unwrap();
+        std::fs::write(bench::results_path("real-node.md"), &out).unwrap();
         print!("{out}");
         cp.stop();
     });

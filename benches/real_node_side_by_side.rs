@@ -21,23 +21,19 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use hanzo_local_cluster::{ControlPlane, Options};
 use hanzo_s3_operator::admission::{DefaultsConfig, defaulted};
 use hanzo_s3_operator::api::tenant::Tenant;
+use hanzo_testkit::bench;
+use hanzo_testkit::operators::{self, Operator};
+use hanzo_testkit::{PoolBuilder, TenantBuilder};
 use k8s_openapi::api::core::v1::{Pod, Secret, Service};
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, PostParams};
 use kube::core::GroupVersionKind;
 use serde_json::json;
-
-#[path = "common.rs"]
-mod common;
-#[path = "support/operators.rs"]
-mod operators;
-
-use operators::Operator;
 
 const NAMESPACE: &str = "bench";
 const SERVERS: usize = 4;
@@ -115,8 +111,8 @@ fn said(which: Operator, tenant: &DynamicObject) -> String {
 async fn s3(cp: &ControlPlane, ip: &str, port: i32, args: &[&str]) -> Result<String, String> {
     let node = cp.real_node().unwrap();
     let out = tokio::process::Command::new(node.s3client())
-        .env("S3_ACCESS_KEY", common::BENCH_ACCESS_KEY)
-        .env("S3_SECRET_KEY", common::BENCH_SECRET_KEY)
+        .env("S3_ACCESS_KEY", bench::BENCH_ACCESS_KEY)
+        .env("S3_SECRET_KEY", bench::BENCH_SECRET_KEY)
         .args(["--timeout", "20s", "--endpoint"])
         .arg(format!("minio.{NAMESPACE}.svc.cluster.local:{port}"))
         .args(["--resolve-to", ip])
@@ -150,6 +146,7 @@ async fn measure(which: Operator, go: Option<&Go>) -> Row {
         .map(|g| vec![("OPERATOR_SIDECAR_IMAGE", g.sidecar_ref.clone())])
         .unwrap_or_default();
     let mut command = which.command(
+        Path::new(env!("CARGO_BIN_EXE_hanzo-s3-operator")),
         &kubeconfig,
         "s3-healthy",
         go.map(|g| g.binary.as_path()),
@@ -167,8 +164,8 @@ async fn measure(which: Operator, go: Option<&Go>) -> Row {
     let (operator, cpu_idle) = operators::spawn(command, &log_path).await;
     let pid = operator.id();
 
-    common::create_namespace(&client, NAMESPACE).await;
-    let secret: Secret = serde_json::from_value(json!({"metadata": {"name": "bench-env"}, "stringData": {"config.env": common::bench_config_env()}})).unwrap();
+    bench::create_namespace(&client, NAMESPACE).await;
+    let secret: Secret = serde_json::from_value(json!({"metadata": {"name": "bench-env"}, "stringData": {"config.env": bench::bench_config_env()}})).unwrap();
     Api::<Secret>::namespaced(client.clone(), NAMESPACE)
         .create(&PostParams::default(), &secret)
         .await
@@ -177,10 +174,12 @@ async fn measure(which: Operator, go: Option<&Go>) -> Row {
         s3_image: hanzo_local_cluster::node::s3_server_image().to_owned(),
         ..DefaultsConfig::default()
     };
-    let tenant: Tenant = serde_json::from_value(json!({"apiVersion": "minio.min.io/v2", "kind": "Tenant",
-        "metadata": {"name": "bench", "namespace": NAMESPACE},
-        "spec": {"configuration": {"name": "bench-env"}, "requestAutoCert": false, "pools": [{"name": "p0", "servers": SERVERS, "volumesPerServer": 2,
-        "volumeClaimTemplate": {"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}}]}})).unwrap();
+    let tenant: Tenant = TenantBuilder::new("bench")
+        .namespace(NAMESPACE)
+        .configuration("bench-env")
+        .spec("requestAutoCert", false)
+        .pool(PoolBuilder::named("p0", SERVERS as i32, 2).claim_name("data"))
+        .typed();
     // Stored as our mutating webhook would store it, for both: neither has defaults to write back.
     let tenant = defaulted(&tenant, &defaults);
     let applied = Instant::now();
@@ -201,7 +200,7 @@ async fn measure(which: Operator, go: Option<&Go>) -> Row {
         && (pods_running.is_none() || s3_write.is_none() || operator_healthy.is_none())
     {
         assert!(
-            common::usage(pid).is_some(),
+            bench::usage(pid).is_some(),
             "{} exited; see {}",
             which.label(),
             log_path.display()
@@ -265,7 +264,7 @@ async fn measure(which: Operator, go: Option<&Go>) -> Row {
         },
         _ => format!("no write within {} s: {last_s3_error}", DEADLINE.as_secs()),
     };
-    let (cpu, rss) = common::usage(pid).unwrap();
+    let (cpu, rss) = bench::usage(pid).unwrap();
     drop(operator);
     cp.stop();
     Row {
@@ -294,7 +293,7 @@ fn write_results(rows: &[Row], go: Option<&Go>) -> String {
         out,
         "- command: `scripts/bench.sh real-node SNAPSHOT` (runs `cargo bench --bench real_node_side_by_side`; root)"
     );
-    let _ = writeln!(out, "- date: {}", common::chrono_now());
+    let _ = writeln!(out, "- date: {}", bench::chrono_now());
     let _ = writeln!(
         out,
         "- machine: {} cores; each row on a fresh control plane with one real node (containerd, runc, CNI bridge, CoreDNS, kubelet, kube-proxy; Kubernetes {}), all on this machine",
@@ -342,16 +341,12 @@ fn write_results(rows: &[Row], go: Option<&Go>) -> String {
             operators::by_resource_cell(&r.by_resource)
         );
     }
-    std::fs::write(common::results_path("real-node-side-by-side.md"), &out).unwrap();
+    std::fs::write(bench::results_path("real-node-side-by-side.md"), &out).unwrap();
     out
 }
 
 fn main() {
-    let go = if common::smoke() {
-        None
-    } else {
-        Go::from_env()
-    };
+    let go = if bench::smoke() { None } else { Go::from_env() };
     hanzo_local_cluster::ensure_built().unwrap();
     hanzo_local_cluster::node::ensure_node_built().unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();

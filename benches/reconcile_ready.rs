@@ -13,11 +13,9 @@ use hanzo_s3_operator::api::crd::crd;
 use hanzo_s3_operator::api::tenant::Tenant;
 use hanzo_s3_operator::certs::Ca;
 use hanzo_s3_operator::reconcile::{ReadyWhen, Settings, api_writes};
+use hanzo_testkit::bench;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ListParams, Patch, PatchParams};
-
-#[path = "common.rs"]
-mod common;
 
 async fn round(client: &kube::Client, tag: &str, count: usize) -> (f64, f64, f64) {
     let writes_before = api_writes();
@@ -25,7 +23,7 @@ async fn round(client: &kube::Client, tag: &str, count: usize) -> (f64, f64, f64
     let mut names = Vec::new();
     for i in 0..count {
         let ns = format!("bench-{tag}-{i}");
-        common::create_small_tenant(client, &ns).await;
+        bench::create_small_tenant(client, &ns).await;
         names.push(ns);
     }
     // Pods need their namespace's default ServiceAccount, made by the controller-manager.
@@ -37,7 +35,7 @@ async fn round(client: &kube::Client, tag: &str, count: usize) -> (f64, f64, f64
                 .list(&ListParams::default())
                 .await
                 .unwrap();
-            ready += list.items.iter().filter(|t| common::is_ready(t)).count();
+            ready += list.items.iter().filter(|t| bench::is_ready(t)).count();
         }
         if ready == count || Instant::now() > deadline {
             break;
@@ -68,7 +66,7 @@ fn main() {
             hanzo_s3_operator::reconcile::run(controller_client, Settings::new(DefaultsConfig::default(), ca, ReadyWhen::PodsReady), std::future::pending()).await;
         });
         let mut table = String::from("| tenants | apply to all Ready | API writes per tenant (reconciler) |\n|---|---|---|\n");
-        let sizes: &[(&str, usize)] = if common::smoke() { &[("one", 1), ("five", 5)] } else { &[("one", 1), ("fifty", 50)] };
+        let sizes: &[(&str, usize)] = if bench::smoke() { &[("one", 1), ("five", 5)] } else { &[("one", 1), ("fifty", 50)] };
         for &(tag, count) in sizes {
             let (total, writes, _) = round(&client, tag, count).await;
             let line = format!("| {count} | {total:.1} s | {writes:.1} |\n");
@@ -82,7 +80,7 @@ fn main() {
         let _ = writeln!(out, "- each tenant: its own namespace, a configuration Secret, one pool of 4 servers x 1 volume (4 Pods, 4 claims); clock starts before the first namespace is created");
         let _ = writeln!(out, "- writes: server-side applies and status patches made by the reconciler (ServiceAccount, configuration and TLS Secrets, 3 Services, 1 StatefulSet, status); Kubernetes' own controllers' writes not counted\n");
         out.push_str(&table);
-        std::fs::write(common::results_path("reconcile.md"), out).unwrap();
+        std::fs::write(bench::results_path("reconcile.md"), out).unwrap();
         cp.stop();
     });
 }

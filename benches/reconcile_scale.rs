@@ -16,11 +16,9 @@ use std::time::{Duration, Instant};
 
 use hanzo_local_cluster::{ControlPlane, Options};
 use hanzo_s3_operator::api::tenant::Tenant;
+use hanzo_testkit::bench;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, DeleteParams, ListParams};
-
-#[path = "common.rs"]
-mod common;
 
 const OPERATOR_NS: &str = "hanzo-s3-operator";
 
@@ -48,21 +46,21 @@ async fn ready_count(client: &kube::Client) -> usize {
     Api::<Tenant>::all(client.clone())
         .list(&ListParams::default())
         .await
-        .map(|list| list.items.iter().filter(|t| common::is_ready(t)).count())
+        .map(|list| list.items.iter().filter(|t| bench::is_ready(t)).count())
         .unwrap_or(0)
 }
 
 fn main() {
-    let smoke = common::smoke();
+    let smoke = bench::smoke();
     let tenants = if smoke {
         5
     } else {
-        common::env_number("HANZO_SCALE_TENANTS", 1000) as usize
+        bench::env_number("HANZO_SCALE_TENANTS", 1000) as usize
     };
     let quiet = Duration::from_secs(if smoke {
         5
     } else {
-        common::env_number("HANZO_SCALE_QUIET_SECONDS", 600)
+        bench::env_number("HANZO_SCALE_QUIET_SECONDS", 600)
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -73,8 +71,8 @@ fn main() {
         let nodes = (tenants * 4).div_ceil(400).max(2);
         let cp = ControlPlane::start(Options::with_nodes(nodes)).await.unwrap();
         let client = cp.client().await.unwrap();
-        common::install_crd(&client).await;
-        common::create_namespace(&client, OPERATOR_NS).await;
+        bench::install_crd(&client).await;
+        bench::create_namespace(&client, OPERATOR_NS).await;
         tokio::time::sleep(Duration::from_secs(2)).await;
 
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -83,7 +81,7 @@ fn main() {
             .unwrap()
             .port();
         let log_path = cp.dir().join("operator-scale.log");
-        let operator = common::Killed(
+        let operator = bench::Killed(
             Command::new(env!("CARGO_BIN_EXE_hanzo-s3-operator"))
                 .args(["run", "--no-webhook-config", "--ready-when", "pods-ready"])
                 .args(["--namespace", OPERATOR_NS])
@@ -102,16 +100,16 @@ fn main() {
             assert!(Instant::now() < deadline, "the operator did not start: {}", log_path.display());
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        let (cpu_idle, _) = common::usage(pid).unwrap();
-        let others_before: Vec<(String, f64)> = common::control_plane_pids(cp.dir(), pid)
+        let (cpu_idle, _) = bench::usage(pid).unwrap();
+        let others_before: Vec<(String, f64)> = bench::control_plane_pids(cp.dir(), pid)
             .into_iter()
-            .filter_map(|(name, p)| Some((name, common::usage(p)?.0)))
+            .filter_map(|(name, p)| Some((name, bench::usage(p)?.0)))
             .collect();
 
         // 1. Every Tenant applied, then all Ready.
         let started = Instant::now();
         for i in 0..tenants {
-            common::create_small_tenant(&client, &format!("scale-{i}")).await;
+            bench::create_small_tenant(&client, &format!("scale-{i}")).await;
         }
         let applied = started.elapsed().as_secs_f64();
         let deadline = Instant::now() + Duration::from_secs(3600);
@@ -123,10 +121,10 @@ fn main() {
         let to_ready = started.elapsed().as_secs_f64();
         assert_eq!(ready, tenants, "not every Tenant became Ready within an hour");
         let (_, writes_ready) = counters(port).unwrap();
-        let (cpu_ready, rss_ready) = common::usage(pid).unwrap();
-        let others_ready: Vec<(String, f64)> = common::control_plane_pids(cp.dir(), pid)
+        let (cpu_ready, rss_ready) = bench::usage(pid).unwrap();
+        let others_ready: Vec<(String, f64)> = bench::control_plane_pids(cp.dir(), pid)
             .into_iter()
-            .filter_map(|(name, p)| Some((name, common::usage(p)?.0)))
+            .filter_map(|(name, p)| Some((name, bench::usage(p)?.0)))
             .collect();
 
         // 2. At rest: passes go on (health looks, resyncs), writes should not.
@@ -134,7 +132,7 @@ fn main() {
         let (passes_rest, writes_rest) = counters(port).unwrap();
         tokio::time::sleep(quiet).await;
         let (passes_after, writes_after) = counters(port).unwrap();
-        let (cpu_quiet, _) = common::usage(pid).unwrap();
+        let (cpu_quiet, _) = bench::usage(pid).unwrap();
 
         // 3. One Service deleted among all: noticed (its owner wakes) and applied again.
         let services: Api<Service> = Api::namespaced(client.clone(), &format!("scale-{}", tenants / 2));
@@ -151,7 +149,7 @@ fn main() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let restored_ms = deleted.elapsed().as_secs_f64() * 1000.0;
-        let (cpu_end, rss_end) = common::usage(pid).unwrap();
+        let (cpu_end, rss_end) = bench::usage(pid).unwrap();
         // VmHWM is folded from per-CPU counters and can read a little lower later on.
         let rss_peak = rss_end.max(rss_ready);
         drop(operator);
@@ -159,7 +157,7 @@ fn main() {
         let mut out = String::new();
         let _ = writeln!(out, "# Benchmark: the reconciler at {tenants} Tenants\n");
         let _ = writeln!(out, "- command: `cargo bench --bench reconcile_scale` (HANZO_SCALE_TENANTS={tenants}, HANZO_SCALE_QUIET_SECONDS={})", quiet.as_secs());
-        let _ = writeln!(out, "- date: {}", common::chrono_now());
+        let _ = writeln!(out, "- date: {}", bench::chrono_now());
         let _ = writeln!(out, "- machine: {} cores; control plane: etcd, kube-apiserver, controller-manager, scheduler, kwok with {nodes} fake nodes and the test volume provisioner, all on this machine", std::thread::available_parallelism().map_or(0, |n| n.get()));
         let _ = writeln!(out, "- operator: `hanzo-s3-operator run --no-webhook-config --ready-when pods-ready` (bench profile), its own process; each Tenant in its own namespace with a configuration Secret and one pool of 4 servers x 1 volume, stored already defaulted; clock starts before the first namespace is created");
         let _ = writeln!(out, "- writes: the operator's `hanzo_s3_operator_reconcile_api_writes_total` (applies that changed something, status patches, events)\n");
@@ -184,7 +182,7 @@ fn main() {
             let _ = writeln!(out, "| {name} | {:.1} |", after - before);
         }
         print!("{out}");
-        std::fs::write(common::results_path("reconcile-scale.md"), out).unwrap();
+        std::fs::write(bench::results_path("reconcile-scale.md"), out).unwrap();
         cp.stop();
     });
 }

@@ -17,6 +17,7 @@ use axum::routing::post;
 use bytes::Bytes;
 use hanzo_s3_operator::certs::Ca;
 use hanzo_s3_operator::webhook::tls::{ServingCert, server_config};
+use hanzo_testkit::bench;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -24,16 +25,13 @@ use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt;
 
-#[path = "common.rs"]
-mod common;
-
 /// Per cell (a smoke run: 30 requests, 0.1 s).
 fn max_requests() -> usize {
-    if common::smoke() { 30 } else { 10_000 }
+    if bench::smoke() { 30 } else { 10_000 }
 }
 
 fn max_seconds() -> f64 {
-    if common::smoke() { 0.1 } else { 2.0 }
+    if bench::smoke() { 0.1 } else { 2.0 }
 }
 
 struct Cell {
@@ -43,7 +41,7 @@ struct Cell {
 }
 
 fn review(pools: usize) -> Vec<u8> {
-    let mut t = common::tenant_of(pools);
+    let mut t = bench::tenant_of(pools);
     t["spec"]["image"] = json!("ghcr.io/hanzos3/s3:RELEASE.2025-04-08T15-41-24Z");
     serde_json::to_vec(
         &json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
@@ -200,7 +198,7 @@ struct Target {
     addr: std::net::SocketAddr,
     tls: Arc<rustls::ClientConfig>,
     tls_h2: Arc<rustls::ClientConfig>,
-    _process: Option<common::Standalone>,
+    _process: Option<bench::Standalone>,
 }
 
 /// `hanzo-s3-operator run --standalone` from `binary`, with its default logging (info, to a file
@@ -211,7 +209,7 @@ async fn start_binary(
     dir: &std::path::Path,
 ) -> Target {
     let log = std::fs::File::create(dir.join(format!("{label}.log"))).unwrap();
-    let process = common::start_standalone(binary, dir, label, log.into(), "info").await;
+    let process = bench::start_standalone(binary, dir, label, log.into(), "info").await;
     Target {
         addr: process.addr,
         tls: process.tls.clone(),
@@ -246,7 +244,7 @@ async fn start_echo() -> Target {
             });
         }
     });
-    let (tls, tls_h2) = common::client_configs(ca.cert_pem().as_bytes());
+    let (tls, tls_h2) = bench::client_configs(ca.cert_pem().as_bytes());
     Target {
         addr,
         tls,
@@ -273,8 +271,8 @@ fn main() {
         let echo = start_echo().await;
         // The Go webhook on controller-runtime (peers/controller-runtime), same rules for this
         // body: what a Go team would run instead.
-        let peer_process = common::start_peer(&common::build_peer(), dir.path());
-        let (peer_tls, peer_tls_h2) = common::client_configs(peer_process.ca_pem.as_bytes());
+        let peer_process = bench::start_peer(&bench::build_peer(), dir.path());
+        let (peer_tls, peer_tls_h2) = bench::client_configs(peer_process.ca_pem.as_bytes());
         let peer = Target {
             addr: peer_process.addr,
             tls: peer_tls,
@@ -352,7 +350,7 @@ fn main() {
         let _ = writeln!(out, "- peer: peers/controller-runtime, a Go webhook on sigs.k8s.io/controller-runtime v0.25.2 with the same defaults and, for this body, the same checks (benches/admission_apply.rs asserts they agree), its own process, Go's TLS and HTTP/2");
         let _ = writeln!(out, "- echo: the same rustls + hyper + axum stack, in the benchmark's process, answering the body with itself: the ceiling for this transport; ours/echo is the share of that ceiling the webhook reaches\n");
         out.push_str(&table);
-        std::fs::write(common::results_path("webhook.md"), out).unwrap();
+        std::fs::write(bench::results_path("webhook.md"), out).unwrap();
     });
 }
 

@@ -12,14 +12,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use hanzo_testkit::bench;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
-
-#[path = "common.rs"]
-mod common;
 
 const CLIENTS: usize = 16;
 
@@ -34,7 +32,7 @@ fn review(object: &Value, old: Option<&Value>) -> Bytes {
 
 /// About `bytes` of Tenant within the size limits: 100 pools, and env entries with long values.
 fn valid_tenant_of(bytes: usize) -> Value {
-    let mut t = common::tenant_of(100);
+    let mut t = bench::tenant_of(100);
     let base = t.to_string().len();
     let entries = 900;
     let value_len = bytes.saturating_sub(base) / entries;
@@ -93,7 +91,7 @@ async fn send(
 
 /// A fresh server process (freed memory stays with a process, so each scenario gets its own).
 struct Server {
-    process: common::Standalone,
+    process: bench::Standalone,
     addr: std::net::SocketAddr,
     tls: Arc<rustls::ClientConfig>,
     _dir: tempfile::TempDir,
@@ -103,7 +101,7 @@ async fn start_server() -> Server {
     let dir = tempfile::tempdir().unwrap();
     let binary = std::path::Path::new(env!("CARGO_BIN_EXE_hanzo-s3-operator"));
     let process =
-        common::start_standalone(binary, dir.path(), "server", Stdio::null(), "warn").await;
+        bench::start_standalone(binary, dir.path(), "server", Stdio::null(), "warn").await;
     let server = Server {
         addr: process.addr,
         tls: process.tls.clone(),
@@ -111,7 +109,7 @@ async fn start_server() -> Server {
         _dir: dir,
     };
     // Warm up (TLS, allocator arenas) before the idle RSS is read.
-    let small = review(&common::tenant_of(2), None);
+    let small = review(&bench::tenant_of(2), None);
     for path in ["/mutate", "/validate"] {
         send(server.addr, server.tls.clone(), path, small.clone()).await;
     }
@@ -122,8 +120,8 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let table = runtime.block_on(async {
         // A smoke run: bodies of about 300 KB.
-        let scale = if common::smoke() { 10 } else { 1 };
-        let over = common::tenant_of(3_400 / scale);
+        let scale = if bench::smoke() { 10 } else { 1 };
+        let over = bench::tenant_of(3_400 / scale);
         let valid = valid_tenant_of((3 << 20) / scale);
         let valid_old = valid_tenant_of((3 << 20) / scale);
         let scenarios: Vec<(&str, &'static str, Bytes)> = vec![
@@ -190,7 +188,7 @@ fn main() {
         "- goal: peak RSS under 128 MiB for 16 concurrent 3 MB reviews; before the size limits, one 1.7 MB review of 10,000 pools took the server from 10 MiB to 176 MiB and one of 40,000 pools (6.7 MB) to 519 MiB\n"
     );
     out.push_str(&table);
-    std::fs::write(common::results_path("memory.md"), &out).unwrap();
+    std::fs::write(bench::results_path("memory.md"), &out).unwrap();
     print!("{out}");
 }
 

@@ -2,7 +2,7 @@
 
 use base64::Engine;
 use hanzo_s3_operator::admission::{self, DefaultsConfig};
-use hanzo_s3_operator::source_map::{Segment, segments};
+use hanzo_s3_operator::manifest::source_map::{Segment, segments};
 use hanzo_s3_operator::webhook::review::{self, NoCluster, Webhook};
 use serde_json::Value;
 

@@ -3,12 +3,10 @@
 
 use super::tenant::{Pool, Tenant};
 
+pub use super::status::{POOL_DECOMMISSIONED, POOL_DECOMMISSIONING};
+pub use super::tenant::DECOMMISSION_ANNOTATION;
+
 pub const TENANT_LABEL: &str = "v1.min.io/tenant";
-/// Names the pool the user asks to retire (see docs/operations.md, "Decommissioning a pool").
-pub const DECOMMISSION_ANNOTATION: &str = "s3.hanzo.ai/decommission";
-/// `status.pools[].state` while the server drains the pool, and once it has.
-pub const POOL_DECOMMISSIONING: &str = "PoolDecommissioning";
-pub const POOL_DECOMMISSIONED: &str = "PoolDecommissioned";
 pub const POOL_LABEL: &str = "v1.min.io/pool";
 pub const CONSOLE_LABEL: &str = "v1.min.io/console";
 pub const STATEFULSET_PREFIX: &str = "ss";

@@ -21,6 +21,51 @@ pub enum QuantityError {
     Syntax,
 }
 
+/// What a quantity's suffix does to its number.
+enum Suffix {
+    /// A binary multiple (`Ki` .. `Ei`).
+    Multiply(i128),
+    /// Moves the decimal point: positive scales down (`m`, `u`, `n`), negative up (`k` .. `E`,
+    /// and exponents).
+    Scale(i64),
+    /// An exponent past any number the API keeps: capped, as upstream does.
+    Huge,
+    /// An exponent so small the value is 0.
+    Tiny,
+}
+
+impl Suffix {
+    fn of(suffix: &str) -> Result<Suffix, QuantityError> {
+        Ok(match suffix {
+            "" => Suffix::Scale(0),
+            "Ki" => Suffix::Multiply(1 << 10),
+            "Mi" => Suffix::Multiply(1 << 20),
+            "Gi" => Suffix::Multiply(1 << 30),
+            "Ti" => Suffix::Multiply(1 << 40),
+            "Pi" => Suffix::Multiply(1 << 50),
+            "Ei" => Suffix::Multiply(1 << 60),
+            "n" => Suffix::Scale(9),
+            "u" => Suffix::Scale(6),
+            "m" => Suffix::Scale(3),
+            "k" => Suffix::Scale(-3),
+            "M" => Suffix::Scale(-6),
+            "G" => Suffix::Scale(-9),
+            "T" => Suffix::Scale(-12),
+            "P" => Suffix::Scale(-15),
+            "E" => Suffix::Scale(-18),
+            exp if exp.starts_with(['e', 'E']) => {
+                let e: i64 = exp[1..].parse().map_err(|_| QuantityError::Syntax)?;
+                match e {
+                    e if e > 30 => Suffix::Huge,
+                    e if e < -30 => Suffix::Tiny,
+                    e => Suffix::Scale(-e),
+                }
+            }
+            _ => return Err(QuantityError::Syntax),
+        })
+    }
+}
+
 impl Quantity {
     pub fn parse(s: &str) -> Result<Quantity, QuantityError> {
         let s = s.trim();
@@ -55,42 +100,16 @@ impl Quantity {
         };
         let mut scale = frac_part.len() as i64;
         let mut multiplier: i128 = 1;
-        match suffix {
-            "" => {}
-            "Ki" | "Mi" | "Gi" | "Ti" | "Pi" | "Ei" => {
-                let power = match suffix {
-                    "Ki" => 10,
-                    "Mi" => 20,
-                    "Gi" => 30,
-                    "Ti" => 40,
-                    "Pi" => 50,
-                    _ => 60,
-                };
-                multiplier = 1i128 << power;
+        match Suffix::of(suffix)? {
+            Suffix::Multiply(m) => multiplier = m,
+            Suffix::Scale(delta) => scale += delta,
+            Suffix::Huge => return Ok(Quantity::capped(sign)),
+            Suffix::Tiny => {
+                return Ok(Quantity {
+                    numerator: 0,
+                    scale: 0,
+                });
             }
-            "n" => scale += 9,
-            "u" => scale += 6,
-            "m" => scale += 3,
-            "k" => scale -= 3,
-            "M" => scale -= 6,
-            "G" => scale -= 9,
-            "T" => scale -= 12,
-            "P" => scale -= 15,
-            "E" => scale -= 18,
-            exp if exp.starts_with(['e', 'E']) => {
-                let e: i64 = exp[1..].parse().map_err(|_| QuantityError::Syntax)?;
-                if e > 30 {
-                    return Ok(Quantity::capped(sign));
-                }
-                if e < -30 {
-                    return Ok(Quantity {
-                        numerator: 0,
-                        scale: 0,
-                    });
-                }
-                scale -= e;
-            }
-            _ => return Err(QuantityError::Syntax),
         }
         let Some(mut numerator) = mantissa.checked_mul(multiplier) else {
             return Ok(Quantity::capped(sign));

@@ -5,6 +5,25 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// The conditions a Tenant's status carries: `Ready`, `Degraded`, `Invalid` and `Provisioned` (ours),
+/// `Reconciling` and `Stalled` (kstatus's, which Flux reads).
+pub const CONDITION_READY: &str = "Ready";
+pub const CONDITION_DEGRADED: &str = "Degraded";
+pub const CONDITION_INVALID: &str = "Invalid";
+pub const CONDITION_RECONCILING: &str = "Reconciling";
+pub const CONDITION_STALLED: &str = "Stalled";
+pub const CONDITION_PROVISIONED: &str = "Provisioned";
+
+/// `status.pools[].state`: the Go operators' words for a pool's StatefulSet not made yet, made but
+/// short of ready servers, and with every server ready.
+pub const POOL_NOT_CREATED: &str = "PoolNotCreated";
+pub const POOL_CREATED: &str = "PoolCreated";
+pub const POOL_INITIALIZED: &str = "PoolInitialized";
+/// While the server drains a pool, once it has, and when it gave up.
+pub const POOL_DECOMMISSIONING: &str = "PoolDecommissioning";
+pub const POOL_DECOMMISSIONED: &str = "PoolDecommissioned";
+pub const POOL_DECOMMISSION_FAILED: &str = "PoolDecommissionFailed";
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantStatus {

@@ -20,6 +20,9 @@ use serde::{Deserialize, Serialize};
 
 use super::status::TenantStatus;
 
+/// Names the pool the user asks to retire (see docs/operations.md, "Decommissioning a pool").
+pub const DECOMMISSION_ANNOTATION: &str = "s3.hanzo.ai/decommission";
+
 pub const GROUP: &str = "minio.min.io";
 pub const VERSION: &str = "v2";
 pub const API_VERSION: &str = "minio.min.io/v2";
@@ -101,7 +104,7 @@ impl Tenant {
         self.metadata
             .annotations
             .as_ref()?
-            .get(super::names::DECOMMISSION_ANNOTATION)
+            .get(DECOMMISSION_ANNOTATION)
             .map(String::as_str)
     }
 

@@ -3,6 +3,7 @@
 //! replica signs its own serving certificate in memory and never writes a private key to disk
 //! (`serving`, which also publishes the CA bundle to the webhook configurations).
 
+pub mod client;
 pub mod serving;
 pub mod store;
 

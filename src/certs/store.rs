@@ -365,12 +365,6 @@ pub async fn ensure_ca_with(
     stored(&parse(&secret)?)
 }
 
-/// Seconds since the epoch, for metrics.
-pub fn unix_seconds(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

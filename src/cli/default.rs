@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 use super::{EXIT_OK, EXIT_UNREADABLE, EXIT_VIOLATIONS};
 use crate::admission::{self, DefaultsConfig, patch::defaulting_patch};
 use crate::manifest;
-use crate::source_map::Position;
+use crate::manifest::source_map::Position;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {

@@ -9,7 +9,6 @@ pub mod default;
 pub mod dev;
 pub mod run;
 pub mod validate;
-pub mod validate_formats;
 pub mod webhook_config;
 
 use clap::{Parser, Subcommand};

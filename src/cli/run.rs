@@ -11,11 +11,10 @@ use super::{EXIT_OK, EXIT_UNREADABLE};
 use crate::admission::DefaultsConfig;
 use crate::certs::serving::{ServingCertificates, WebhookConfigurations};
 use crate::certs::{self, Ca, store};
+use crate::operator::{Operator, Reconciler, stopped};
 use crate::reconcile::{ReadyWhen, Settings, leader};
-use crate::webhook::cluster::ApiCluster;
 use crate::webhook::config::{self, Target};
-use crate::webhook::metrics::Metrics;
-use crate::webhook::server::{self, AppState};
+use crate::webhook::server;
 use crate::webhook::tls::ServingCert;
 
 pub const FIELD_MANAGER: &str = "hanzo-s3-operator";
@@ -91,7 +90,7 @@ pub struct RunArgs {
     pub ready_when: ReadyWhen,
     /// Tenants reconciled at once. Bounds the operator's memory when many Tenants change together
     /// (a restore, a first install); 0 means no bound.
-    #[arg(long, env = "MAX_CONCURRENT_RECONCILES", default_value_t = crate::reconcile::controller::DEFAULT_CONCURRENCY, value_name = "N")]
+    #[arg(long, env = "MAX_CONCURRENT_RECONCILES", default_value_t = crate::reconcile::context::DEFAULT_CONCURRENCY, value_name = "N")]
     pub max_concurrent_reconciles: u16,
 }
 
@@ -155,90 +154,92 @@ async fn shutdown_signal() {
 }
 
 async fn run_async(args: &RunArgs) -> Result<(), RunError> {
-    if args.standalone {
-        return standalone(args).await;
-    }
     let cert = Arc::new(ServingCert::default());
-    let client = client(args).await?;
-    let listener = server::bind(args.listen).await?;
-    let state = Arc::new(AppState {
-        defaults: DefaultsConfig::from_env(),
-        cluster: Some(ApiCluster::new(client.clone())),
-        metrics: Metrics::default(),
-        cert: cert.clone(),
-    });
+    let defaults = DefaultsConfig::from_env();
     // One signal stops the server (after in-flight reviews), the certificate refresh and the
     // controller.
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
     });
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
-    };
-
-    // Serving certificate: externally managed files, or signed by the operator CA (whose bundle is
-    // published to the webhook configurations before any certificate it signs is served).
-    let stored = match (&args.tls_cert_file, &args.tls_key_file) {
-        (Some(cert_file), Some(key_file)) => {
-            load_files(&cert, cert_file, key_file)?;
-            tokio::spawn(reload_files(
-                cert.clone(),
-                cert_file.clone(),
-                key_file.clone(),
-                stopped(stop_rx.clone()),
-            ));
-            // Tenants' TLS certificates are still signed by the operator CA.
-            store::ensure_ca(client.clone(), &args.namespace).await?
-        }
-        _ => {
-            let publisher = (!args.no_webhook_config).then(|| WebhookConfigurations {
-                client: client.clone(),
-                options: config_options(args),
-                field_manager: FIELD_MANAGER.to_owned(),
-            });
-            let mut certificates = ServingCertificates::new(
-                client.clone(),
-                &args.namespace,
-                serving_names(args),
-                cert.clone(),
-                publisher,
-            );
-            let stored = certificates.refresh().await?;
-            tokio::spawn(certificates.run(REFRESH_PERIOD, stopped(stop_rx.clone())));
-            stored
-        }
-    };
-
-    // The reconciler plugs in here, beside the webhook server: every replica serves the webhooks;
-    // only the holder of the Lease reconciles. Tenants' TLS certificates are signed by the
-    // operator CA read at start.
-    if !args.no_reconcile {
-        let mut settings =
-            Settings::new(state.defaults.clone(), Arc::new(stored.ca), args.ready_when);
+    if args.standalone {
+        return standalone(args, defaults, cert, stop).await;
+    }
+    let client = client(args).await?;
+    let listener = server::bind(args.listen).await?;
+    let stored = serving_certificate(args, &client, &cert, &stop).await?;
+    // Every replica serves the webhooks; only the holder of the Lease reconciles. Tenants' TLS
+    // certificates are signed by the operator CA read at start.
+    let reconciler = (!args.no_reconcile).then(|| {
+        let mut settings = Settings::new(defaults.clone(), Arc::new(stored.ca), args.ready_when);
         settings.namespaces = args.watch_namespaces.clone();
         settings.concurrency = args.max_concurrent_reconciles;
-        let reconcile_client = client.clone();
-        let lease = leader::LeaseConfig::new(&args.namespace, &leader::default_identity());
-        tokio::spawn(leader::run_elected(
-            client.clone(),
-            lease,
-            move |lost| {
-                crate::reconcile::run(reconcile_client.clone(), settings.clone(), stopped(lost))
-            },
-            stopped(stop_rx.clone()),
-        ));
-    }
+        Reconciler {
+            settings,
+            lease: Some(leader::LeaseConfig::new(
+                &args.namespace,
+                &leader::default_identity(),
+            )),
+        }
+    });
     let options = server_options(args)?;
     tracing::info!(listen = %args.listen, namespace = %args.namespace, client_certificates = options.client_ca_pem.is_some(), "webhook server ready");
-    Ok(server::serve_with(listener, state, options, stopped(stop_rx)).await?)
+    let operator = Operator {
+        client: Some(client),
+        defaults,
+        cert,
+        server: options,
+        reconciler,
+    };
+    Ok(operator.run(listener, stop).await?)
+}
+
+/// The serving certificate: externally managed files, or signed by the operator CA (whose bundle
+/// is published to the webhook configurations before any certificate it signs is served). Either
+/// way, the operator CA that signs Tenants' certificates.
+async fn serving_certificate(
+    args: &RunArgs,
+    client: &kube::Client,
+    cert: &Arc<ServingCert>,
+    stop: &tokio::sync::watch::Receiver<bool>,
+) -> Result<store::StoredCa, RunError> {
+    if let (Some(cert_file), Some(key_file)) = (&args.tls_cert_file, &args.tls_key_file) {
+        load_files(cert, cert_file, key_file)?;
+        tokio::spawn(reload_files(
+            cert.clone(),
+            cert_file.clone(),
+            key_file.clone(),
+            stopped(stop.clone()),
+        ));
+        // Tenants' TLS certificates are still signed by the operator CA.
+        return Ok(store::ensure_ca(client.clone(), &args.namespace).await?);
+    }
+    let publisher = (!args.no_webhook_config).then(|| WebhookConfigurations {
+        client: client.clone(),
+        options: config_options(args),
+        field_manager: FIELD_MANAGER.to_owned(),
+    });
+    let mut certificates = ServingCertificates::new(
+        client.clone(),
+        &args.namespace,
+        serving_names(args),
+        cert.clone(),
+        publisher,
+    );
+    let stored = certificates.refresh().await?;
+    tokio::spawn(certificates.run(REFRESH_PERIOD, stopped(stop.clone())));
+    Ok(stored)
 }
 
 /// No cluster: a CA generated in memory, a certificate for localhost and 127.0.0.1, and reviews
 /// judged without the checks that need the API.
-async fn standalone(args: &RunArgs) -> Result<(), RunError> {
-    let cert = Arc::new(ServingCert::default());
+async fn standalone(
+    args: &RunArgs,
+    defaults: DefaultsConfig,
+    cert: Arc<ServingCert>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), RunError> {
     let ca = Ca::generate("hanzo-s3-operator-standalone-ca")?;
     let pair = ca.sign_serving(&["localhost".to_owned(), "127.0.0.1".to_owned()])?;
     cert.set_pem(&pair.cert_pem, &pair.key_pem)?;
@@ -253,15 +254,16 @@ async fn standalone(args: &RunArgs) -> Result<(), RunError> {
         listen = %args.listen,
         "standalone mode: no cluster; the one-Tenant-per-namespace and configuration Secret checks are skipped"
     );
-    let state = Arc::new(AppState {
-        defaults: DefaultsConfig::from_env(),
-        cluster: None,
-        metrics: Metrics::default(),
-        cert,
-    });
     let options = server_options(args)?;
     tracing::info!(listen = %args.listen, client_certificates = options.client_ca_pem.is_some(), "webhook server ready");
-    Ok(server::serve_with(listener, state, options, shutdown_signal()).await?)
+    let operator = Operator {
+        client: None,
+        defaults,
+        cert,
+        server: options,
+        reconciler: None,
+    };
+    Ok(operator.run(listener, stop).await?)
 }
 
 fn server_options(args: &RunArgs) -> Result<server::ServerOptions, RunError> {

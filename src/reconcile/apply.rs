@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use kube::Resource;
 use kube::api::{Api, Patch, PatchParams};
@@ -13,18 +12,6 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 pub const FIELD_MANAGER: &str = "hanzo-s3-operator";
-
-/// Write requests the reconciler sent (applies, status patches, events), whether or not they
-/// changed the object: what the apiserver's audit log counts, for benchmarks and metrics.
-static API_WRITES: AtomicU64 = AtomicU64::new(0);
-
-pub fn api_writes() -> u64 {
-    API_WRITES.load(Ordering::Relaxed)
-}
-
-pub(super) fn count_write() {
-    API_WRITES.fetch_add(1, Ordering::Relaxed);
-}
 
 /// For each object applied (by a hash of its kind, namespace and name): the hash of what was
 /// applied and a hash of the object's [`Version`] then. While the live object still has that
@@ -124,7 +111,7 @@ where
             &Patch::Apply(&value),
         )
         .await?;
-    count_write();
+    crate::metrics::count_api_write();
     let new_version = version.of(written.meta()).unwrap_or_default();
     // An apply that changed nothing leaves the version alone. (The cache may still hold the
     // version before our last write: that one is no change either.)

@@ -21,7 +21,7 @@ use kube::api::Api;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
 
-use super::status::{AtStep, Step, StepError};
+use super::outcome::{AtStep, NotSynced, Step, StepError};
 use crate::api::names::TENANT_LABEL;
 use crate::api::tenant::Tenant;
 
@@ -395,8 +395,3 @@ mod tests {
         );
     }
 }
-
-/// The watches have not delivered their first listing.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct NotSynced(pub String);

@@ -10,9 +10,10 @@ use kube::api::{Api, ObjectMeta};
 
 use super::apply::{Version, apply, hash_of};
 use super::caches::Owned;
-use super::controller::Context;
+use super::context::Context;
 use super::desired;
-use super::status::{AtStep, Blocked, STATE_INVALID, STATE_NO_CONFIGURATION, Step, Stop, StopKind};
+use super::outcome::{AtStep, Blocked, Step, Stop, StopKind};
+use super::status::{STATE_INVALID, STATE_NO_CONFIGURATION};
 use crate::admission::{self, validate::erasure};
 use crate::api::names::{configuration_secret_name, tls_secret_name};
 use crate::api::tenant::Tenant;
@@ -62,8 +63,22 @@ fn admin_of(entries: &[(String, String)]) -> (Option<Credentials>, bool) {
 }
 
 pub async fn apply_configuration(ctx: &Context, tenant: &Tenant) -> Result<Configured, Stop> {
+    let entries = user_configuration(ctx, tenant).await?;
+    let (admin, ldap) = admin_of(&entries);
+    let rendered = desired::render_config_env(&entries);
+    let config_hash = hash_of(&rendered);
+    let writes = apply_rendered(ctx, tenant, rendered).await? + ensure_tls(ctx, tenant).await?;
+    Ok(Configured {
+        config_hash,
+        writes,
+        admin,
+        ldap,
+    })
+}
+
+/// The entries of the user's `config.env`, once they are known to leave the layout startable.
+async fn user_configuration(ctx: &Context, tenant: &Tenant) -> Result<Vec<(String, String)>, Stop> {
     let ns = tenant.namespace();
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
     let source = tenant
         .spec
         .configuration
@@ -108,11 +123,15 @@ pub async fn apply_configuration(ctx: &Context, tenant: &Tenant) -> Result<Confi
         }
         .into());
     }
-    let (admin, ldap) = admin_of(&entries);
-    let rendered = desired::render_config_env(&entries);
-    let config_hash = hash_of(&rendered);
+    Ok(entries)
+}
+
+/// The Secret the pods mount: the rendered `config.env`.
+async fn apply_rendered(ctx: &Context, tenant: &Tenant, rendered: String) -> Result<usize, Stop> {
+    let ns = tenant.namespace();
+    let name = configuration_secret_name(tenant);
     let config_secret = Secret {
-        metadata: owned_meta(tenant, configuration_secret_name(tenant)),
+        metadata: owned_meta(tenant, name.clone()),
         type_: Some("Opaque".to_owned()),
         data: Some(BTreeMap::from([(
             "config.env".to_owned(),
@@ -120,49 +139,47 @@ pub async fn apply_configuration(ctx: &Context, tenant: &Tenant) -> Result<Confi
         )])),
         ..Secret::default()
     };
-    let cached = ctx
-        .caches
-        .version(Owned::Secret, ns, &configuration_secret_name(tenant));
-    let mut writes = usize::from(
-        apply(
-            &ctx.applied,
-            &secrets,
-            config_secret,
-            cached,
-            Version::Resource,
-        )
-        .await
-        .at(Step::Configuration)?,
-    );
-    // Made once, kept while it exists (renewal is the CA's business, not every pass's). One the
-    // cache does not hold may still exist unlabelled (made by a user): it is asked for.
+    let cached = ctx.caches.version(Owned::Secret, ns, &name);
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    let written = apply(
+        &ctx.applied,
+        &secrets,
+        config_secret,
+        cached,
+        Version::Resource,
+    )
+    .await
+    .at(Step::Configuration)?;
+    Ok(usize::from(written))
+}
+
+/// The TLS Secret of requestAutoCert: made once, kept while it exists (renewal is the CA's
+/// business, not every pass's). One the cache does not hold may still exist unlabelled (made by a
+/// user): it is asked for.
+async fn ensure_tls(ctx: &Context, tenant: &Tenant) -> Result<usize, Stop> {
+    let ns = tenant.namespace();
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
     let tls_name = tls_secret_name(tenant);
-    if tenant.spec.request_auto_cert.unwrap_or(true)
-        && ctx.caches.version(Owned::Secret, ns, &tls_name).is_none()
-        && secrets
+    if !tenant.spec.request_auto_cert.unwrap_or(true)
+        || ctx.caches.version(Owned::Secret, ns, &tls_name).is_some()
+        || secrets
             .get_metadata_opt(&tls_name)
             .await
             .at(Step::Certificate)?
-            .is_none()
+            .is_some()
     {
-        let tls = tls_secret(
-            tenant,
-            &ctx.settings.ca,
-            &ctx.settings.defaults.cluster_domain,
-        )
-        .at(Step::Certificate)?;
-        writes += usize::from(
-            apply(&ctx.applied, &secrets, tls, None, Version::Resource)
-                .await
-                .at(Step::Certificate)?,
-        );
+        return Ok(0);
     }
-    Ok(Configured {
-        config_hash,
-        writes,
-        admin,
-        ldap,
-    })
+    let tls = tls_secret(
+        tenant,
+        &ctx.settings.ca,
+        &ctx.settings.defaults.cluster_domain,
+    )
+    .at(Step::Certificate)?;
+    let written = apply(&ctx.applied, &secrets, tls, None, Version::Resource)
+        .await
+        .at(Step::Certificate)?;
+    Ok(usize::from(written))
 }
 
 fn owned_meta(tenant: &Tenant, name: String) -> ObjectMeta {

@@ -6,18 +6,15 @@
 use k8s_openapi::api::apps::v1::StatefulSet;
 use kube::api::{Api, DeleteParams};
 
-use super::controller::Context;
+use super::context::Context;
 use super::desired;
 use super::events::EventType;
-use super::health::log_admin_error;
-use super::status::{self, AtStep, Step, StepError};
-use crate::api::names::{
-    DECOMMISSION_ANNOTATION, POOL_DECOMMISSIONED, POOL_DECOMMISSIONING, pool_statefulset_name,
-};
+use super::outcome::{AtStep, Step, StepError, log_admin_error};
+use super::report;
+use crate::api::names::{DECOMMISSION_ANNOTATION, pool_statefulset_name};
+use crate::api::status::{POOL_DECOMMISSION_FAILED, POOL_DECOMMISSIONED, POOL_DECOMMISSIONING};
 use crate::api::tenant::Tenant;
-use crate::s3admin::AdminClient;
-
-pub const POOL_DECOMMISSION_FAILED: &str = "PoolDecommissionFailed";
+use crate::s3admin::{AdminClient, DecommissionInfo};
 
 /// The state to report for the retiring pool's StatefulSet.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,8 +61,28 @@ pub async fn drive(ctx: &Context, tenant: &Tenant, admin: &AdminClient) -> Optio
         return unchanged();
     };
     let info = server_pool.decommission.clone().filter(|d| d.started());
-    let (state, event) = match info {
-        None => match admin.start_decommission(&endpoints).await {
+    let (state, event) = step(tenant, admin, name, &endpoints, info).await;
+    // One event per change of state, not one per pass.
+    if let Some((kind, reason, message)) = event.filter(|_| was != Some(state)) {
+        report::publish(&ctx.events, tenant, kind, reason, message).await;
+    }
+    Some(Progress { statefulset, state })
+}
+
+/// An event: its type, reason and note.
+type Event = (EventType, &'static str, String);
+
+/// Where the decommission of pool `name` stands, starting it when the server has not; the event
+/// to publish if this is a change.
+async fn step(
+    tenant: &Tenant,
+    admin: &AdminClient,
+    name: &str,
+    endpoints: &str,
+    info: Option<DecommissionInfo>,
+) -> (&'static str, Option<Event>) {
+    match info {
+        None => match admin.start_decommission(endpoints).await {
             Ok(()) => (
                 POOL_DECOMMISSIONING,
                 Some((
@@ -111,12 +128,7 @@ pub async fn drive(ctx: &Context, tenant: &Tenant, admin: &AdminClient) -> Optio
             )),
         ),
         Some(_) => (POOL_DECOMMISSIONING, None),
-    };
-    // One event per change of state, not one per pass.
-    if let Some((kind, reason, message)) = event.filter(|_| was != Some(state)) {
-        status::publish(&ctx.events, tenant, kind, reason, message).await;
     }
-    Some(Progress { statefulset, state })
 }
 
 /// Deletes the StatefulSets of this Tenant whose pool left `spec.pools` after the stored status

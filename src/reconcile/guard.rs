@@ -5,8 +5,9 @@
 use kube::ResourceExt;
 use kube::api::ObjectMeta;
 
-use super::controller::Context;
-use super::status::{Blocked, STATE_ANOTHER_TENANT, STATE_INVALID, Stop, StopKind};
+use super::context::Context;
+use super::outcome::{Blocked, Stop, StopKind};
+use super::status::{STATE_ANOTHER_TENANT, STATE_INVALID};
 use crate::admission;
 use crate::api::tenant::Tenant;
 

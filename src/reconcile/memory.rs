@@ -1,10 +1,11 @@
 //! What the controller remembers of each Tenant between passes, by uid: its consecutive failures
-//! (the retry backoff), since when its cluster has been forming (how soon to look again), and the
-//! last status it wrote (so a pass that runs before the watch brings that write back does not write
-//! it again). Forgotten when the Tenant's watch reports it deleted, so the memory is bounded by the
+//! (the retry backoff), since when its cluster has been forming (how soon to look again), the last
+//! status it wrote (so a pass that runs before the watch brings that write back does not write it
+//! again), and the users and buckets provisioned (so a healthy Tenant costs its server nothing).
+//! Forgotten when the Tenant's watch reports it deleted, so the memory is bounded by the
 //! Tenants that exist, not by every Tenant ever created.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -19,11 +20,29 @@ struct Remembered {
     forming_since: Option<Instant>,
     /// The resourceVersion the last status write was made on top of, and a hash of that status.
     status_written: Option<(String, u64)>,
+    provisioned: ProvisionedRecord,
 }
 
 impl Remembered {
     fn is_empty(&self) -> bool {
-        self.failures == 0 && self.forming_since.is_none() && self.status_written.is_none()
+        self.failures == 0
+            && self.forming_since.is_none()
+            && self.status_written.is_none()
+            && self.provisioned.is_empty()
+    }
+}
+
+/// The users and buckets provisioned for one Tenant.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProvisionedRecord {
+    /// User Secret name -> the resourceVersion provisioned.
+    pub users: BTreeMap<String, String>,
+    pub buckets: BTreeSet<String>,
+}
+
+impl ProvisionedRecord {
+    fn is_empty(&self) -> bool {
+        self.users.is_empty() && self.buckets.is_empty()
     }
 }
 
@@ -88,6 +107,19 @@ impl TenantMemory {
         self.with(uid, |r| {
             r.status_written = Some((resource_version.to_owned(), hash));
         });
+    }
+
+    /// What was provisioned for the Tenant so far.
+    pub fn provisioned(&self, uid: &str) -> ProvisionedRecord {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|map| map.get(uid).map(|r| r.provisioned.clone()))
+            .unwrap_or_default()
+    }
+
+    pub fn remember_provisioned(&self, uid: &str, record: ProvisionedRecord) {
+        self.with(uid, |r| r.provisioned = record);
     }
 
     pub fn forget(&self, uid: &str) {

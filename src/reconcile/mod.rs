@@ -1,16 +1,20 @@
 //! The slim reconciler: admitted Tenants become Services, Secrets, a ServiceAccount and one
 //! StatefulSet per pool, and their status says whether the S3 cluster answers.
 //!
-//! `controller` sequences the phases, one file each: `guard` (valid, first in its namespace),
-//! `configuration` (credentials and TLS Secrets), `workloads` (ServiceAccount, Services,
-//! StatefulSets), `health` (servers ready, the S3 cluster's own answer, drives and usage from its
-//! admin API), `provisioning` (users and buckets, once healthy), `decommission` (a pool asked to
-//! retire), `status` (conditions), `events` (events, folded into series), `memory` (what a pass leaves for the next). `desired` is pure (Tenant in, objects out); `apply` is server-side apply; `caches` serves
-//! the phases' reads from the controller's watches.
+//! Data flows one way. `controller` runs the watches and, for each Tenant they wake, a `pass`,
+//! which runs the phases in order, each in a file of its own: `guard` (valid, first in its
+//! namespace), `configuration` (credentials and TLS Secrets), `workloads` (ServiceAccount, Services,
+//! StatefulSets), `health` (servers ready, the S3 cluster's own answer, drives and usage),
+//! `provisioning` (users and buckets, once healthy), `decommission` (a pool asked to retire). The
+//! phases share `context` (settings, client, caches, memory) and end in `outcome`s; what they saw is
+//! `observed`, what the status says of it is decided in `status` (pure) and written by `report`.
+//! Below them: `desired` (pure: Tenant in, objects out), `apply` (server-side apply), `caches` (the
+//! watches' stores), `memory` (what a pass leaves for the next), `events`, `leader`.
 
 pub mod apply;
 pub mod caches;
 pub mod configuration;
+pub mod context;
 pub mod controller;
 pub mod decommission;
 pub mod desired;
@@ -19,10 +23,15 @@ pub mod guard;
 pub mod health;
 pub mod leader;
 pub mod memory;
+pub mod observed;
+pub mod outcome;
+pub mod pass;
 pub mod provisioning;
+pub mod report;
 pub mod status;
 pub mod workloads;
 
-pub use apply::{FIELD_MANAGER, api_writes};
-pub use controller::{Settings, passes, run};
-pub use health::ReadyWhen;
+pub use crate::metrics::{api_writes, passes};
+pub use apply::FIELD_MANAGER;
+pub use context::{ReadyWhen, Settings};
+pub use controller::run;

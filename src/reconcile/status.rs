@@ -1,162 +1,27 @@
-//! What a reconcile tells the user: `status` (state, conditions, pools), written only when it
-//! changes, and events. Every way a reconcile can end has a condition and a `currentState` here, so
-//! `kubectl describe tenant` always says why a Tenant is not Ready.
-
-use std::time::Duration;
+//! What a Tenant's status says, decided in one place: the `currentState` words, every condition
+//! and its reason, for a pass that got to the end (`status_of`) and for one that stopped
+//! (`stopped_status`). Pure: `report` writes what is decided here. Every way a pass can end has a
+//! condition and a `currentState` here, so `kubectl describe tenant` always says why a Tenant is
+//! not Ready.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use kube::api::{Api, Patch, PatchParams};
-use serde_json::json;
 
-use super::apply::{FIELD_MANAGER, count_write, hash64};
-use super::events::{EventType, Events};
-use super::memory::TenantMemory;
-use crate::api::status::TenantStatus;
+use super::observed::{Observed, Provisioned, S3Health, Storage};
+use super::outcome::StopKind;
+use crate::api::status::{
+    CONDITION_DEGRADED, CONDITION_INVALID, CONDITION_PROVISIONED, CONDITION_READY,
+    CONDITION_RECONCILING, CONDITION_STALLED, TenantStatus,
+};
 use crate::api::tenant::Tenant;
 
 pub const STATE_INITIALIZED: &str = "Initialized";
 pub const STATE_WAITING: &str = "Waiting for Tenant to be healthy";
-pub const STATE_PROVISIONING: &str = "Provisioning Hanzo S3 Statefulset";
 /// MinIO's words, kept because Argo CD's built-in Tenant health check knows them (as Degraded).
 pub const STATE_ANOTHER_TENANT: &str = "Another MinIO Tenant already exists in the namespace";
 pub const STATE_INVALID: &str = "Invalid Tenant";
 pub const STATE_NO_CONFIGURATION: &str = "Waiting for the configuration Secret";
 /// The Go operators' words for a StatefulSet of our name that something else made.
 pub const STATE_NOT_OWNED: &str = "Statefulset not controlled by operator";
-
-/// The step of a reconcile that talks to the API; a failure is reported under its name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Step {
-    /// Reading the namespace's Tenants (one per namespace).
-    Guard,
-    /// Reading the credentials and writing the rendered configuration Secret.
-    Configuration,
-    /// The TLS Secret signed by the operator CA.
-    Certificate,
-    ServiceAccount,
-    Services,
-    StatefulSets,
-    /// Reading the StatefulSets and the S3 Service to judge health.
-    Health,
-    /// Reading the users' Secrets to provision them.
-    Provisioning,
-}
-
-impl Step {
-    /// The condition reason when this step fails.
-    pub fn reason(self) -> &'static str {
-        match self {
-            Step::Guard => "ReadTenantsFailed",
-            Step::Configuration => "ConfigurationFailed",
-            Step::Certificate => "CertificateFailed",
-            Step::ServiceAccount => "ServiceAccountFailed",
-            Step::Services => "ServicesFailed",
-            Step::StatefulSets => "StatefulSetsFailed",
-            Step::Health => "HealthCheckFailed",
-            Step::Provisioning => "ProvisioningFailed",
-        }
-    }
-
-    /// What the step does, for `currentState` and messages.
-    pub fn doing(self) -> &'static str {
-        match self {
-            Step::Guard => "reading the namespace's Tenants",
-            Step::Configuration => "provisioning the configuration Secret",
-            Step::Certificate => "provisioning the TLS certificate Secret",
-            Step::ServiceAccount => "provisioning the ServiceAccount",
-            Step::Services => "provisioning the Services",
-            Step::StatefulSets => "provisioning the StatefulSets",
-            Step::Health => "reading the Tenant's health",
-            Step::Provisioning => "reading the users' Secrets",
-        }
-    }
-}
-
-/// A step that failed against the API (or could not build what it applies).
-#[derive(Debug, thiserror::Error)]
-#[error("{} failed: {source}", .step.doing())]
-pub struct StepError {
-    pub step: Step,
-    #[source]
-    pub source: StepFailure,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StepFailure {
-    #[error("{}", api_message(.0))]
-    Kube(#[from] kube::Error),
-    #[error("certificate: {0}")]
-    Cert(#[from] crate::certs::CertError),
-    #[error(transparent)]
-    NotSynced(#[from] super::caches::NotSynced),
-}
-
-/// The API's own message for a refused request (e.g. a quota's), not the client's wrapping.
-fn api_message(error: &kube::Error) -> String {
-    match error {
-        kube::Error::Api(status) => status.message.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// Extension to tag a fallible API call with the step it belongs to.
-pub trait AtStep<T> {
-    fn at(self, step: Step) -> Result<T, StepError>;
-}
-
-impl<T, E: Into<StepFailure>> AtStep<T> for Result<T, E> {
-    fn at(self, step: Step) -> Result<T, StepError> {
-        self.map_err(|e| StepError {
-            step,
-            source: e.into(),
-        })
-    }
-}
-
-/// How a Tenant that cannot progress shows in its conditions (and so to kstatus and Argo CD).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StopKind {
-    /// The spec itself is at fault: `Invalid` and `Stalled` are True.
-    Invalid,
-    /// Something outside the spec that only the user can change (another Tenant owns the
-    /// namespace, a StatefulSet of our name is not ours): `Stalled` is True.
-    Stalled,
-    /// Waiting for something to appear, or a step retried after an error: `Reconciling` is True.
-    Retrying,
-}
-
-/// A reconcile that cannot go on until something changes (the user's part), reported but not an
-/// error: no retry storm, just a condition, an event when asked, and maybe a later look.
-#[derive(Clone, Debug)]
-pub struct Blocked {
-    pub state: &'static str,
-    pub reason: &'static str,
-    pub message: String,
-    pub kind: StopKind,
-    /// Publish a Warning event with this reason.
-    pub event: bool,
-    /// Look again after this long (something outside the Tenant may change without a watch event).
-    pub requeue: Option<Duration>,
-}
-
-/// Why a reconcile stopped before the end.
-#[derive(Debug)]
-pub enum Stop {
-    Blocked(Blocked),
-    Failed(StepError),
-}
-
-impl From<StepError> for Stop {
-    fn from(e: StepError) -> Self {
-        Stop::Failed(e)
-    }
-}
-
-impl From<Blocked> for Stop {
-    fn from(b: Blocked) -> Self {
-        Stop::Blocked(b)
-    }
-}
 
 fn now() -> Time {
     Time(k8s_openapi::jiff::Timestamp::now())
@@ -223,11 +88,11 @@ pub fn conditions(tenant: &Tenant, c: Conditions) -> Vec<Condition> {
     let previous = previous_conditions(tenant);
     let generation = tenant.metadata.generation;
     [
-        ("Ready", c.ready),
-        ("Degraded", c.degraded),
-        ("Invalid", c.invalid),
-        ("Reconciling", c.reconciling),
-        ("Stalled", c.stalled),
+        (CONDITION_READY, c.ready),
+        (CONDITION_DEGRADED, c.degraded),
+        (CONDITION_INVALID, c.invalid),
+        (CONDITION_RECONCILING, c.reconciling),
+        (CONDITION_STALLED, c.stalled),
     ]
     .into_iter()
     .map(|(type_, (ok, reason, message))| {
@@ -235,14 +100,17 @@ pub fn conditions(tenant: &Tenant, c: Conditions) -> Vec<Condition> {
     })
     .chain(match c.provisioned {
         Some((ok, reason, message)) => Some(condition(
-            "Provisioned",
+            CONDITION_PROVISIONED,
             ok,
             reason,
             message,
             generation,
             &previous,
         )),
-        None => previous.iter().find(|p| p.type_ == "Provisioned").cloned(),
+        None => previous
+            .iter()
+            .find(|p| p.type_ == CONDITION_PROVISIONED)
+            .cloned(),
     })
     .collect()
 }
@@ -266,7 +134,7 @@ pub fn stopped_status(
     status.current_state = Some(state.to_owned());
     status.observed_generation = tenant.metadata.generation;
     let stalled = kind != StopKind::Retrying;
-    let degraded = stalled || was(tenant, "Ready") || was(tenant, "Degraded");
+    let degraded = stalled || was(tenant, CONDITION_READY) || was(tenant, CONDITION_DEGRADED);
     let on = |yes: bool| -> Cond {
         if yes {
             (true, reason, message.clone())
@@ -292,64 +160,276 @@ pub fn stopped_status(
     status
 }
 
-/// Writes `status` with server-side apply, unless it says what the stored one says, or what this
-/// operator already wrote on top of the stored version: a pass woken before the watch brings a
-/// write back (by the objects the previous pass created) sees the status from before it, and
-/// writing the same again was a quarter of a new Tenant's API writes.
-pub async fn write(
-    client: &kube::Client,
-    memory: &TenantMemory,
+/// The status a reconcile that got this far reports, and whether the S3 cluster just stopped
+/// answering (worth a Warning event).
+pub fn status_of(
     tenant: &Tenant,
-    status: TenantStatus,
-) -> Result<(), kube::Error> {
-    let current = tenant.status.clone().unwrap_or_default();
-    let comparable = |s: &TenantStatus| {
-        let mut s = s.clone();
-        s.conditions
-            .iter_mut()
-            .for_each(|c| c.last_transition_time = Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH));
-        s
-    };
-    let wanted = comparable(&status);
-    if comparable(&current) == wanted {
-        return Ok(());
-    }
-    let (uid, version) = (
-        tenant.metadata.uid.as_deref().unwrap_or_default(),
-        tenant
-            .metadata
-            .resource_version
-            .as_deref()
-            .unwrap_or_default(),
+    observed: &Observed,
+    provisioned: Option<&Provisioned>,
+) -> (TenantStatus, Option<String>) {
+    let (ready, ready_reason, ready_message) = readiness(observed);
+    let servers_ok = observed.servers_up();
+    let converged = ready && servers_ok;
+    let (degraded, degraded_reason, degraded_message) =
+        degradation(tenant, observed, (ready, ready_reason, &ready_message));
+    let stopped_answering = was(tenant, CONDITION_READY) && !ready && observed.s3.is_some();
+    let mut status = tenant.status.clone().unwrap_or_default();
+    status.current_state = Some(
+        if ready {
+            STATE_INITIALIZED
+        } else {
+            STATE_WAITING
+        }
+        .to_owned(),
     );
-    let hash = hash64(&wanted);
-    if memory.status_already_written(uid, version, hash) {
-        return Ok(());
-    }
-    let api: Api<Tenant> = Api::namespaced(client.clone(), tenant.namespace());
-    let patch = json!({"apiVersion": "minio.min.io/v2", "kind": "Tenant", "status": status});
-    api.patch_status(
-        tenant.name(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
-    count_write();
-    memory.status_written(uid, version, hash);
-    Ok(())
+    status.available_replicas = Some(observed.servers_ready);
+    status.pools = Some(observed.pools.clone());
+    status.observed_generation = tenant.metadata.generation;
+    set_health(
+        &mut status,
+        tenant,
+        observed,
+        (converged, ready),
+        &degraded_message,
+    );
+    let provisioned_condition = set_provisioned(&mut status, tenant, provisioned);
+    status.conditions = conditions(
+        tenant,
+        Conditions {
+            ready: (ready, ready_reason, ready_message.clone()),
+            degraded: (degraded, degraded_reason, degraded_message),
+            invalid: quiet("Valid"),
+            // Until every server runs and the cluster answers, the Tenant is still converging.
+            reconciling: if converged {
+                quiet("Reconciled")
+            } else {
+                (
+                    true,
+                    if servers_ok {
+                        ready_reason
+                    } else {
+                        "ServersNotReady"
+                    },
+                    ready_message.clone(),
+                )
+            },
+            stalled: quiet("Reconciled"),
+            provisioned: provisioned_condition,
+        },
+    );
+    (status, stopped_answering.then_some(ready_message))
 }
 
-/// Publishes an event on the Tenant; a repeat of the same reason joins the last one's series. An
-/// event that cannot be published is logged, not retried: the status says the same.
-pub async fn publish(
-    events: &Events,
+/// `Ready`: every server's pod, and the S3 cluster's own answer where it is asked.
+fn readiness(observed: &Observed) -> (bool, &'static str, String) {
+    let servers = format!(
+        "{} of {} servers ready",
+        observed.servers_ready, observed.servers
+    );
+    match &observed.s3 {
+        None if observed.servers_up() => (true, "ServersReady", servers),
+        None => (false, "ServersStarting", servers),
+        Some(S3Health::Healthy) => (
+            true,
+            "S3Healthy",
+            format!("the S3 cluster answers healthy; {servers}"),
+        ),
+        Some(S3Health::Unhealthy(why)) => (false, "S3Unhealthy", format!("{why}; {servers}")),
+    }
+}
+
+/// `Degraded`: once it had been up, a Tenant not fully up again (a Tenant still starting is
+/// progressing, not degraded); offline drives degrade it at once, naming their pods.
+fn degradation<'a>(
     tenant: &Tenant,
-    type_: EventType,
-    reason: &str,
-    note: String,
+    observed: &Observed,
+    (ready, ready_reason, ready_message): (bool, &'a str, &str),
+) -> (bool, &'a str, String) {
+    let servers_ok = observed.servers_up();
+    let drives_offline = observed.storage.as_ref().filter(|s| s.offline > 0);
+    let fully = ready && servers_ok && drives_offline.is_none();
+    let degraded = (!fully && (was(tenant, CONDITION_READY) || was(tenant, CONDITION_DEGRADED)))
+        || drives_offline.is_some();
+    let offline_message = |s: &Storage| {
+        format!(
+            "{} of {} drives offline, on pod(s) {}",
+            s.offline,
+            s.offline + s.online,
+            s.offline_pods.join(", ")
+        )
+    };
+    let (reason, message) = match (degraded, servers_ok, drives_offline) {
+        (false, _, _) => ("Reconciled", String::new()),
+        // A server that is gone takes its drives with it: which pods, the cluster says.
+        (true, false, Some(s)) => (
+            "ServersNotReady",
+            format!("{ready_message}; {}", offline_message(s)),
+        ),
+        (true, false, None) => ("ServersNotReady", ready_message.to_owned()),
+        (true, true, Some(s)) if ready => ("DrivesOffline", offline_message(s)),
+        (true, true, _) => (ready_reason, ready_message.to_owned()),
+    };
+    (degraded, reason, message)
+}
+
+/// `healthStatus` and `healthMessage` in the Go operator's meanings (drives offline or healing is
+/// yellow, fewer online than the write quorum is red), and the drive counts and usage.
+fn set_health(
+    status: &mut TenantStatus,
+    tenant: &Tenant,
+    observed: &Observed,
+    (converged, ready): (bool, bool),
+    degraded_message: &str,
 ) {
-    match events.publish(tenant, type_, reason, &note).await {
-        Ok(()) => count_write(),
-        Err(error) => tracing::debug!(%error, "cannot publish an event"),
+    status.health_status = Some(
+        match (converged, ready) {
+            (true, _) => "green",
+            (false, true) => "yellow",
+            (false, false) if observed.s3.is_some() && was(tenant, CONDITION_READY) => "red",
+            (false, false) => "yellow",
+        }
+        .to_owned(),
+    );
+    status.health_message = match &observed.s3 {
+        Some(S3Health::Unhealthy(why)) => Some(why.clone()),
+        _ => None,
+    };
+    let Some(storage) = observed.storage.as_ref().filter(|_| ready) else {
+        return;
+    };
+    if storage.offline > 0 || storage.healing > 0 {
+        status.health_status = Some("yellow".to_owned());
+        status.health_message = Some(if storage.healing > 0 {
+            format!("{} drive(s) healing", storage.healing)
+        } else {
+            degraded_message.to_owned()
+        });
+    }
+    if storage.write_quorum.is_some_and(|q| storage.online < q) {
+        status.health_status = Some("red".to_owned());
+    }
+    status.drives_online = Some(storage.online);
+    status.drives_offline = Some(storage.offline);
+    status.drives_healing = Some(storage.healing);
+    status.write_quorum = storage.write_quorum;
+    status.usage = Some(storage.usage.clone());
+}
+
+/// `provisionedUsers`/`provisionedBuckets`, and the `Provisioned` condition once provisioning ran.
+fn set_provisioned<'a>(
+    status: &mut TenantStatus,
+    tenant: &Tenant,
+    provisioned: Option<&'a Provisioned>,
+) -> Option<Cond<'a>> {
+    let p = provisioned?;
+    status.provisioned_users = (!tenant.spec.users.is_empty()).then_some(p.users);
+    status.provisioned_buckets = (!tenant.spec.buckets.is_empty()).then_some(p.buckets);
+    Some(match &p.problem {
+        None => (
+            true,
+            CONDITION_PROVISIONED,
+            format!(
+                "{} user(s) and {} bucket(s) in place",
+                tenant.spec.users.len(),
+                tenant.spec.buckets.len()
+            ),
+        ),
+        Some((reason, message)) => (false, *reason, message.clone()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::observed::storage_of;
+    use crate::s3admin::{Backend, Drive, StorageInfo};
+
+    fn drive(pod: &str, pool: usize, state: &str) -> Drive {
+        Drive {
+            endpoint: format!("https://{pod}.t-hl.ns.svc.cluster.local:9000/export0"),
+            state: state.to_owned(),
+            pool_index: pool,
+            available_space: 1000,
+            used_space: 100,
+            ..Drive::default()
+        }
+    }
+
+    #[test]
+    fn usage_is_net_of_parity_and_offline_drives_name_their_pods() {
+        let info = StorageInfo {
+            drives: vec![
+                drive("t-p0-0", 0, "ok"),
+                drive("t-p0-1", 0, "offline"),
+                drive("t-p0-1", 0, "offline"),
+                drive("t-p0-2", 0, "ok"),
+            ],
+            backend: Backend {
+                standard_sc_data: vec![2],
+                standard_sc_parities: vec![2],
+                standard_sc_parity: 2,
+            },
+        };
+        let s = storage_of(&info, Some(3));
+        assert_eq!((s.online, s.offline, s.healing), (2, 2, 0));
+        assert_eq!(s.offline_pods, ["t-p0-1"]);
+        assert_eq!(s.usage.raw_capacity, Some(4000));
+        assert_eq!(s.usage.capacity, Some(2000), "half the drives hold parity");
+        assert_eq!(s.usage.usage, Some(200));
+
+        let tenant: Tenant = serde_json::from_value(serde_json::json!({
+            "apiVersion": "minio.min.io/v2", "kind": "Tenant",
+            "metadata": {"name": "t", "namespace": "ns"},
+            "spec": {"pools": [{"name": "p0", "servers": 4, "volumesPerServer": 1}]}
+        }))
+        .unwrap();
+        let observed = Observed {
+            pools: Vec::new(),
+            servers_ready: 4,
+            servers: 4,
+            s3: Some(S3Health::Healthy),
+            storage: Some(s),
+        };
+        let (status, _) = status_of(&tenant, &observed, None);
+        assert_eq!(
+            status.health_status.as_deref(),
+            Some("red"),
+            "2 online < quorum 3"
+        );
+        let degraded = |status: &TenantStatus| {
+            let c = status
+                .conditions
+                .iter()
+                .find(|c| c.type_ == CONDITION_DEGRADED);
+            c.map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+                .unwrap()
+        };
+        assert_eq!(
+            degraded(&status),
+            (
+                "True".to_owned(),
+                "DrivesOffline".to_owned(),
+                "2 of 4 drives offline, on pod(s) t-p0-1".to_owned()
+            )
+        );
+        assert_eq!(
+            (status.drives_online, status.drives_offline),
+            (Some(2), Some(2))
+        );
+
+        // The server of those drives gone (its pod not ready): both said, in one message.
+        let observed = Observed {
+            servers_ready: 3,
+            ..observed
+        };
+        let (status, _) = status_of(&tenant, &observed, None);
+        assert_eq!(
+            degraded(&status),
+            (
+                "True".to_owned(),
+                "ServersNotReady".to_owned(),
+                "the S3 cluster answers healthy; 3 of 4 servers ready; 2 of 4 drives offline, on pod(s) t-p0-1".to_owned()
+            )
+        );
     }
 }

@@ -10,9 +10,10 @@ use kube::api::Api;
 
 use super::apply::{Version, apply};
 use super::caches::Owned;
-use super::controller::Context;
+use super::context::Context;
 use super::desired::{self, DesiredObjects};
-use super::status::{AtStep, Blocked, STATE_NOT_OWNED, Step, Stop, StopKind};
+use super::outcome::{AtStep, Blocked, Step, Stop, StopKind};
+use super::status::STATE_NOT_OWNED;
 use crate::api::tenant::Tenant;
 
 /// Applies every workload object; returns how many were created or changed.
@@ -57,54 +58,62 @@ pub async fn apply_workloads(
         );
     }
     let sts_api: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), ns);
-    let owner = desired::owner_reference(tenant);
     for sts in statefulsets {
-        let sts_name = sts.metadata.name.clone().unwrap_or_default();
-        // Never take over a StatefulSet someone else made under our name. The cache holds only
-        // labelled ones: one it does not hold is asked for.
-        let live = match ctx.caches.statefulset(ns, &sts_name) {
-            Some(sts) => Some(sts.metadata.clone()),
-            None => sts_api
-                .get_metadata_opt(&sts_name)
-                .await
-                .at(Step::StatefulSets)?
-                .map(|m| m.metadata),
-        };
-        // What was just read (cached or asked for) is what apply compares: no second look.
-        let live_version = live
-            .as_ref()
-            .and_then(|m| Version::GenerationAndLabels.of(m));
-        if let Some(live) = live {
-            let ours = live
-                .owner_references
-                .unwrap_or_default()
-                .iter()
-                .any(|o| o.uid == owner.uid);
-            if !ours {
-                return Err(Blocked {
-                    state: STATE_NOT_OWNED,
-                    reason: "NotOwned",
-                    message: format!(
-                        "StatefulSet {sts_name:?} exists and is not owned by this Tenant; refusing to adopt it"
-                    ),
-                    kind: StopKind::Stalled,
-                    event: true,
-                    requeue: Some(Duration::from_secs(60)),
-                }
-                .into());
-            }
-        }
-        writes += usize::from(
-            apply(
-                &ctx.applied,
-                &sts_api,
-                sts,
-                live_version,
-                Version::GenerationAndLabels,
-            )
-            .await
-            .at(Step::StatefulSets)?,
-        );
+        writes += usize::from(apply_statefulset(ctx, tenant, &sts_api, sts).await?);
     }
     Ok(writes)
+}
+
+/// One pool's StatefulSet, unless one of that name exists that is not this Tenant's.
+async fn apply_statefulset(
+    ctx: &Context,
+    tenant: &Tenant,
+    sts_api: &Api<StatefulSet>,
+    sts: StatefulSet,
+) -> Result<bool, Stop> {
+    let sts_name = sts.metadata.name.clone().unwrap_or_default();
+    // Never take over a StatefulSet someone else made under our name. The cache holds only
+    // labelled ones: one it does not hold is asked for.
+    let live = match ctx.caches.statefulset(tenant.namespace(), &sts_name) {
+        Some(sts) => Some(sts.metadata.clone()),
+        None => sts_api
+            .get_metadata_opt(&sts_name)
+            .await
+            .at(Step::StatefulSets)?
+            .map(|m| m.metadata),
+    };
+    // What was just read (cached or asked for) is what apply compares: no second look.
+    let live_version = live
+        .as_ref()
+        .and_then(|m| Version::GenerationAndLabels.of(m));
+    let owner = desired::owner_reference(tenant);
+    if let Some(live) = live {
+        let ours = live
+            .owner_references
+            .unwrap_or_default()
+            .iter()
+            .any(|o| o.uid == owner.uid);
+        if !ours {
+            return Err(Blocked {
+                state: STATE_NOT_OWNED,
+                reason: "NotOwned",
+                message: format!(
+                    "StatefulSet {sts_name:?} exists and is not owned by this Tenant; refusing to adopt it"
+                ),
+                kind: StopKind::Stalled,
+                event: true,
+                requeue: Some(Duration::from_secs(60)),
+            }
+            .into());
+        }
+    }
+    Ok(apply(
+        &ctx.applied,
+        sts_api,
+        sts,
+        live_version,
+        Version::GenerationAndLabels,
+    )
+    .await
+    .at(Step::StatefulSets)?)
 }

@@ -1,7 +1,6 @@
 //! The Mutating- and ValidatingWebhookConfiguration that register the webhooks: one builder for
 //! `hanzo-s3-operator webhook-config`, for what the operator applies in a cluster, and for tests.
 
-use base64::Engine;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhook, MutatingWebhookConfiguration, RuleWithOperations, ServiceReference,
@@ -148,11 +147,6 @@ pub fn yaml(options: &Options) -> Result<String, serde_yaml_ng::Error> {
         serde_yaml_ng::to_string(&mutating(options))?,
         serde_yaml_ng::to_string(&validating(options))?
     ))
-}
-
-/// The base64 a caBundle holds, for messages and comparisons.
-pub fn ca_bundle_b64(pem: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(pem)
 }
 
 /// Server-side apply of both configurations (forced: the operator owns these fields, whoever set

@@ -1,19 +1,18 @@
 //! AdmissionReview v1 in and out, for Tenants. Knows the wire contract, not the rules: those come
 //! from `admission`. Parses only what it needs: the request's uid, kind, operation, namespace, name,
 //! dryRun and the two objects; everything else in the review (userInfo, options, ...) is skipped.
+//!
+//! One review goes parse → decide → render: [`answer`] parses the envelope, the functions below it
+//! each decide one step into a [`Decision`], and [`Decision::render`] alone writes the answer.
 
-use base64::Engine;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::StatusCause;
 use serde::Deserialize;
+use serde_json::Value;
 use serde_json::value::RawValue;
-use serde_json::{Value, json};
 
+use super::decision::{Decision, REVIEW_API_VERSION, REVIEW_KIND};
 use crate::admission::patch::defaulting_patch_of_json;
 use crate::admission::{self, DefaultsConfig, Violation};
 use crate::api::tenant::{GROUP, KIND, Tenant};
-
-pub const REVIEW_API_VERSION: &str = "admission.k8s.io/v1";
-pub const REVIEW_KIND: &str = "AdmissionReview";
 
 /// Which endpoint is answering.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,18 +77,17 @@ struct GroupVersionKind {
     kind: String,
 }
 
-/// What the handler learned, for logs and metrics (never object contents).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// What the handler learned, for logs and metrics: who asked about what, and what was decided
+/// (which quotes no more of the object than the answer itself does).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Outcome {
     pub uid: String,
     pub operation: String,
     pub namespace: String,
     pub name: String,
     pub dry_run: bool,
-    pub allowed: bool,
-    /// `allowed`, `denied`, `patched`.
-    pub verdict: &'static str,
-    pub violations: usize,
+    /// The answer was rendered from it; metrics and logs read their verdict from it.
+    pub decision: Decision,
 }
 
 /// Facts only the cluster knows. `None` from the view means "cannot tell" (standalone mode, or the
@@ -121,6 +119,24 @@ pub async fn answer(
     config: &DefaultsConfig,
     cluster: &impl ClusterView,
 ) -> Result<(Value, Outcome), BadReview> {
+    let request = parse_review(body)?;
+    let namespace = request.namespace.clone().unwrap_or_default();
+    let mut name = request.name.clone().unwrap_or_default();
+    let decision = decide(webhook, &request, &namespace, &mut name, config, cluster).await?;
+    let review = decision.render(&request.uid);
+    let outcome = Outcome {
+        dry_run: request.dry_run.unwrap_or(false),
+        uid: request.uid,
+        operation: request.operation,
+        namespace,
+        name,
+        decision,
+    };
+    Ok((review, outcome))
+}
+
+/// The request of a well-formed AdmissionReview v1, its objects borrowed from `body`.
+fn parse_review(body: &[u8]) -> Result<RequestIn<'_>, BadReview> {
     // JSON is UTF-8. serde_json checks the strings it keeps, not the keys it skips, so a body
     // with invalid bytes in an ignored key would otherwise be answered (found by fuzzing).
     let body = std::str::from_utf8(body)
@@ -139,148 +155,175 @@ pub async fn answer(
     if request.uid.is_empty() {
         return Err(BadReview("AdmissionReview request has no uid".into()));
     }
-    let mut outcome = Outcome {
-        uid: request.uid.clone(),
-        operation: request.operation.clone(),
-        namespace: request.namespace.clone().unwrap_or_default(),
-        name: request.name.clone().unwrap_or_default(),
-        dry_run: request.dry_run.unwrap_or(false),
-        allowed: true,
-        verdict: "allowed",
-        violations: 0,
+    Ok(request)
+}
+
+/// The decision about a well-formed request. `name` is the request's, for the log; a request
+/// without one gets the Tenant's once the object parses.
+async fn decide(
+    webhook: Webhook,
+    request: &RequestIn<'_>,
+    namespace: &str,
+    name: &mut String,
+    config: &DefaultsConfig,
+    cluster: &impl ClusterView,
+) -> Result<Decision, BadReview> {
+    let Some(raw_object) = object_to_judge(request)? else {
+        return Ok(Decision::allow());
     };
+    let new = match received_tenant(raw_object, namespace)? {
+        Ok(tenant) => tenant,
+        Err(violations) => {
+            return Ok(Decision::Invalid {
+                name: name_of(raw_object, name.as_str()),
+                violations,
+                warnings: Vec::new(),
+            });
+        }
+    };
+    if name.is_empty() {
+        *name = new.name().to_owned();
+    }
+    match webhook {
+        Webhook::Mutate => mutate(raw_object, new, config),
+        Webhook::Validate => validate(request, new, namespace, config, cluster).await,
+    }
+}
+
+/// The object the review asks about, or `None` when there is nothing to judge.
+fn object_to_judge<'a>(request: &RequestIn<'a>) -> Result<Option<&'a RawValue>, BadReview> {
     let is_tenant = request.kind.group == GROUP && request.kind.kind == KIND;
-    let raw_object = match request.operation.as_str() {
+    match request.operation.as_str() {
         // Nothing to judge: deletion is always allowed (a Tenant's data outlives it in its PVCs),
         // and a review for another kind means a mis-registration we should not turn into outages.
-        "CREATE" | "UPDATE" if is_tenant => request.object.as_ref().ok_or_else(|| {
+        "CREATE" | "UPDATE" if is_tenant => request.object.map(Some).ok_or_else(|| {
             BadReview(format!(
                 "{} review without request.object",
                 request.operation
             ))
-        })?,
-        _ => return Ok((allow(&request.uid, Vec::new()), outcome)),
-    };
+        }),
+        _ => Ok(None),
+    }
+}
+
+/// The Tenant in `request.object`, in the request's namespace; `Ok(Err)` with the violations of an
+/// object that is over the size limits or is no Tenant (both webhooks deny those alike).
+fn received_tenant(
+    raw_object: &RawValue,
+    namespace: &str,
+) -> Result<Result<Tenant, Vec<Violation>>, BadReview> {
     // Before anything is built from the object: its size is bounded (see admission::limits).
     let over = admission::limits::check_json(raw_object.get())
         .map_err(|e| BadReview(format!("malformed AdmissionReview: request.object: {e}")))?;
     if !over.is_empty() {
-        outcome.allowed = false;
-        outcome.verdict = "denied";
-        outcome.violations = over.len();
-        let name = name_of(raw_object, &outcome.name);
-        return Ok((
-            deny_invalid(&request.uid, &name, &over, Vec::new()),
-            outcome,
-        ));
+        return Ok(Err(over));
     }
-    let new = match admission::parse_tenant_str(raw_object.get()) {
-        Ok(mut tenant) => {
-            // The object carries its namespace on CREATE only after defaulting by the apiserver;
-            // the request always has it.
-            if tenant.namespace().is_empty() {
-                tenant.metadata.namespace = Some(outcome.namespace.clone());
-            } else if tenant.namespace() != outcome.namespace {
-                // The apiserver refuses such an object before any webhook sees it; everything
-                // derived from the namespace (Services, host names) would be built for the wrong one.
-                return Err(BadReview(format!(
-                    "malformed AdmissionReview: request.namespace {:?} differs from the object's metadata.namespace {:?}",
-                    outcome.namespace,
-                    tenant.namespace()
-                )));
-            }
-            tenant
-        }
-        Err(violation) => {
-            outcome.allowed = false;
-            outcome.verdict = "denied";
-            outcome.violations = 1;
-            let name = name_of(raw_object, &outcome.name);
-            return Ok((
-                deny_invalid(&request.uid, &name, &[violation], Vec::new()),
-                outcome,
-            ));
-        }
+    let mut tenant = match admission::parse_tenant_str(raw_object.get()) {
+        Ok(tenant) => tenant,
+        Err(violation) => return Ok(Err(vec![violation])),
     };
-    if outcome.name.is_empty() {
-        outcome.name = new.name().to_owned();
+    // The object carries its namespace on CREATE only after defaulting by the apiserver;
+    // the request always has it.
+    if tenant.namespace().is_empty() {
+        tenant.metadata.namespace = Some(namespace.to_owned());
+    } else if tenant.namespace() != namespace {
+        // The apiserver refuses such an object before any webhook sees it; everything
+        // derived from the namespace (Services, host names) would be built for the wrong one.
+        return Err(BadReview(format!(
+            "malformed AdmissionReview: request.namespace {:?} differs from the object's metadata.namespace {:?}",
+            namespace,
+            tenant.namespace()
+        )));
     }
-    match webhook {
-        Webhook::Mutate => {
-            let (patch, _) = defaulting_patch_of_json(raw_object.get(), new, config)
-                .map_err(|e| BadReview(format!("cannot default the object: {e}")))?;
-            let mut response = allow(&request.uid, Vec::new());
-            if !patch.0.is_empty() {
-                let bytes = serde_json::to_vec(&patch)
-                    .map_err(|e| BadReview(format!("cannot encode the patch: {e}")))?;
-                response["response"]["patchType"] = json!("JSONPatch");
-                response["response"]["patch"] =
-                    json!(base64::engine::general_purpose::STANDARD.encode(bytes));
-                outcome.verdict = "patched";
+    Ok(Ok(tenant))
+}
+
+/// /mutate: the patch that defaults the object as received, when defaulting changes anything.
+fn mutate(
+    raw_object: &RawValue,
+    new: Tenant,
+    config: &DefaultsConfig,
+) -> Result<Decision, BadReview> {
+    let (patch, _) = defaulting_patch_of_json(raw_object.get(), new, config)
+        .map_err(|e| BadReview(format!("cannot default the object: {e}")))?;
+    if patch.0.is_empty() {
+        return Ok(Decision::allow());
+    }
+    let patch = serde_json::to_vec(&patch)
+        .map_err(|e| BadReview(format!("cannot encode the patch: {e}")))?;
+    Ok(Decision::Patch { patch })
+}
+
+/// /validate: the Tenant as defaulting leaves it, the change from the stored one, then the checks
+/// that need the cluster.
+async fn validate(
+    request: &RequestIn<'_>,
+    new: Tenant,
+    namespace: &str,
+    config: &DefaultsConfig,
+    cluster: &impl ClusterView,
+) -> Result<Decision, BadReview> {
+    let mut warnings = Vec::new();
+    let old = stored_tenant(request, namespace, &mut warnings)?;
+    // Defaulting changes neither the name, the namespace nor the configuration Secret, so
+    // the cluster checks below read the defaulted Tenant as they would the one received.
+    let (verdict, new) = admission::review_owned(old, new, config);
+    let allowed = verdict.allowed();
+    warnings.extend(verdict.warnings);
+    if !allowed {
+        return Ok(Decision::Invalid {
+            name: new.name().to_owned(),
+            violations: verdict.violations,
+            warnings,
+        });
+    }
+    if let Some(reason) = cluster_checks(&new, cluster, &mut warnings).await {
+        return Ok(Decision::Forbidden {
+            name: new.name().to_owned(),
+            reason,
+            warnings,
+        });
+    }
+    Ok(Decision::Allow { warnings })
+}
+
+/// The stored Tenant an UPDATE changes, in the request's namespace. `None` when there is nothing to
+/// compare with: not an UPDATE, or a stored object that cannot be read (a warning says so).
+fn stored_tenant(
+    request: &RequestIn<'_>,
+    namespace: &str,
+    warnings: &mut Vec<String>,
+) -> Result<Option<Tenant>, BadReview> {
+    if request.operation != "UPDATE" {
+        return Ok(None);
+    }
+    let Some(raw) = request.old_object else {
+        return Err(BadReview("UPDATE review without request.oldObject".into()));
+    };
+    let over = admission::limits::check_json(raw.get())
+        .map_err(|e| BadReview(format!("malformed AdmissionReview: request.oldObject: {e}")))?;
+    if !over.is_empty() {
+        warnings.push(
+            "the stored Tenant is over the size limits; changes to pools could not be checked against it"
+                .to_owned(),
+        );
+        return Ok(None);
+    }
+    match admission::parse_tenant_str(raw.get()) {
+        Ok(mut old) => {
+            if old.namespace().is_empty() {
+                old.metadata.namespace = Some(namespace.to_owned());
             }
-            Ok((response, outcome))
+            Ok(Some(old))
         }
-        Webhook::Validate => {
-            let mut warnings = Vec::new();
-            let old_over = match (request.operation.as_str(), request.old_object) {
-                ("UPDATE", Some(raw)) => admission::limits::check_json(raw.get()).map_err(|e| {
-                    BadReview(format!("malformed AdmissionReview: request.oldObject: {e}"))
-                })?,
-                _ => Vec::new(),
-            };
-            let old = match (request.operation.as_str(), request.old_object) {
-                ("UPDATE", None) => {
-                    return Err(BadReview("UPDATE review without request.oldObject".into()));
-                }
-                ("UPDATE", Some(_)) if !old_over.is_empty() => {
-                    warnings.push(
-                        "the stored Tenant is over the size limits; changes to pools could not be checked against it"
-                            .to_owned(),
-                    );
-                    None
-                }
-                ("UPDATE", Some(raw)) => match admission::parse_tenant_str(raw.get()) {
-                    Ok(mut old) => {
-                        if old.namespace().is_empty() {
-                            old.metadata.namespace = Some(outcome.namespace.clone());
-                        }
-                        Some(old)
-                    }
-                    // Stored while the webhook was off, or by an older schema: the new object is
-                    // still judged in full, only the comparison with the old one is impossible.
-                    Err(violation) => {
-                        warnings.push(format!(
-                            "the stored Tenant is not valid ({}); changes to pools could not be checked against it",
-                            violation.message()
-                        ));
-                        None
-                    }
-                },
-                _ => None,
-            };
-            // Defaulting changes neither the name, the namespace nor the configuration Secret, so
-            // the cluster checks below read the defaulted Tenant as they would the one received.
-            let (verdict, new) = admission::review_owned(old, new, config);
-            warnings.extend(verdict.warnings.iter().cloned());
-            if !verdict.allowed() {
-                outcome.allowed = false;
-                outcome.verdict = "denied";
-                outcome.violations = verdict.violations.len();
-                return Ok((
-                    deny_invalid(&request.uid, new.name(), &verdict.violations, warnings),
-                    outcome,
-                ));
-            }
-            if let Some(denial) = cluster_checks(&new, cluster, &mut warnings).await {
-                outcome.allowed = false;
-                outcome.verdict = "denied";
-                outcome.violations = 1;
-                return Ok((
-                    deny_policy(&request.uid, new.name(), &denial, warnings),
-                    outcome,
-                ));
-            }
-            Ok((allow(&request.uid, warnings), outcome))
+        // Stored while the webhook was off, or by an older schema: the new object is
+        // still judged in full, only the comparison with the old one is impossible.
+        Err(violation) => {
+            warnings.push(format!(
+                "the stored Tenant is not valid ({}); changes to pools could not be checked against it",
+                violation.message()
+            ));
+            Ok(None)
         }
     }
 }
@@ -340,73 +383,12 @@ fn name_of(object: &RawValue, fallback: &str) -> String {
         .unwrap_or_else(|| fallback.to_owned())
 }
 
-fn review_envelope(response: Value) -> Value {
-    json!({"apiVersion": REVIEW_API_VERSION, "kind": REVIEW_KIND, "response": response})
-}
-
-fn allow(uid: &str, warnings: Vec<String>) -> Value {
-    respond(json!({"uid": uid, "allowed": true}), warnings)
-}
-
-fn respond(mut response: Value, warnings: Vec<String>) -> Value {
-    if !warnings.is_empty() {
-        response["warnings"] = json!(warnings);
-    }
-    review_envelope(response)
-}
-
-/// A denial with a metav1.Status in the apiserver's own shape.
-fn deny(
-    uid: &str,
-    code: u16,
-    reason: &str,
-    message: String,
-    details: Value,
-    warnings: Vec<String>,
-) -> Value {
-    let status = json!({"metadata": {}, "status": "Failure", "code": code, "reason": reason, "message": message, "details": details});
-    respond(
-        json!({"uid": uid, "allowed": false, "status": status}),
-        warnings,
-    )
-}
-
-/// 422 Invalid with one cause per violation, in the shape of the apiserver's own field errors.
-fn deny_invalid(uid: &str, name: &str, violations: &[Violation], warnings: Vec<String>) -> Value {
-    let causes: Vec<Value> = violations
-        .iter()
-        .map(|v| {
-            // The apiserver's own type, so the key names cannot drift from what it decodes: the
-            // cause's type travels as `reason` (a hand-written `type` key was silently dropped).
-            let cause = StatusCause {
-                reason: Some(v.reason.cause_type().to_owned()),
-                field: Some(v.field.clone()),
-                message: Some(v.message()),
-            };
-            serde_json::to_value(cause).unwrap_or(Value::Null)
-        })
-        .collect();
-    let details = json!({"name": name, "group": GROUP, "kind": "tenants", "causes": causes});
-    deny(
-        uid,
-        422,
-        "Invalid",
-        admission::denial_message(name, violations),
-        details,
-        warnings,
-    )
-}
-
-/// 403 Forbidden: the Tenant is fine, the cluster's policy refuses it.
-fn deny_policy(uid: &str, name: &str, reason: &str, warnings: Vec<String>) -> Value {
-    let details = json!({"name": name, "group": GROUP, "kind": "tenants"});
-    let message = format!("Tenant.minio.min.io {name:?} is forbidden: {reason}");
-    deny(uid, 403, "Forbidden", message, details, warnings)
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use base64::Engine as _;
+    use serde_json::json;
 
     use super::*;
 

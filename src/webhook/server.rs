@@ -20,18 +20,20 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulConnection;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use serde_json::Value;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
 use tower::ServiceExt;
 
 use super::cluster::ApiCluster;
 use super::conn::{Clock, InProgress, Timed, idle_for};
-use super::metrics::{GaugeGuard, Metrics};
-use super::review::{self, ClusterView, NoCluster, Webhook};
+use super::review::{self, BadReview, ClusterView, NoCluster, Outcome, Webhook};
 use super::tls::{ServingCert, server_config};
 use crate::admission::DefaultsConfig;
+use crate::metrics::{GaugeGuard, Metrics};
 
 /// Bodies above this get 413 (the apiserver's own request limit is 3 MiB; reviews carry the object
 /// and the old object, so 7 MiB leaves room for both).
@@ -140,11 +142,12 @@ fn routes(shared: Arc<Shared>) -> Router {
 }
 
 /// `?timeout=10s` as the apiserver sends it: a Go duration (`5s`, `1m30s`, `1.5s`, `500ms`), or
-/// plain seconds. Anything else, zero or negative gives the default; more than 30 s is capped.
-pub fn parse_timeout(raw: Option<&str>) -> Duration {
+/// plain seconds. Anything else, zero or negative gives `default` (the server's own, kept as it is
+/// even above 30 s); a timeout of more than 30 s is capped.
+pub fn parse_timeout(raw: Option<&str>, default: Duration) -> Duration {
     parse_go_duration(raw.unwrap_or_default().trim())
         .filter(|d| !d.is_zero())
-        .map_or(DEFAULT_DEADLINE, |d| d.min(MAX_DEADLINE))
+        .map_or(default, |d| d.min(MAX_DEADLINE))
 }
 
 fn parse_go_duration(text: &str) -> Option<Duration> {
@@ -232,155 +235,252 @@ struct Caller {
     certified: bool,
 }
 
+/// Why a request to /mutate or /validate got no AdmissionReview: each is one HTTP error, one
+/// `verdict` of the request metrics and (but for an oversized body) one log line.
+enum Unanswered {
+    /// A client CA is configured and the caller presented no certificate it signed.
+    Unauthenticated,
+    /// No room for the body among those held at once within the deadline.
+    NoRoomForBody {
+        declared: Option<usize>,
+    },
+    TooLarge {
+        limit: usize,
+    },
+    Unreadable(axum::Error),
+    BodyTimeout,
+    /// No turn to judge within the deadline.
+    NoTurn,
+    /// The body is not a review that can be answered.
+    Malformed(BadReview),
+    AnswerTimeout,
+}
+
+impl Unanswered {
+    /// The `verdict` label of the request metrics.
+    fn label(&self) -> &'static str {
+        match self {
+            Unanswered::Unauthenticated => "unauthenticated",
+            Unanswered::NoRoomForBody { .. } | Unanswered::NoTurn => "overloaded",
+            Unanswered::TooLarge { .. } => "too_large",
+            Unanswered::Unreadable(_) | Unanswered::Malformed(_) => "bad_request",
+            Unanswered::BodyTimeout | Unanswered::AnswerTimeout => "timeout",
+        }
+    }
+
+    fn log(&self, webhook: Webhook, deadline: Duration) {
+        let webhook = webhook.as_str();
+        match self {
+            Unanswered::Unauthenticated => {
+                tracing::warn!(webhook, "a review without a client certificate was refused");
+            }
+            Unanswered::NoRoomForBody { declared } => tracing::warn!(
+                webhook,
+                ?deadline,
+                bytes = *declared,
+                "no room for the review's body within its deadline"
+            ),
+            Unanswered::TooLarge { .. } => {}
+            Unanswered::Unreadable(error) => {
+                tracing::debug!(webhook, %error, "cannot read the request body");
+            }
+            Unanswered::BodyTimeout => tracing::warn!(
+                webhook,
+                ?deadline,
+                "request body not received within the deadline"
+            ),
+            Unanswered::NoTurn => tracing::warn!(
+                webhook,
+                ?deadline,
+                "no turn to judge the review within its deadline"
+            ),
+            Unanswered::Malformed(bad) => {
+                tracing::warn!(webhook, reason = %bad, "malformed admission review");
+            }
+            Unanswered::AnswerTimeout => {
+                tracing::warn!(webhook, ?deadline, "admission review timed out");
+            }
+        }
+    }
+
+    fn response(self) -> Response {
+        match self {
+            Unanswered::Unauthenticated => plain(
+                StatusCode::UNAUTHORIZED,
+                "a client certificate signed by the configured client CA is required",
+            ),
+            Unanswered::NoRoomForBody { .. } => plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many large reviews in progress; no room for this one within its deadline",
+            ),
+            Unanswered::TooLarge { limit } => plain(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body larger than {limit} bytes"),
+            ),
+            Unanswered::Unreadable(error) => plain(
+                StatusCode::BAD_REQUEST,
+                format!("cannot read the request body: {error}"),
+            ),
+            Unanswered::BodyTimeout => plain(
+                StatusCode::REQUEST_TIMEOUT,
+                "request body not received within the deadline",
+            ),
+            Unanswered::NoTurn => plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many reviews in progress; no turn within the deadline",
+            ),
+            Unanswered::Malformed(bad) => plain(StatusCode::BAD_REQUEST, bad.to_string()),
+            Unanswered::AnswerTimeout => plain(
+                StatusCode::GATEWAY_TIMEOUT,
+                "deadline exceeded while answering the review",
+            ),
+        }
+    }
+}
+
+/// One request to /mutate or /validate, as its metric and log lines see it.
+struct Call<'a> {
+    webhook: Webhook,
+    metrics: &'a Metrics,
+    started: Instant,
+    deadline: Duration,
+}
+
+impl Call<'_> {
+    fn observe(&self, verdict: &'static str) {
+        self.metrics.observe(
+            self.webhook.as_str(),
+            verdict,
+            self.started.elapsed().as_secs_f64(),
+        );
+    }
+
+    fn unanswered(&self, why: Unanswered) -> Response {
+        self.observe(why.label());
+        why.log(self.webhook, self.deadline);
+        why.response()
+    }
+
+    fn answered(&self, review: Value, outcome: &Outcome) -> Response {
+        let decision = &outcome.decision;
+        self.observe(decision.label());
+        tracing::info!(
+            webhook = self.webhook.as_str(),
+            uid = %outcome.uid,
+            operation = %outcome.operation,
+            namespace = %outcome.namespace,
+            name = %outcome.name,
+            dry_run = outcome.dry_run,
+            verdict = decision.label(),
+            violations = decision.violations(),
+            micros = self.started.elapsed().as_micros() as u64,
+            "admission review answered"
+        );
+        axum::Json(review).into_response()
+    }
+}
+
 async fn handle(webhook: Webhook, State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let started = Instant::now();
-    let app = &shared.app;
-    if shared.options.client_ca_pem.is_some()
-        && !request
+    let call = Call {
+        webhook,
+        metrics: &shared.app.metrics,
+        started,
+        deadline: parse_timeout(
+            timeout_param(request.uri().query()),
+            shared.options.default_deadline,
+        ),
+    };
+    if !authorized(&shared.options, &request) {
+        return call.unanswered(Unanswered::Unauthenticated);
+    }
+    let _in_flight = GaugeGuard::new(&shared.app.metrics.in_flight);
+    carry(&call, &shared, request)
+        .await
+        .unwrap_or_else(|why| call.unanswered(why))
+}
+
+/// Without a client CA anyone may ask; with one, only a caller whose certificate it signed.
+fn authorized(options: &ServerOptions, request: &Request) -> bool {
+    options.client_ca_pem.is_none()
+        || request
             .extensions()
             .get::<Caller>()
             .is_some_and(|c| c.certified)
-    {
-        app.metrics.observe(
-            webhook.as_str(),
-            "unauthenticated",
-            started.elapsed().as_secs_f64(),
-        );
-        tracing::warn!(
-            webhook = webhook.as_str(),
-            "a review without a client certificate was refused"
-        );
-        return plain(
-            StatusCode::UNAUTHORIZED,
-            "a client certificate signed by the configured client CA is required",
-        );
-    }
-    let _in_flight = GaugeGuard::new(&app.metrics.in_flight);
-    let deadline = timeout_param(request.uri().query())
-        .and_then(|raw| parse_go_duration(raw.trim()))
-        .filter(|d| !d.is_zero())
-        .map_or(shared.options.default_deadline, |d| d.min(MAX_DEADLINE));
-    let until = started + deadline;
-    let finish = |verdict: &'static str| {
-        app.metrics
-            .observe(webhook.as_str(), verdict, started.elapsed().as_secs_f64());
-    };
+}
+
+/// Reads the body and judges it, each step within the review's deadline. The body's room and the
+/// turn to judge are held until the answer is encoded.
+async fn carry(call: &Call<'_>, shared: &Shared, request: Request) -> Result<Response, Unanswered> {
+    let until = call.started + call.deadline;
     let limit = shared.options.body_limit;
-    // Room for this body among those held at once, before a byte of it is read.
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
-    let reserve =
-        u32::try_from(budget_kib(declared.unwrap_or(limit).min(limit))).unwrap_or(u32::MAX);
-    let Ok(Ok(_room)) =
-        tokio::time::timeout_at(until, shared.body_budget.acquire_many(reserve)).await
-    else {
-        finish("overloaded");
-        tracing::warn!(
-            webhook = webhook.as_str(),
-            ?deadline,
-            bytes = declared,
-            "no room for the review's body within its deadline"
-        );
-        return plain(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too many large reviews in progress; no room for this one within its deadline",
-        );
-    };
-    let body = match tokio::time::timeout_at(until, read_body(request.into_body(), limit)).await {
-        Ok(Ok(body)) => body,
-        Ok(Err(BodyError::TooLarge)) => {
-            finish("too_large");
-            return plain(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("request body larger than {limit} bytes"),
-            );
-        }
-        Ok(Err(BodyError::Read(error))) => {
-            finish("bad_request");
-            tracing::debug!(webhook = webhook.as_str(), %error, "cannot read the request body");
-            return plain(
-                StatusCode::BAD_REQUEST,
-                format!("cannot read the request body: {error}"),
-            );
-        }
-        Err(_) => {
-            finish("timeout");
-            tracing::warn!(
-                webhook = webhook.as_str(),
-                ?deadline,
-                "request body not received within the deadline"
-            );
-            return plain(
-                StatusCode::REQUEST_TIMEOUT,
-                "request body not received within the deadline",
-            );
-        }
-    };
+    let _room = room_for_body(shared, declared_length(&request), until).await?;
+    let body = read_within(request.into_body(), limit, until).await?;
     // A turn to judge; waiting for it counts against the deadline.
     let Ok(Ok(_turn)) = tokio::time::timeout_at(until, shared.reviews.acquire()).await else {
-        finish("overloaded");
-        tracing::warn!(
-            webhook = webhook.as_str(),
-            ?deadline,
-            "no turn to judge the review within its deadline"
-        );
-        return plain(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too many reviews in progress; no turn within the deadline",
-        );
+        return Err(Unanswered::NoTurn);
     };
     // Cluster checks get three quarters of what is left, so a slow API still leaves time to
     // answer (with a warning that the check was skipped) before the apiserver gives up.
     let left = until.saturating_duration_since(Instant::now());
     let cluster_until = Instant::now() + left * 3 / 4;
-    let answer = async {
-        match &app.cluster {
-            Some(cluster) => {
-                let budgeted = Budgeted {
-                    inner: cluster,
-                    until: cluster_until,
-                };
-                review::answer(webhook, &body, &app.defaults, &budgeted).await
-            }
-            None => review::answer(webhook, &body, &app.defaults, &NoCluster).await,
+    let judging = judge(call.webhook, &shared.app, &body, cluster_until);
+    match tokio::time::timeout_at(until, judging).await {
+        Ok(Ok((review, outcome))) => Ok(call.answered(review, &outcome)),
+        Ok(Err(bad)) => Err(Unanswered::Malformed(bad)),
+        Err(_) => Err(Unanswered::AnswerTimeout),
+    }
+}
+
+/// The body's Content-Length, if it declares a readable one.
+fn declared_length(request: &Request) -> Option<usize> {
+    request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+}
+
+/// Room for this body among those held at once, before a byte of it is read: what it declares, or
+/// the limit when it declares nothing.
+async fn room_for_body(
+    shared: &Shared,
+    declared: Option<usize>,
+    until: Instant,
+) -> Result<SemaphorePermit<'_>, Unanswered> {
+    let limit = shared.options.body_limit;
+    let reserve =
+        u32::try_from(budget_kib(declared.unwrap_or(limit).min(limit))).unwrap_or(u32::MAX);
+    match tokio::time::timeout_at(until, shared.body_budget.acquire_many(reserve)).await {
+        Ok(Ok(room)) => Ok(room),
+        Ok(Err(_)) | Err(_) => Err(Unanswered::NoRoomForBody { declared }),
+    }
+}
+
+async fn read_within(body: Body, limit: usize, until: Instant) -> Result<Bytes, Unanswered> {
+    match tokio::time::timeout_at(until, read_body(body, limit)).await {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(BodyError::TooLarge)) => Err(Unanswered::TooLarge { limit }),
+        Ok(Err(BodyError::Read(error))) => Err(Unanswered::Unreadable(error)),
+        Err(_) => Err(Unanswered::BodyTimeout),
+    }
+}
+
+/// The answer to a review body; the cluster, when there is one, is asked until `cluster_until`.
+async fn judge(
+    webhook: Webhook,
+    app: &AppState,
+    body: &[u8],
+    cluster_until: Instant,
+) -> Result<(Value, Outcome), BadReview> {
+    match &app.cluster {
+        Some(cluster) => {
+            let budgeted = Budgeted {
+                inner: cluster,
+                until: cluster_until,
+            };
+            review::answer(webhook, body, &app.defaults, &budgeted).await
         }
-    };
-    match tokio::time::timeout_at(until, answer).await {
-        Ok(Ok((review, outcome))) => {
-            finish(outcome.verdict);
-            tracing::info!(
-                webhook = webhook.as_str(),
-                uid = %outcome.uid,
-                operation = %outcome.operation,
-                namespace = %outcome.namespace,
-                name = %outcome.name,
-                dry_run = outcome.dry_run,
-                verdict = outcome.verdict,
-                violations = outcome.violations,
-                micros = started.elapsed().as_micros() as u64,
-                "admission review answered"
-            );
-            axum::Json(review).into_response()
-        }
-        Ok(Err(bad)) => {
-            finish("bad_request");
-            tracing::warn!(webhook = webhook.as_str(), reason = %bad, "malformed admission review");
-            plain(StatusCode::BAD_REQUEST, bad.to_string())
-        }
-        Err(_) => {
-            finish("timeout");
-            tracing::warn!(
-                webhook = webhook.as_str(),
-                ?deadline,
-                "admission review timed out"
-            );
-            plain(
-                StatusCode::GATEWAY_TIMEOUT,
-                "deadline exceeded while answering the review",
-            )
-        }
+        None => review::answer(webhook, body, &app.defaults, &NoCluster).await,
     }
 }
 
@@ -496,7 +596,44 @@ pub async fn serve_with(
         state.cert.clone(),
         options.client_ca_pem.as_deref(),
     )?));
-    // The first review would otherwise pay for reading the schema.
+    load_schema().await;
+    let shared = shared(state, options);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let serving = Arc::new(Serving {
+        acceptor,
+        app: routes(shared.clone()),
+        http1: http1_builder(),
+        http2: http2_builder(),
+        stop: stop_rx,
+        shared: shared.clone(),
+    });
+    let max_connections = shared
+        .options
+        .max_connections
+        .clamp(1, Semaphore::MAX_PERMITS);
+    let connections = Arc::new(Semaphore::new(max_connections));
+    accept_until(&listener, &connections, &serving, shutdown).await;
+    drop(listener);
+    shared.draining.store(true, Ordering::Relaxed);
+    let _ = stop_tx.send(true);
+    tracing::info!("webhook server stopping: finishing in-flight requests");
+    // Every connection task holds a permit until it ends.
+    let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
+    let grace = shared.options.shutdown_grace;
+    if tokio::time::timeout(grace, connections.acquire_many(all))
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            grace = ?grace,
+            "connections still open after the grace period; stopping anyway"
+        );
+    }
+    Ok(())
+}
+
+/// Reads the Tenant schema now: the first review would otherwise pay for reading it.
+async fn load_schema() {
     if !tokio::task::spawn_blocking(crate::admission::shape::load)
         .await
         .unwrap_or(false)
@@ -505,14 +642,16 @@ pub async fn serve_with(
             "the Tenant schema could not be read; lists in place of objects are left to the apiserver"
         );
     }
-    let shared = shared(state, options.clone());
-    let app = routes(shared.clone());
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let max_connections = options.max_connections.clamp(1, Semaphore::MAX_PERMITS);
-    let connections = Arc::new(Semaphore::new(max_connections));
+}
+
+fn http1_builder() -> hyper::server::conn::http1::Builder {
     let mut http1 = hyper::server::conn::http1::Builder::new();
     // Read deadlines of HTTP/1.1 are `conn::Timed`'s (idle and header timeouts apart).
     http1.keep_alive(true).header_read_timeout(None);
+    http1
+}
+
+fn http2_builder() -> hyper::server::conn::http2::Builder<TokioExecutor> {
     let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
     http2
         .timer(TokioTimer::new())
@@ -520,7 +659,27 @@ pub async fn serve_with(
         .keep_alive_interval(Some(Duration::from_secs(30)))
         .keep_alive_timeout(Duration::from_secs(20))
         .max_concurrent_streams(256);
-    let (http1, http2) = (Arc::new(http1), Arc::new(http2));
+    http2
+}
+
+/// What every connection's task serves with.
+struct Serving {
+    acceptor: TlsAcceptor,
+    app: Router,
+    http1: hyper::server::conn::http1::Builder,
+    http2: hyper::server::conn::http2::Builder<TokioExecutor>,
+    /// Turns true when the server stops.
+    stop: tokio::sync::watch::Receiver<bool>,
+    shared: Arc<Shared>,
+}
+
+/// Accepts connections until `shutdown` resolves, each served by a task of its own.
+async fn accept_until(
+    listener: &TcpListener,
+    connections: &Arc<Semaphore>,
+    serving: &Arc<Serving>,
+    shutdown: impl Future<Output = ()>,
+) {
     tokio::pin!(shutdown);
     loop {
         // At the connection limit, wait for one to close before accepting more.
@@ -546,82 +705,85 @@ pub async fn serve_with(
         if let Err(error) = tcp.set_nodelay(true) {
             tracing::debug!(%peer, %error, "cannot set TCP_NODELAY");
         }
-        let (acceptor, app, http1, http2) =
-            (acceptor.clone(), app.clone(), http1.clone(), http2.clone());
-        let (stop, options, shared) = (stop_rx.clone(), options.clone(), shared.clone());
-        tokio::spawn(async move {
-            let _permit = permit;
-            let _open = GaugeGuard::new(&shared.app.metrics.connections);
-            let tls =
-                match tokio::time::timeout(options.handshake_timeout, acceptor.accept(tcp)).await {
-                    Ok(Ok(tls)) => tls,
-                    Ok(Err(error)) => {
-                        tracing::debug!(%peer, %error, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        tracing::debug!(%peer, "TLS handshake timed out");
-                        return;
-                    }
-                };
-            let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-            // rustls verified it against the client CA if one was sent (none configured: none
-            // asked for).
-            let caller = Caller {
-                certified: tls
-                    .get_ref()
-                    .1
-                    .peer_certificates()
-                    .is_some_and(|c| !c.is_empty()),
-            };
-            let clock = Clock::new();
-            let service = {
-                let clock = clock.clone();
-                hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                    req.extensions_mut().insert(caller);
-                    let in_progress = InProgress::start(&clock);
-                    let answer = app.clone().oneshot(req);
-                    async move {
-                        let response = answer.await;
-                        drop(in_progress);
-                        response
-                    }
-                })
-            };
-            let result = if h2 {
-                let conn = http2.serve_connection(TokioIo::new(tls), service);
-                drive(conn, &clock, Some(options.idle_timeout), stop).await
-            } else {
-                let io = Timed::new(
-                    tls,
-                    clock.clone(),
-                    options.idle_timeout,
-                    options.header_timeout,
-                );
-                let conn = http1.serve_connection(TokioIo::new(io), service);
-                drive(conn, &clock, None, stop).await
-            };
-            if let Err(error) = result {
-                tracing::debug!(%peer, %error, "connection ended with an error");
+        tokio::spawn(serving.clone().connection(tcp, peer, permit));
+    }
+}
+
+impl Serving {
+    /// Serves one connection to its end: TLS, then HTTP/2 or HTTP/1.1 as ALPN chose. The permit
+    /// counts it among the open connections until then.
+    async fn connection(
+        self: Arc<Self>,
+        tcp: TcpStream,
+        peer: SocketAddr,
+        permit: OwnedSemaphorePermit,
+    ) {
+        let _permit = permit;
+        let _open = GaugeGuard::new(&self.shared.app.metrics.connections);
+        let Some(tls) = self.handshake(tcp, peer).await else {
+            return;
+        };
+        let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+        let caller = caller_of(&tls);
+        let clock = Clock::new();
+        let service = {
+            let (clock, app) = (clock.clone(), self.app.clone());
+            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(caller);
+                let in_progress = InProgress::start(&clock);
+                let answer = app.clone().oneshot(req);
+                async move {
+                    let response = answer.await;
+                    drop(in_progress);
+                    response
+                }
+            })
+        };
+        let options = &self.shared.options;
+        let result = if h2 {
+            let conn = self.http2.serve_connection(TokioIo::new(tls), service);
+            drive(conn, &clock, Some(options.idle_timeout), self.stop.clone()).await
+        } else {
+            let io = Timed::new(
+                tls,
+                clock.clone(),
+                options.idle_timeout,
+                options.header_timeout,
+            );
+            let conn = self.http1.serve_connection(TokioIo::new(io), service);
+            drive(conn, &clock, None, self.stop.clone()).await
+        };
+        if let Err(error) = result {
+            tracing::debug!(%peer, %error, "connection ended with an error");
+        }
+    }
+
+    /// The TLS session, or `None` (logged) when the handshake fails or takes too long.
+    async fn handshake(&self, tcp: TcpStream, peer: SocketAddr) -> Option<TlsStream<TcpStream>> {
+        let timeout = self.shared.options.handshake_timeout;
+        match tokio::time::timeout(timeout, self.acceptor.accept(tcp)).await {
+            Ok(Ok(tls)) => Some(tls),
+            Ok(Err(error)) => {
+                tracing::debug!(%peer, %error, "TLS handshake failed");
+                None
             }
-        });
+            Err(_) => {
+                tracing::debug!(%peer, "TLS handshake timed out");
+                None
+            }
+        }
     }
-    drop(listener);
-    shared.draining.store(true, Ordering::Relaxed);
-    let _ = stop_tx.send(true);
-    tracing::info!("webhook server stopping: finishing in-flight requests");
-    // Every connection task holds a permit until it ends.
-    let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
-    if tokio::time::timeout(options.shutdown_grace, connections.acquire_many(all))
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            grace = ?options.shutdown_grace,
-            "connections still open after the grace period; stopping anyway"
-        );
+}
+
+fn caller_of(tls: &TlsStream<TcpStream>) -> Caller {
+    // rustls verified it against the client CA if one was sent (none configured: none asked for).
+    Caller {
+        certified: tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .is_some_and(|c| !c.is_empty()),
     }
-    Ok(())
 }
 
 /// Runs one connection to its end; closes it gracefully when the server stops or, with
@@ -663,20 +825,29 @@ mod tests {
     #[test]
     fn timeouts_are_read_as_go_durations() {
         let s = Duration::from_secs;
-        assert_eq!(parse_timeout(Some("5s")), s(5));
-        assert_eq!(parse_timeout(Some("30s")), s(30));
-        assert_eq!(parse_timeout(Some("1m0s")), s(30), "capped at 30 s");
-        assert_eq!(parse_timeout(Some("1.5s")), Duration::from_millis(1500));
-        assert_eq!(parse_timeout(Some("500ms")), Duration::from_millis(500));
-        assert_eq!(parse_timeout(Some("7")), s(7));
-        assert_eq!(parse_timeout(Some("0s")), DEFAULT_DEADLINE);
-        assert_eq!(parse_timeout(Some("-3s")), DEFAULT_DEADLINE);
-        assert_eq!(parse_timeout(Some("soon")), DEFAULT_DEADLINE);
-        assert_eq!(parse_timeout(Some("5x")), DEFAULT_DEADLINE);
-        assert_eq!(parse_timeout(Some("inf")), DEFAULT_DEADLINE);
-        assert_eq!(parse_timeout(Some("NaN")), DEFAULT_DEADLINE);
-        assert_eq!(parse_timeout(Some("")), DEFAULT_DEADLINE);
-        assert_eq!(parse_timeout(None), DEFAULT_DEADLINE);
+        let parse = |raw| parse_timeout(raw, DEFAULT_DEADLINE);
+        assert_eq!(parse(Some("5s")), s(5));
+        assert_eq!(parse(Some("30s")), s(30));
+        assert_eq!(parse(Some("1m0s")), s(30), "capped at 30 s");
+        assert_eq!(parse(Some("1.5s")), Duration::from_millis(1500));
+        assert_eq!(parse(Some("500ms")), Duration::from_millis(500));
+        assert_eq!(parse(Some("7")), s(7));
+        assert_eq!(parse(Some("0s")), DEFAULT_DEADLINE);
+        assert_eq!(parse(Some("-3s")), DEFAULT_DEADLINE);
+        assert_eq!(parse(Some("soon")), DEFAULT_DEADLINE);
+        assert_eq!(parse(Some("5x")), DEFAULT_DEADLINE);
+        assert_eq!(parse(Some("inf")), DEFAULT_DEADLINE);
+        assert_eq!(parse(Some("NaN")), DEFAULT_DEADLINE);
+        assert_eq!(parse(Some("")), DEFAULT_DEADLINE);
+        assert_eq!(parse(None), DEFAULT_DEADLINE);
+    }
+
+    #[test]
+    fn without_a_usable_timeout_the_servers_own_default_applies_uncapped() {
+        let s = Duration::from_secs;
+        assert_eq!(parse_timeout(Some("soon"), s(3)), s(3));
+        assert_eq!(parse_timeout(None, s(45)), s(45));
+        assert_eq!(parse_timeout(Some("5s"), s(45)), s(5));
     }
 
     /// A cluster that never answers in time.
@@ -714,7 +885,7 @@ mod tests {
         .await
         .unwrap();
         assert!(started.elapsed() < Duration::from_secs(1));
-        assert_eq!(outcome.verdict, "allowed");
+        assert_eq!(outcome.decision.label(), "allowed");
         assert!(
             review["response"]["warnings"]
                 .to_string()

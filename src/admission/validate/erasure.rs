@@ -189,75 +189,21 @@ struct Sized<'a> {
 /// the storage-class settings must be ones the server accepts for the first pool.
 pub fn validate_layout(tenant: &Tenant, settings: &ServerSettings, out: &mut Violations) {
     let pools = &tenant.spec.pools;
-    let drives = |p: &Pool| i64::from(p.servers) * i64::from(p.volumes_per_server);
     // A tenant of one drive runs without erasure coding; no parity applies.
     if pools.len() == 1 && drives(&pools[0]) == 1 {
         return;
     }
     if pools.len() > 1 {
-        for (i, pool) in pools.iter().enumerate() {
-            if drives(pool) == 1 {
-                out.invalid(
-                    format!("spec.pools[{i}]"),
-                    "servers: 1, volumesPerServer: 1",
-                    format!(
-                        "pool {:?} is a single drive, and a tenant of several pools needs at least 2 drives in each (the server runs a single drive without erasure coding and cannot add pools to it): give it 2 or more volumes or servers",
-                        pool.name
-                    ),
-                );
-            }
-        }
+        single_drive_pools(pools, out);
     }
-    let fixed = match &settings.drive_count {
-        None => None,
-        Some(s) => match s.value.parse::<u32>() {
-            Ok(0) => None,
-            Ok(n) if SET_SIZES.contains(&n) => Some(n),
-            _ => {
-                out.invalid(
-                    s.field(),
-                    value_of(s),
-                    format!(
-                        "{} must be a number of drives per erasure set from 2 to 16, or the servers would not start",
-                        s.name
-                    ),
-                );
-                return;
-            }
-        },
-    };
-    let mut sized = Vec::new();
-    for (index, pool) in pools.iter().enumerate() {
-        if pool.servers < 1 || pool.volumes_per_server < 1 || drives(pool) < 2 {
-            continue;
-        }
-        match set_size(pool.servers, pool.volumes_per_server, fixed) {
-            Some(set_size) => sized.push(Sized {
-                index,
-                pool,
-                set_size,
-            }),
-            // Without a fixed size, the pool's own sizing rule has said why.
-            None => {
-                if let (Some(n), Some(s)) = (fixed, &settings.drive_count) {
-                    out.invalid(
-                        format!("spec.pools[{index}]"),
-                        layout(pool),
-                        format!(
-                            "{} asks for erasure sets of {n} drives, and pool {:?} has {} drives, which sets of {n} do not divide: the servers would not start",
-                            s.described(),
-                            pool.name,
-                            drives(pool)
-                        ),
-                    );
-                }
-            }
-        }
-    }
-    let Ok(standard) = parsed(settings.standard.as_ref(), out) else {
+    let Ok(fixed) = fixed_set_size(settings, out) else {
         return;
     };
-    let Ok(rrs) = parsed(settings.rrs.as_ref(), out) else {
+    let sized = sized_pools(pools, fixed, settings, out);
+    let (Ok(standard), Ok(rrs)) = (
+        parsed(settings.standard.as_ref(), out),
+        parsed(settings.rrs.as_ref(), out),
+    ) else {
         return;
     };
     let mut parity: Option<(u32, String)> = None;
@@ -291,6 +237,86 @@ pub fn validate_layout(tenant: &Tenant, settings: &ServerSettings, out: &mut Vio
             );
         }
     }
+}
+
+fn drives(pool: &Pool) -> i64 {
+    i64::from(pool.servers) * i64::from(pool.volumes_per_server)
+}
+
+/// A tenant of several pools needs ellipses in every pool's endpoints: none may be one drive.
+fn single_drive_pools(pools: &[Pool], out: &mut Violations) {
+    for (i, pool) in pools.iter().enumerate() {
+        if drives(pool) == 1 {
+            out.invalid(
+                format!("spec.pools[{i}]"),
+                "servers: 1, volumesPerServer: 1",
+                format!(
+                    "pool {:?} is a single drive, and a tenant of several pools needs at least 2 drives in each (the server runs a single drive without erasure coding and cannot add pools to it): give it 2 or more volumes or servers",
+                    pool.name
+                ),
+            );
+        }
+    }
+}
+
+/// The set size `ERASURE_SET_DRIVE_COUNT` imposes, if any (0 is the server's "not set").
+fn fixed_set_size(settings: &ServerSettings, out: &mut Violations) -> Result<Option<u32>, ()> {
+    let Some(s) = &settings.drive_count else {
+        return Ok(None);
+    };
+    match s.value.parse::<u32>() {
+        Ok(0) => Ok(None),
+        Ok(n) if SET_SIZES.contains(&n) => Ok(Some(n)),
+        _ => {
+            out.invalid(
+                s.field(),
+                value_of(s),
+                format!(
+                    "{} must be a number of drives per erasure set from 2 to 16, or the servers would not start",
+                    s.name
+                ),
+            );
+            Err(())
+        }
+    }
+}
+
+/// Every pool whose sets the server can size, with their size. A pool it cannot size is left
+/// out: without a fixed size, the pool's own sizing rule says why.
+fn sized_pools<'a>(
+    pools: &'a [Pool],
+    fixed: Option<u32>,
+    settings: &ServerSettings,
+    out: &mut Violations,
+) -> Vec<Sized<'a>> {
+    let mut sized = Vec::new();
+    for (index, pool) in pools.iter().enumerate() {
+        if pool.servers < 1 || pool.volumes_per_server < 1 || drives(pool) < 2 {
+            continue;
+        }
+        match set_size(pool.servers, pool.volumes_per_server, fixed) {
+            Some(set_size) => sized.push(Sized {
+                index,
+                pool,
+                set_size,
+            }),
+            None => {
+                if let (Some(n), Some(s)) = (fixed, &settings.drive_count) {
+                    out.invalid(
+                        format!("spec.pools[{index}]"),
+                        layout(pool),
+                        format!(
+                            "{} asks for erasure sets of {n} drives, and pool {:?} has {} drives, which sets of {n} do not divide: the servers would not start",
+                            s.described(),
+                            pool.name,
+                            drives(pool)
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    sized
 }
 
 /// The layout rules once more with what the configuration Secret's `config.env` sets, which the

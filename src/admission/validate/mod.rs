@@ -21,7 +21,7 @@ use crate::api::names::default_service_account_name;
 use crate::api::names::{
     MAX_COMMON_NAME, RESERVED_VOLUME_NAMES, SERVER_CONTAINER_NAME, volume_claim_name,
 };
-use crate::api::tenant::{LocalCertificateReference, Tenant, TenantSpec};
+use crate::api::tenant::{KesConfig, LocalCertificateReference, Tenant, TenantSpec};
 
 pub use pools::{ACCESS_MODES, erasure_sets_possible};
 
@@ -295,8 +295,8 @@ fn validate_references(tenant_name: &str, spec: &TenantSpec, out: &mut Violation
     }
 }
 
-fn validate_kes(tenant: &Tenant, out: &mut Violations) {
-    let Some(kes) = &tenant.spec.kes else { return };
+/// Fleet workload identity needs both the credential Secret and the identity pool.
+fn validate_kes_gcp(kes: &KesConfig, out: &mut Violations) {
     let credential = kes.gcp_credential_secret_name.as_deref().unwrap_or("");
     let pool = kes.gcp_workload_identity_pool.as_deref().unwrap_or("");
     if !credential.is_empty() && pool.is_empty() {
@@ -319,6 +319,11 @@ fn validate_kes(tenant: &Tenant, out: &mut Violations) {
             "GCP credential Secret",
         );
     }
+}
+
+fn validate_kes(tenant: &Tenant, out: &mut Violations) {
+    let Some(kes) = &tenant.spec.kes else { return };
+    validate_kes_gcp(kes, out);
     match kes.kes_secret.name.as_str() {
         "" => out.required(
             "spec.kes.kesSecret.name",

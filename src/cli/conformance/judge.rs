@@ -111,11 +111,27 @@ pub fn judge_answer(
     status: u16,
     body: &[u8],
 ) -> Result<String, Broken> {
-    let golden = fixture.golden(endpoint);
     if fixture.is_negative() {
         return judge_negative(fixture, status, body);
     }
-    let request = &fixture.parsed;
+    let review = judge_envelope(status, body)?;
+    let response = &review["response"];
+    let (allowed, patch) = judge_response(endpoint, fixture, response)?;
+    if let Some(golden) = fixture.golden(endpoint) {
+        judge_verdict(golden, response, allowed)?;
+    }
+    if !allowed {
+        judge_denial(response)?;
+    }
+    Ok(match (patch, allowed) {
+        (Some(ops), _) => format!("allowed, {ops} patch op(s) apply"),
+        (None, true) => "allowed".into(),
+        (None, false) => format!("denied {}", response["status"]["code"]),
+    })
+}
+
+/// The contract's envelope: an HTTP 200 whose body is an AdmissionReview v1.
+fn judge_envelope(status: u16, body: &[u8]) -> Result<Value, Broken> {
     if status != 200 {
         return Err(broken(
             Rule::Contract,
@@ -133,7 +149,17 @@ pub fn judge_answer(
             format!("wrong GVK: {} {}", review["apiVersion"], review["kind"]),
         ));
     }
-    let response = &review["response"];
+    Ok(review)
+}
+
+/// The contract's response: the request's uid echoed, `allowed`, and a patch only from a
+/// mutating webhook (see `check_patch`). Returns `allowed` and the patch's number of operations.
+fn judge_response(
+    endpoint: Endpoint,
+    fixture: &Fixture,
+    response: &Value,
+) -> Result<(bool, Option<usize>), Broken> {
+    let request = &fixture.parsed;
     if response["uid"] != request["request"]["uid"] {
         return Err(broken(
             Rule::Contract,
@@ -156,62 +182,68 @@ pub fn judge_answer(
         (Endpoint::Mutate, Some(patch)) => Some(check_patch(fixture, response, patch)?),
         _ => None,
     };
-    if let Some(golden) = golden {
-        let expected = golden["response"]["allowed"].as_bool();
-        if expected.is_some_and(|e| e != allowed) {
-            // A surprising denial says why, in the server's words (cut short).
-            let why: String = response["status"]["message"]
-                .as_str()
-                .map(|m| format!(": {}", m.split_whitespace().collect::<Vec<_>>().join(" ")))
-                .unwrap_or_default()
-                .chars()
-                .take(240)
-                .collect();
-            return Err(broken(
-                Rule::Verdict,
-                format!(
-                    "allowed={allowed}, expected {}{why}",
-                    golden["response"]["allowed"]
-                ),
-            ));
-        }
-        let code = response["status"]["code"].as_i64().unwrap_or(0);
-        let expected = golden["response"]["status"]["code"].as_i64();
-        if !allowed && expected.is_some_and(|e| e != code) {
-            let got = if code == 0 {
-                // The apiserver turns a missing (or sub-400) code into 400.
-                "denied without a status.code (the apiserver answers 400)".to_owned()
-            } else {
-                format!("denial status.code {code}")
-            };
-            return Err(broken(
-                Rule::Verdict,
-                format!("{got}, expected {}", expected.unwrap_or_default()),
-            ));
-        }
+    Ok((allowed, patch))
+}
+
+/// The fixture's golden answer: allowed or denied, and a denial's status code.
+fn judge_verdict(golden: &Value, response: &Value, allowed: bool) -> Result<(), Broken> {
+    let expected = golden["response"]["allowed"].as_bool();
+    if expected.is_some_and(|e| e != allowed) {
+        return Err(broken(
+            Rule::Verdict,
+            format!(
+                "allowed={allowed}, expected {}{}",
+                golden["response"]["allowed"],
+                why_denied(response)
+            ),
+        ));
     }
-    if !allowed {
-        let code = response["status"]["code"].as_i64().unwrap_or(0);
-        // The apiserver turns a missing or sub-400 code into 400 (or 403): the request still
-        // fails, but the user is told less than the webhook knew.
-        if !(400..600).contains(&code) {
-            return Err(broken(
-                Rule::Hardening,
-                format!("denial status.code {code}, not a 4xx or 5xx"),
-            ));
-        }
-        if response["status"]["message"]
-            .as_str()
-            .is_none_or(str::is_empty)
-        {
-            return Err(broken(Rule::Hardening, "a denial without a status.message"));
-        }
+    let code = response["status"]["code"].as_i64().unwrap_or(0);
+    let expected = golden["response"]["status"]["code"].as_i64();
+    if !allowed && expected.is_some_and(|e| e != code) {
+        let got = if code == 0 {
+            // The apiserver turns a missing (or sub-400) code into 400.
+            "denied without a status.code (the apiserver answers 400)".to_owned()
+        } else {
+            format!("denial status.code {code}")
+        };
+        return Err(broken(
+            Rule::Verdict,
+            format!("{got}, expected {}", expected.unwrap_or_default()),
+        ));
     }
-    Ok(match (patch, allowed) {
-        (Some(ops), _) => format!("allowed, {ops} patch op(s) apply"),
-        (None, true) => "allowed".into(),
-        (None, false) => format!("denied {}", response["status"]["code"]),
-    })
+    Ok(())
+}
+
+/// A surprising denial says why, in the server's words (cut short); empty without a message.
+fn why_denied(response: &Value) -> String {
+    response["status"]["message"]
+        .as_str()
+        .map(|m| format!(": {}", m.split_whitespace().collect::<Vec<_>>().join(" ")))
+        .unwrap_or_default()
+        .chars()
+        .take(240)
+        .collect()
+}
+
+/// What the user is told of a denial: a 4xx or 5xx code and a message.
+fn judge_denial(response: &Value) -> Result<(), Broken> {
+    let code = response["status"]["code"].as_i64().unwrap_or(0);
+    // The apiserver turns a missing or sub-400 code into 400 (or 403): the request still
+    // fails, but the user is told less than the webhook knew.
+    if !(400..600).contains(&code) {
+        return Err(broken(
+            Rule::Hardening,
+            format!("denial status.code {code}, not a 4xx or 5xx"),
+        ));
+    }
+    if response["status"]["message"]
+        .as_str()
+        .is_none_or(str::is_empty)
+    {
+        return Err(broken(Rule::Hardening, "a denial without a status.message"));
+    }
+    Ok(())
 }
 
 /// A mutating answer's patch: a base64 JSONPatch that applies to the request's object (and, for

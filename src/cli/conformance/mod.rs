@@ -1,26 +1,20 @@
 //! `conformance`: drives a live admission webhook with AdmissionReview fixtures and the protocol
 //! negatives, and says which rule each answer meets or breaks.
 
+mod client;
 mod fixtures;
 mod judge;
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bytes::Bytes;
 use clap::Args;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
 
 use super::{EXIT_OK, EXIT_UNREADABLE, EXIT_VIOLATIONS};
 pub use judge::Rule;
+
+use client::{BOTH_VERSIONS, Conn, RawAnswer, Target, post_h2};
+use fixtures::Fixture;
 
 /// Check a live admission webhook against the AdmissionReview v1 contract.
 ///
@@ -95,6 +89,28 @@ struct Check {
 }
 
 impl Check {
+    fn new(
+        name: impl Into<String>,
+        rules: Vec<Rule>,
+        result: Result<String, judge::Broken>,
+    ) -> Check {
+        let (broken, detail) = match result {
+            Ok(detail) => (None, detail),
+            Err(b) => (Some(b.rule), b.why),
+        };
+        Check {
+            name: name.into(),
+            rules,
+            broken,
+            detail,
+        }
+    }
+
+    /// A check of hardening alone (every server-wide one).
+    fn hardening_only(name: impl Into<String>, result: Result<String, judge::Broken>) -> Check {
+        Check::new(name, vec![Rule::Hardening], result)
+    }
+
     fn label(&self) -> String {
         match self.broken {
             Some(rule) => rule.label().to_owned(),
@@ -115,113 +131,38 @@ impl Check {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-struct ConnError(String);
-
-/// How long the endpoint may take to accept its first connection.
-const STARTUP_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
-
-struct Target {
-    host: String,
-    port: u16,
-    /// The name verified in the server's certificate (and sent as SNI).
-    tls_name: String,
-    tls: Arc<rustls::ClientConfig>,
-}
-
-fn client_config(
-    ca: Option<&PathBuf>,
-    versions: &[&'static rustls::SupportedProtocolVersion],
-    alpn: &[&[u8]],
-) -> Result<rustls::ClientConfig, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    if let Some(path) = ca {
-        let pem =
-            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        for cert in CertificateDer::pem_slice_iter(&pem) {
-            let cert = cert.map_err(|e| format!("bad PEM in {}: {e}", path.display()))?;
-            roots
-                .add(cert)
-                .map_err(|e| format!("bad CA in {}: {e}", path.display()))?;
-        }
-    }
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_protocol_versions(versions)
-    .map_err(|e| e.to_string())?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Ok(config)
-}
-
-type Tls = tokio_rustls::client::TlsStream<TcpStream>;
-
-async fn connect(target: &Target, tls: Arc<rustls::ClientConfig>) -> Result<Tls, ConnError> {
-    let tcp = TcpStream::connect((target.host.as_str(), target.port))
-        .await
-        .map_err(|e| ConnError(format!("connect: {e}")))?;
-    let name = rustls::pki_types::ServerName::try_from(target.tls_name.clone())
-        .map_err(|e| ConnError(e.to_string()))?;
-    TlsConnector::from(tls)
-        .connect(name, tcp)
-        .await
-        .map_err(|e| ConnError(format!("TLS: {e}")))
-}
-
-struct Conn {
-    sender: http1::SendRequest<Full<Bytes>>,
-}
-
-async fn open(target: &Target) -> Result<Conn, ConnError> {
-    let tls = connect(target, target.tls.clone()).await?;
-    let (sender, conn) = http1::handshake(TokioIo::new(tls))
-        .await
-        .map_err(|e| ConnError(e.to_string()))?;
-    tokio::spawn(conn);
-    Ok(Conn { sender })
-}
-
-impl Conn {
-    async fn post(
-        &mut self,
-        host: &str,
-        path: &str,
-        body: Vec<u8>,
-    ) -> Result<(u16, Vec<u8>), ConnError> {
-        self.sender
-            .ready()
-            .await
-            .map_err(|e| ConnError(format!("connection not reusable: {e}")))?;
-        let req = hyper::Request::post(path)
-            .header("host", host)
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| ConnError(e.to_string()))?;
-        let res = self
-            .sender
-            .send_request(req)
-            .await
-            .map_err(|e| ConnError(e.to_string()))?;
-        let status = res.status().as_u16();
-        let body = res
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| ConnError(e.to_string()))?
-            .to_bytes()
-            .to_vec();
-        Ok((status, body))
-    }
-}
-
 async fn run_checks(args: &ConformanceArgs) -> Result<Vec<Check>, String> {
     let fixtures = match &args.fixtures {
         Some(dir) => fixtures::from_dir(dir).map_err(|e| e.to_string())?,
         None => fixtures::builtin(),
     };
+    let endpoints = endpoints(args)?;
+    let probe = probe_of(&endpoints)?;
+    let target = Target::new(&args.url, args.server_name.as_deref(), args.ca.as_deref())?;
+    target.wait_until_listening().await;
+    let mut checks = Vec::new();
+    for &(endpoint, path) in &endpoints {
+        checks.extend(check_fixtures(&target, endpoint, path, &fixtures).await?);
+    }
+    checks.push(check_body_limit(&target, probe.1).await);
+    checks.push(check_timeout_parameter(&target, probe.1).await);
+    let first = fixtures
+        .iter()
+        .find(|f| !f.is_negative())
+        .ok_or("no fixture the apiserver could send")?;
+    checks.push(check_keep_alive_idle(&target, probe.1, first, args.idle_seconds).await);
+    checks.extend(check_tls_versions(&target).await);
+    // HTTP/2 with a fixture that has a verdict (the Tenant fixtures: the invalid one).
+    let h2_fixture = fixtures
+        .iter()
+        .find(|f| f.name == "create-invalid")
+        .unwrap_or(first);
+    checks.push(check_http2(&target, probe, h2_fixture).await);
+    Ok(checks)
+}
+
+/// The webhooks checked: those whose path is not switched off with ''.
+fn endpoints(args: &ConformanceArgs) -> Result<Vec<(Endpoint, &str)>, String> {
     let endpoints: Vec<(Endpoint, &str)> = [
         (Endpoint::Mutate, args.mutate_path.as_str()),
         (Endpoint::Validate, args.validate_path.as_str()),
@@ -232,118 +173,99 @@ async fn run_checks(args: &ConformanceArgs) -> Result<Vec<Check>, String> {
     if let Some((_, path)) = endpoints.iter().find(|(_, p)| !p.starts_with('/')) {
         return Err(format!("a webhook path must start with '/', got {path:?}"));
     }
-    // The path the server-wide checks (body limit, timeout, idle, HTTP/2) are sent to.
-    let probe_path = endpoints
+    Ok(endpoints)
+}
+
+/// The path the server-wide checks (body limit, timeout, idle, HTTP/2) are sent to, and the
+/// endpoint an answer there is judged as: the first one at that path.
+fn probe_of<'a>(endpoints: &[(Endpoint, &'a str)]) -> Result<(Endpoint, &'a str), String> {
+    let path = endpoints
         .iter()
         .find(|(e, _)| *e == Endpoint::Validate)
         .or(endpoints.first())
-        .map(|(_, p)| (*p).to_owned())
+        .map(|(_, p)| *p)
         .ok_or("both webhook paths are empty: nothing to check")?;
-    let url = args.url.trim_end_matches('/');
-    let authority = url
-        .strip_prefix("https://")
-        .ok_or("the URL must start with https://")?;
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) => (
-            h.trim_matches(['[', ']']).to_owned(),
-            p.parse::<u16>().map_err(|_| "bad port")?,
-        ),
-        None => (authority.to_owned(), 443),
-    };
-    let both = [&rustls::version::TLS13, &rustls::version::TLS12];
-    let tls = Arc::new(client_config(args.ca.as_ref(), &both, &[b"http/1.1"])?);
-    let target = Target {
-        host: host.clone(),
-        port,
-        tls_name: args.server_name.clone().unwrap_or_else(|| host.clone()),
-        tls,
-    };
-    // An endpoint just started (or a `kubectl port-forward` just backgrounded) may not accept
-    // connections yet: give it a moment before the first check counts.
-    let deadline = tokio::time::Instant::now() + STARTUP_WAIT;
-    while TcpStream::connect((target.host.as_str(), target.port))
-        .await
-        .is_err()
-        && tokio::time::Instant::now() < deadline
-    {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    let mut checks = Vec::new();
-    let mut push = |name: String, rules: Vec<Rule>, result: Result<String, judge::Broken>| {
-        let (broken, detail) = match result {
-            Ok(detail) => (None, detail),
-            Err(b) => (Some(b.rule), b.why),
-        };
-        checks.push(Check {
-            name,
-            rules,
-            broken,
-            detail,
-        });
-    };
-    let hardening = |why: String| judge::broken(Rule::Hardening, why);
-    let authority_host = authority_host(&host, port);
+    let endpoint = endpoints
+        .iter()
+        .find(|(_, p)| *p == path)
+        .map_or(Endpoint::Validate, |(e, _)| *e);
+    Ok((endpoint, path))
+}
 
-    // Every fixture on one connection per endpoint: also proves keep-alive reuse.
-    for &(endpoint, path) in &endpoints {
-        let mut conn = match open(&target).await {
-            Ok(c) => c,
+/// What a server-wide check breaks: hardening alone.
+fn hardening(why: String) -> judge::Broken {
+    judge::broken(Rule::Hardening, why)
+}
+
+/// Every fixture on one connection per endpoint: also proves keep-alive reuse.
+async fn check_fixtures(
+    target: &Target,
+    endpoint: Endpoint,
+    path: &str,
+    fixtures: &[Fixture],
+) -> Result<Vec<Check>, String> {
+    let mut conn = match Conn::open(target).await {
+        Ok(c) => c,
+        Err(e) => {
+            return Ok(vec![Check::new(
+                format!("connect {path}"),
+                vec![Rule::Contract],
+                Err(judge::broken(Rule::Contract, e.0)),
+            )]);
+        }
+    };
+    let authority = target.authority();
+    let mut checks = Vec::new();
+    let mut reused = 0;
+    for fixture in fixtures {
+        let rules = judge::rules_of(fixture, endpoint);
+        let result = match conn
+            .post(
+                &authority,
+                &format!("{path}?timeout=5s"),
+                fixture.request.clone(),
+            )
+            .await
+        {
+            Ok((status, body)) => {
+                reused += 1;
+                judge::judge_answer(endpoint, fixture, status, &body)
+            }
             Err(e) => {
-                push(
-                    format!("connect {path}"),
-                    vec![Rule::Contract],
-                    Err(judge::broken(Rule::Contract, e.0)),
-                );
-                continue;
+                // The server closed the connection (e.g. after a 400): continue on a new one.
+                conn = Conn::open(target).await.map_err(|e2| e2.0)?;
+                // No answer breaks the first rule the request exercises.
+                Err(judge::broken(rules[0], e.0))
             }
         };
-        let mut reused = 0;
-        for fixture in &fixtures {
-            let rules = judge::rules_of(fixture, endpoint);
-            let result = match conn
-                .post(
-                    &authority_host,
-                    &format!("{path}?timeout=5s"),
-                    fixture.request.clone(),
-                )
-                .await
-            {
-                Ok((status, body)) => {
-                    reused += 1;
-                    judge::judge_answer(endpoint, fixture, status, &body)
-                }
-                Err(e) => {
-                    // The server closed the connection (e.g. after a 400): continue on a new one.
-                    match open(&target).await {
-                        Ok(c) => conn = c,
-                        Err(e2) => return Err(e2.0),
-                    }
-                    // No answer breaks the first rule the request exercises.
-                    Err(judge::broken(rules[0], e.0))
-                }
-            };
-            push(format!("{path} {}", fixture.name), rules, result);
-        }
-        push(
-            format!("{path} keep-alive reuse"),
-            vec![Rule::Hardening],
-            if reused == fixtures.len() {
-                Ok(format!("{reused} requests on one connection"))
-            } else {
-                Err(hardening(format!(
-                    "only {reused} of {} requests reused the connection",
-                    fixtures.len()
-                )))
-            },
-        );
+        checks.push(Check::new(
+            format!("{path} {}", fixture.name),
+            rules,
+            result,
+        ));
     }
+    checks.push(check_keep_alive_reuse(path, reused, fixtures.len()));
+    Ok(checks)
+}
 
-    // The apiserver itself caps what it sends; a server that buffers any body is open to anyone
-    // who can reach it. Refusing in-band (HTTP 200, status.code 413) bounds it as well.
-    let body_limit = async {
-        let mut conn = open(&target).await.map_err(|e| hardening(e.0))?;
+fn check_keep_alive_reuse(path: &str, reused: usize, sent: usize) -> Check {
+    let result = if reused == sent {
+        Ok(format!("{reused} requests on one connection"))
+    } else {
+        Err(hardening(format!(
+            "only {reused} of {sent} requests reused the connection"
+        )))
+    };
+    Check::hardening_only(format!("{path} keep-alive reuse"), result)
+}
+
+/// The apiserver itself caps what it sends; a server that buffers any body is open to anyone
+/// who can reach it. Refusing in-band (HTTP 200, status.code 413) bounds it as well.
+async fn check_body_limit(target: &Target, path: &str) -> Check {
+    let result = async {
+        let mut conn = Conn::open(target).await.map_err(|e| hardening(e.0))?;
         let big = vec![b' '; 8 * 1024 * 1024];
-        match conn.post(&authority_host, &probe_path, big).await {
+        match conn.post(&target.authority(), path, big).await {
             Ok((413, _)) => Ok("413 for an 8 MiB body".to_owned()),
             Ok((200, body))
                 if serde_json::from_slice(&body)
@@ -358,156 +280,120 @@ async fn run_checks(args: &ConformanceArgs) -> Result<Vec<Check>, String> {
             ))),
             Err(e) => Err(hardening(format!("no answer to an 8 MiB body: {}", e.0))),
         }
-    };
-    push(
-        "body limit (413)".into(),
-        vec![Rule::Hardening],
-        body_limit.await,
-    );
+    }
+    .await;
+    Check::hardening_only("body limit (413)", result)
+}
 
-    // A request whose body stalls must be given up at its ?timeout=, not held open.
-    let deadline = async {
-        let mut tls = connect(&target, target.tls.clone())
+/// A request whose body stalls must be given up at its ?timeout=, not held open.
+async fn check_timeout_parameter(target: &Target, path: &str) -> Check {
+    let authority = target.authority();
+    let head = format!(
+        "POST {path}?timeout=1s HTTP/1.1\r\nhost: {authority}\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{{\"apiVersion\"",
+    );
+    let result = match target
+        .send_raw(head.as_bytes(), Duration::from_secs(5))
+        .await
+    {
+        Err(e) => Err(hardening(e.0)),
+        Ok(RawAnswer { closed: false, .. }) => Err(hardening(
+            "stalled body still held open 5 s after ?timeout=1s".to_owned(),
+        )),
+        Ok(RawAnswer { status, .. }) if status.starts_with("HTTP/1.1 2") => Err(hardening(
+            format!("answered {status} to a body it never received"),
+        )),
+        Ok(RawAnswer { status, took, .. }) if took < Duration::from_secs(3) => Ok(format!(
+            "stalled body given up after {} ms with ?timeout=1s ({status})",
+            took.as_millis()
+        )),
+        Ok(RawAnswer { took, .. }) => Err(hardening(format!(
+            "stalled body given up only after {} ms with ?timeout=1s",
+            took.as_millis()
+        ))),
+    };
+    Check::hardening_only("timeout parameter", result)
+}
+
+/// The apiserver reuses connections idle for up to 90 s (see --idle-seconds): a server that
+/// drops them sooner fails the apiserver's next request on one.
+async fn check_keep_alive_idle(
+    target: &Target,
+    path: &str,
+    fixture: &Fixture,
+    idle_seconds: u64,
+) -> Check {
+    let authority = target.authority();
+    let result = async {
+        let mut conn = Conn::open(target).await.map_err(|e| hardening(e.0))?;
+        conn.post(&authority, path, fixture.request.clone())
             .await
             .map_err(|e| hardening(e.0))?;
-        let head = format!(
-            "POST {probe_path}?timeout=1s HTTP/1.1\r\nhost: {authority_host}\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{{\"apiVersion\"",
-        );
-        tls.write_all(head.as_bytes())
-            .await
-            .map_err(|e| hardening(format!("write: {e}")))?;
-        tls.flush()
-            .await
-            .map_err(|e| hardening(format!("write: {e}")))?;
-        let started = Instant::now();
-        let mut answer = Vec::new();
-        let read = tokio::time::timeout(Duration::from_secs(5), tls.read_to_end(&mut answer)).await;
-        let took = started.elapsed();
-        let status = String::from_utf8_lossy(&answer)
-            .lines()
-            .next()
-            .unwrap_or("connection closed")
-            .to_owned();
-        match read {
-            Ok(_) if status.starts_with("HTTP/1.1 2") => Err(hardening(format!(
-                "answered {status} to a body it never received"
-            ))),
-            Ok(_) if took < Duration::from_secs(3) => Ok(format!(
-                "stalled body given up after {} ms with ?timeout=1s ({status})",
-                took.as_millis()
-            )),
-            Ok(_) => Err(hardening(format!(
-                "stalled body given up only after {} ms with ?timeout=1s",
-                took.as_millis()
-            ))),
-            Err(_) => Err(hardening(
-                "stalled body still held open 5 s after ?timeout=1s".to_owned(),
-            )),
-        }
-    };
-    push(
-        "timeout parameter".into(),
-        vec![Rule::Hardening],
-        deadline.await,
-    );
-
-    let first = fixtures
-        .iter()
-        .find(|f| !f.is_negative())
-        .ok_or("no fixture the apiserver could send")?;
-    let idle = async {
-        let mut conn = open(&target).await.map_err(|e| hardening(e.0))?;
-        conn.post(&authority_host, &probe_path, first.request.clone())
-            .await
-            .map_err(|e| hardening(e.0))?;
-        tokio::time::sleep(Duration::from_secs(args.idle_seconds)).await;
-        match conn
-            .post(&authority_host, &probe_path, first.request.clone())
-            .await
-        {
-            Ok((200, _)) => Ok(format!(
-                "connection reused after {} s idle",
-                args.idle_seconds
-            )),
+        tokio::time::sleep(Duration::from_secs(idle_seconds)).await;
+        match conn.post(&authority, path, fixture.request.clone()).await {
+            Ok((200, _)) => Ok(format!("connection reused after {idle_seconds} s idle")),
             Ok((status, _)) => Err(hardening(format!(
-                "status {status} after {} s idle",
-                args.idle_seconds
+                "status {status} after {idle_seconds} s idle"
             ))),
             Err(e) => Err(hardening(format!(
-                "connection closed after {} s idle: {}",
-                args.idle_seconds, e.0
+                "connection closed after {idle_seconds} s idle: {}",
+                e.0
             ))),
         }
-    };
-    push("keep-alive idle".into(), vec![Rule::Hardening], idle.await);
+    }
+    .await;
+    Check::hardening_only("keep-alive idle", result)
+}
 
-    for (label, versions) in [
-        ("TLS 1.3", &[&rustls::version::TLS13][..]),
-        ("TLS 1.2", &[&rustls::version::TLS12][..]),
+/// One handshake per version, offering that one alone: a server that has either switched off
+/// fails the clients limited to it.
+async fn check_tls_versions(target: &Target) -> Vec<Check> {
+    let mut checks = Vec::new();
+    for (label, version) in [
+        ("TLS 1.3", &rustls::version::TLS13),
+        ("TLS 1.2", &rustls::version::TLS12),
     ] {
         let result = async {
-            let config = Arc::new(
-                client_config(args.ca.as_ref(), versions, &[b"http/1.1"]).map_err(hardening)?,
-            );
-            connect(&target, config)
+            let config = target
+                .config(&[version], &[b"http/1.1"])
+                .map_err(hardening)?;
+            target
+                .connect(config)
                 .await
                 .map(|_| "handshake ok".to_owned())
                 .map_err(|e| hardening(e.0))
-        };
-        push(label.into(), vec![Rule::Hardening], result.await);
+        }
+        .await;
+        checks.push(Check::hardening_only(label, result));
     }
+    checks
+}
 
-    // HTTP/2 with a fixture that has a verdict (the Tenant fixtures: the invalid one).
-    let h2_fixture = fixtures
-        .iter()
-        .find(|f| f.name == "create-invalid")
-        .unwrap_or(first);
-    let h2_endpoint = endpoints
-        .iter()
-        .find(|(_, p)| *p == probe_path)
-        .map_or(Endpoint::Validate, |(e, _)| *e);
-    let h2 = async {
-        let config = Arc::new(
-            client_config(args.ca.as_ref(), &both, &[b"h2", b"http/1.1"]).map_err(hardening)?,
-        );
-        let tls = connect(&target, config).await.map_err(|e| hardening(e.0))?;
+/// The answer over HTTP/2 (when the server chose h2 from both offered) is judged as any other.
+async fn check_http2(
+    target: &Target,
+    (endpoint, path): (Endpoint, &str),
+    fixture: &Fixture,
+) -> Check {
+    let result = async {
+        let config = target
+            .config(&BOTH_VERSIONS, &[b"h2", b"http/1.1"])
+            .map_err(hardening)?;
+        let tls = target.connect(config).await.map_err(|e| hardening(e.0))?;
         if tls.get_ref().1.alpn_protocol() != Some(b"h2") {
             return Err(hardening(format!(
                 "ALPN {:?}, not h2",
                 tls.get_ref().1.alpn_protocol().map(String::from_utf8_lossy)
             )));
         }
-        let (mut sender, conn) = hyper::client::conn::http2::handshake(
-            hyper_util::rt::TokioExecutor::new(),
-            TokioIo::new(tls),
-        )
-        .await
-        .map_err(|e| hardening(format!("HTTP/2 handshake: {e}")))?;
-        tokio::spawn(conn);
-        let req = hyper::Request::post(format!("https://{authority_host}{probe_path}"))
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(h2_fixture.request.clone())))
-            .map_err(|e| hardening(e.to_string()))?;
-        let res = sender
-            .send_request(req)
+        let uri = format!("https://{}{path}", target.authority());
+        let (status, body) = post_h2(tls, uri, fixture.request.clone())
             .await
-            .map_err(|e| hardening(format!("HTTP/2 request: {e}")))?;
-        let status = res.status().as_u16();
-        let body = res
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| hardening(e.to_string()))?
-            .to_bytes();
-        judge::judge_answer(h2_endpoint, h2_fixture, status, &body)
-            .map(|detail| format!("ALPN h2, {}: {detail}", h2_fixture.name))
-    };
-    push("HTTP/2".into(), vec![Rule::Hardening], h2.await);
-    Ok(checks)
-}
-
-fn authority_host(host: &str, port: u16) -> String {
-    format!("{host}:{port}")
+            .map_err(|e| hardening(e.0))?;
+        judge::judge_answer(endpoint, fixture, status, &body)
+            .map(|detail| format!("ALPN h2, {}: {detail}", fixture.name))
+    }
+    .await;
+    Check::hardening_only("HTTP/2", result)
 }
 
 pub fn run(args: &ConformanceArgs) -> u8 {

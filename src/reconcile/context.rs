@@ -1,0 +1,67 @@
+//! What every phase of a pass is given: the settings the operator was started with, the API client,
+//! the caches, what is remembered between passes, and where events go. Built by the controller;
+//! nothing here knows the phases.
+
+use std::sync::Arc;
+
+use super::apply::AppliedObjects;
+use super::caches::Caches;
+use super::events::Events;
+use super::memory::TenantMemory;
+use crate::admission::DefaultsConfig;
+use crate::certs::Ca;
+
+/// What `Ready` requires.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReadyWhen {
+    /// Every server's pod is ready and the S3 cluster answers healthy on its health endpoint
+    /// (before a Tenant is called Ready: every server, each asked by pod IP).
+    #[default]
+    S3Healthy,
+    /// Every server's pod is ready; the S3 cluster is not asked. For clusters whose nodes run no
+    /// containers (KWOK fake nodes), where no server could answer.
+    PodsReady,
+}
+
+/// How the reconciler is set up.
+#[derive(Clone)]
+pub struct Settings {
+    pub defaults: DefaultsConfig,
+    /// Signs tenants' TLS certificates (requestAutoCert) and is trusted by the health probe.
+    pub ca: Arc<Ca>,
+    pub ready_when: ReadyWhen,
+    /// Reconcile Tenants in these namespaces only (all when empty).
+    pub namespaces: Vec<String>,
+    /// Reconciles in flight at once. Unbounded, a thousand Tenants created together are a thousand
+    /// passes each holding its desired objects and answers: that burst, not the caches, set the
+    /// operator's peak memory.
+    pub concurrency: u16,
+}
+
+/// Reconciles in flight at once by default: enough to keep the apiserver busy, few enough that a
+/// burst of new Tenants does not multiply the operator's memory.
+pub const DEFAULT_CONCURRENCY: u16 = 16;
+
+impl Settings {
+    pub fn new(defaults: DefaultsConfig, ca: Arc<Ca>, ready_when: ReadyWhen) -> Settings {
+        Settings {
+            defaults,
+            ca,
+            ready_when,
+            namespaces: Vec::new(),
+            concurrency: DEFAULT_CONCURRENCY,
+        }
+    }
+}
+
+pub struct Context {
+    pub client: kube::Client,
+    pub settings: Settings,
+    pub events: Events,
+    pub(super) applied: AppliedObjects,
+    /// Failures in a row, since when forming, the last status written, the users and buckets
+    /// provisioned: per Tenant, forgotten when it is deleted.
+    pub(super) memory: Arc<TenantMemory>,
+    /// What the watches hold; the phases read here rather than from the apiserver.
+    pub(super) caches: Caches,
+}

@@ -1,0 +1,526 @@
+//! End to end on a real control plane with controller-manager, scheduler and kwok fake nodes: the
+//! reconciler turns Tenants into running workloads and reports status.
+
+use std::time::{Duration, Instant};
+
+use hanzo_local_cluster::ControlPlane;
+use hanzo_s3_operator::api::tenant::Tenant;
+use hanzo_testkit::{PoolBuilder, TenantBuilder};
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+
+/// The control plane with 3 fake nodes, the CRD, and the reconciler running on its own thread:
+/// the tier's standard reconciler, on a control plane of its own (it watches all namespaces, so it
+/// would act on the Tenants of every other module on the tier's shared control plane).
+fn cluster() -> &'static ControlPlane {
+    hanzo_testkit::control_plane::reconciled()
+}
+
+fn pool(name: &str, servers: i32) -> Value {
+    PoolBuilder::named(name, servers, 2)
+        .claim_name("data")
+        .build()
+}
+
+async fn setup(name: &str, pools: Vec<Value>) -> (kube::Client, String) {
+    let cp = cluster();
+    let ns = cp.create_namespace("e2e").await.unwrap();
+    let client = cp.client().await.unwrap();
+    let secret: Secret = serde_json::from_value(json!({"metadata": {"name": format!("{name}-env")},
+        "stringData": {"config.env": "export S3_ROOT_USER=\"admin\"\nexport S3_ROOT_PASSWORD=\"e2e-only-secret\"\n"}})).unwrap();
+    Api::<Secret>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let tenant: Tenant = TenantBuilder::new(name)
+        .configuration(format!("{name}-env"))
+        .pools(pools)
+        .typed();
+    Api::<Tenant>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &tenant)
+        .await
+        .unwrap();
+    (client, ns)
+}
+
+async fn until<T>(what: &str, timeout: Duration, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out waiting for {what}\n{}", cluster().log_tails(20));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn s3_args(sts: &StatefulSet) -> String {
+    sts.spec.template.spec.as_ref().unwrap().containers[0]
+        .env
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|e| e.name == "S3_ARGS")
+        .and_then(|e| e.value.clone())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_two_pool_tenant_becomes_ready_grows_heals_and_leaves_its_data_behind() {
+    let (client, ns) = setup("store", vec![pool("p0", 4), pool("p1", 2)]).await;
+    let tenants: Api<Tenant> = Api::namespaced(client.clone(), &ns);
+    let sts_api: Api<StatefulSet> = Api::namespaced(client.clone(), &ns);
+
+    let ready = until(
+        "status Ready with 6 available replicas",
+        Duration::from_secs(120),
+        async || {
+            let t = tenants.get("store").await.ok()?;
+            let s = t.status?;
+            let ok = s.available_replicas == Some(6)
+                && s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == "True");
+            ok.then_some(s)
+        },
+    )
+    .await;
+    assert_eq!(ready.current_state.as_deref(), Some("Initialized"));
+    assert_eq!(
+        ready
+            .pools
+            .unwrap()
+            .iter()
+            .map(|p| p.state.as_str())
+            .collect::<Vec<_>>(),
+        ["PoolInitialized", "PoolInitialized"]
+    );
+
+    // Every object, as the Go operators name and shape them.
+    let p0 = sts_api.get("store-p0").await.unwrap();
+    assert_eq!(p0.spec.replicas, Some(4));
+    assert_eq!(p0.spec.service_name.as_deref(), Some("store-hl"));
+    let args = s3_args(&p0);
+    assert!(
+        args.contains(&format!(
+            "https://store-p0-{{0...3}}.store-hl.{ns}.svc.cluster.local/export{{0...1}}"
+        )),
+        "{args}"
+    );
+    assert!(
+        args.contains(&format!(
+            "https://store-p1-{{0...1}}.store-hl.{ns}.svc.cluster.local/export{{0...1}}"
+        )),
+        "{args}"
+    );
+    let claims: Vec<String> = p0
+        .spec
+        .volume_claim_templates
+        .unwrap()
+        .iter()
+        .filter_map(|c| c.metadata.name.clone())
+        .collect();
+    assert_eq!(claims, ["data0", "data1"]);
+    for svc in ["store-hl", "minio", "store-console"] {
+        assert!(
+            Api::<Service>::namespaced(client.clone(), &ns)
+                .get_opt(svc)
+                .await
+                .unwrap()
+                .is_some(),
+            "{svc}"
+        );
+    }
+    assert!(
+        Api::<ServiceAccount>::namespaced(client.clone(), &ns)
+            .get_opt("store-sa")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    assert_eq!(
+        secrets.get("store-tls").await.unwrap().type_.as_deref(),
+        Some("kubernetes.io/tls")
+    );
+    let rendered = secrets
+        .get("store-configuration")
+        .await
+        .unwrap()
+        .data
+        .unwrap()["config.env"]
+        .0
+        .clone();
+    assert!(
+        String::from_utf8(rendered)
+            .unwrap()
+            .contains("export S3_ROOT_USER=\"admin\"")
+    );
+    let running = Api::<Pod>::namespaced(client.clone(), &ns)
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+        .count();
+    assert_eq!(running, 6);
+
+    // Steady state: nothing is written again.
+    let versions = |list: Vec<StatefulSet>| {
+        list.into_iter()
+            .map(|s| s.metadata.resource_version.unwrap())
+            .collect::<Vec<_>>()
+    };
+    let before = versions(sts_api.list(&ListParams::default()).await.unwrap().items);
+    let nudge = json!({"metadata": {"annotations": {"e2e/nudge": "1"}}});
+    tenants
+        .patch("store", &PatchParams::default(), &Patch::Merge(&nudge))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        versions(sts_api.list(&ListParams::default()).await.unwrap().items),
+        before,
+        "an unchanged tenant causes no writes"
+    );
+
+    // A deleted owned Service is restored.
+    Api::<Service>::namespaced(client.clone(), &ns)
+        .delete("store-console", &DeleteParams::default())
+        .await
+        .unwrap();
+    until(
+        "the console Service restored",
+        Duration::from_secs(30),
+        async || {
+            Api::<Service>::namespaced(client.clone(), &ns)
+                .get_opt("store-console")
+                .await
+                .ok()?
+        },
+    )
+    .await;
+
+    // Each change is reported as an event on the Tenant.
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), &ns);
+    let applied = until("an Applied event", Duration::from_secs(20), async || {
+        let list = events.list(&ListParams::default()).await.ok()?.items;
+        list.into_iter().find(|e| {
+            e.reason.as_deref() == Some("Applied")
+                && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("store")
+        })
+    })
+    .await;
+    assert!(
+        applied
+            .note
+            .unwrap_or_default()
+            .contains("object(s) created or updated")
+    );
+
+    // An image change rolls every pool.
+    let image = json!({"spec": {"image": "ghcr.io/hanzos3/s3:RELEASE.2025-05-01T00-00-00Z"}});
+    tenants
+        .patch("store", &PatchParams::default(), &Patch::Merge(&image))
+        .await
+        .unwrap();
+    until(
+        "every pool on the new image",
+        Duration::from_secs(30),
+        async || {
+            let all = sts_api.list(&ListParams::default()).await.ok()?.items;
+            all.iter()
+                .all(|s| {
+                    s.spec.template.spec.as_ref().is_some_and(|p| {
+                        p.containers[0].image.as_deref()
+                            == Some("ghcr.io/hanzos3/s3:RELEASE.2025-05-01T00-00-00Z")
+                    })
+                })
+                .then_some(())
+        },
+    )
+    .await;
+
+    // Someone scales a pool's StatefulSet by hand: the operator puts the Tenant's size back.
+    let scale = json!({"spec": {"replicas": 1}});
+    sts_api
+        .patch("store-p0", &PatchParams::default(), &Patch::Merge(&scale))
+        .await
+        .unwrap();
+    until(
+        "store-p0 scaled back to 4",
+        Duration::from_secs(30),
+        async || (sts_api.get("store-p0").await.ok()?.spec.replicas == Some(4)).then_some(()),
+    )
+    .await;
+
+    // Appending a pool adds its StatefulSet and rolls every pool's endpoints.
+    let grown = json!({"spec": {"pools": [pool("p0", 4), pool("p1", 2), pool("p2", 2)]}});
+    tenants
+        .patch("store", &PatchParams::default(), &Patch::Merge(&grown))
+        .await
+        .unwrap();
+    until(
+        "every pool knows the new pool",
+        Duration::from_secs(60),
+        async || {
+            let all = sts_api.list(&ListParams::default()).await.ok()?.items;
+            (all.len() == 3 && all.iter().all(|s| s3_args(s).contains("store-p2-{0...1}")))
+                .then_some(())
+        },
+    )
+    .await;
+
+    // Deleting the Tenant removes what it owns (garbage collector), never the claims.
+    tenants
+        .delete("store", &DeleteParams::foreground())
+        .await
+        .unwrap();
+    until(
+        "owned StatefulSets gone",
+        Duration::from_secs(60),
+        async || {
+            sts_api
+                .list(&ListParams::default())
+                .await
+                .ok()?
+                .items
+                .is_empty()
+                .then_some(())
+        },
+    )
+    .await;
+    let claims = Api::<PersistentVolumeClaim>::namespaced(client, &ns)
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items;
+    assert!(claims.len() >= 12, "claims are kept: {}", claims.len());
+}
+
+#[tokio::test]
+async fn a_stored_invalid_tenant_is_marked_invalid_and_nothing_is_applied() {
+    // Stored directly (no webhook registered here): as if written while the webhook was off.
+    let (client, ns) = setup("broken", vec![pool("p0", 17)]).await;
+    let tenants: Api<Tenant> = Api::namespaced(client.clone(), &ns);
+    let status = until("condition Invalid", Duration::from_secs(30), async || {
+        let s = tenants.get("broken").await.ok()?.status?;
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == "Invalid" && c.status == "True")
+            .then_some(s)
+    })
+    .await;
+    let invalid = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Invalid")
+        .unwrap();
+    assert!(
+        invalid.message.contains("erasure sets"),
+        "{}",
+        invalid.message
+    );
+    assert!(
+        Api::<StatefulSet>::namespaced(client, &ns)
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
+
+/// The configuration Secret is read by the servers over `spec.env`, so admission cannot see a parity
+/// it sets: the reconciler refuses one that a pool cannot hold before the servers are given it, and
+/// the running tenant keeps its objects as they were.
+#[tokio::test]
+async fn a_configuration_asking_for_a_parity_a_pool_cannot_hold_is_refused_before_the_servers_see_it()
+ {
+    let (client, ns) = setup("parity", vec![pool("p0", 4)]).await;
+    let tenants: Api<Tenant> = Api::namespaced(client.clone(), &ns);
+    let statefulsets: Api<StatefulSet> = Api::namespaced(client.clone(), &ns);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let sts = until(
+        "the pool's StatefulSet",
+        Duration::from_secs(60),
+        async || statefulsets.get_opt("parity-p0").await.ok()?,
+    )
+    .await;
+    let rendered = |s: &Secret| s.data.as_ref().and_then(|d| d.get("config.env")).cloned();
+    let before = until(
+        "the rendered configuration",
+        Duration::from_secs(30),
+        async || rendered(&secrets.get_opt("parity-configuration").await.ok()??),
+    )
+    .await;
+    secrets
+        .patch(
+            "parity-env",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"stringData": {"config.env":
+                "export S3_ROOT_USER=\"admin\"\nexport S3_ROOT_PASSWORD=\"e2e-only-secret\"\nexport S3_STORAGE_CLASS_STANDARD=\"EC:6\"\n"}})),
+        )
+        .await
+        .unwrap();
+    let invalid = until("condition Invalid", Duration::from_secs(30), async || {
+        let s = tenants.get("parity").await.ok()?.status?;
+        s.conditions
+            .into_iter()
+            .find(|c| c.type_ == "Invalid" && c.status == "True")
+    })
+    .await;
+    assert!(
+        invalid.message.contains(
+            "S3_STORAGE_CLASS_STANDARD in the configuration Secret's config.env asks for a standard parity of 6, and the erasure sets of 8 drives of pool \"p0\" hold at most 4"
+        ),
+        "{}",
+        invalid.message
+    );
+    assert!(
+        !invalid.message.contains("EC:6"),
+        "no value of the configuration Secret is quoted: {}",
+        invalid.message
+    );
+    let after = secrets.get("parity-configuration").await.unwrap();
+    assert_eq!(
+        rendered(&after),
+        Some(before),
+        "the servers' configuration is untouched"
+    );
+    let now = statefulsets.get("parity-p0").await.unwrap();
+    assert_eq!(now.metadata.generation, sts.metadata.generation);
+}
+
+/// Any step refused by the API reaches the Tenant (issue: 74 Tenants without status for 12
+/// minutes when the Service range was full): Ready=False with the step and the API's message, the
+/// currentState, one Warning event whose count grows with the retries, and Ready again once the
+/// cause is gone.
+#[tokio::test]
+async fn a_step_the_api_refuses_is_reported_on_the_tenant_and_cleared_when_it_succeeds() {
+    use k8s_openapi::api::core::v1::ResourceQuota;
+    use k8s_openapi::api::events::v1::Event;
+
+    let cp = cluster();
+    let ns = cp.create_namespace("e2e-quota").await.unwrap();
+    let client = cp.client().await.unwrap();
+    let quota: ResourceQuota = serde_json::from_value(
+        json!({"metadata": {"name": "no-services"}, "spec": {"hard": {"services": "0"}}}),
+    )
+    .unwrap();
+    let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), &ns);
+    quotas.create(&PostParams::default(), &quota).await.unwrap();
+    // The quota controller must have counted the namespace before it refuses anything.
+    until(
+        "the quota to be counted",
+        Duration::from_secs(30),
+        async || {
+            quotas
+                .get("no-services")
+                .await
+                .ok()?
+                .status?
+                .used?
+                .contains_key("services")
+                .then_some(())
+        },
+    )
+    .await;
+    let secret: Secret = serde_json::from_value(json!({"metadata": {"name": "q-env"},
+        "stringData": {"config.env": "export S3_ROOT_USER=\"admin\"\nexport S3_ROOT_PASSWORD=\"e2e-only-secret\"\n"}})).unwrap();
+    Api::<Secret>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let tenant: Tenant = TenantBuilder::new("q")
+        .configuration("q-env")
+        .pool(pool("p0", 4))
+        .typed();
+    let tenants: Api<Tenant> = Api::namespaced(client.clone(), &ns);
+    tenants
+        .create(&PostParams::default(), &tenant)
+        .await
+        .unwrap();
+
+    let refused = until(
+        "the refusal on the Tenant",
+        Duration::from_secs(60),
+        async || {
+            let t = tenants.get("q").await.ok()?;
+            let s = t.status?;
+            let ready = s.conditions.iter().find(|c| c.type_ == "Ready")?.clone();
+            (ready.status == "False" && ready.reason == "ServicesFailed")
+                .then_some((s.current_state, ready))
+        },
+    )
+    .await;
+    assert_eq!(
+        refused.0.as_deref(),
+        Some("Failed provisioning the Services")
+    );
+    assert!(
+        refused
+            .1
+            .message
+            .starts_with("provisioning the Services failed: services \"")
+            && refused
+                .1
+                .message
+                .contains("is forbidden: exceeded quota: no-services"),
+        "the API's own message: {}",
+        refused.1.message
+    );
+
+    // A minute of retries: one event for the step, its count growing, not one event per retry.
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let events: Vec<Event> = Api::<Event>::namespaced(client.clone(), &ns)
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some("ServicesFailed"))
+        .collect();
+    assert_eq!(
+        events.len(),
+        1,
+        "one event for the failing step: {events:#?}"
+    );
+    let count = events[0].series.as_ref().map_or(1, |s| s.count);
+    assert!(
+        (3..=8).contains(&count),
+        "retried with backoff (5, 10, 20, 40 s): {count} attempts in a minute"
+    );
+    assert_eq!(events[0].type_.as_deref(), Some("Warning"));
+
+    // The cause removed: the next retry succeeds and the condition clears.
+    quotas
+        .delete("no-services", &DeleteParams::default())
+        .await
+        .unwrap();
+    let recovered = until(
+        "Ready after the quota is gone",
+        Duration::from_secs(180),
+        async || {
+            let s = tenants.get("q").await.ok()?.status?;
+            let ready = s.conditions.iter().find(|c| c.type_ == "Ready")?.clone();
+            (ready.status == "True").then_some(s)
+        },
+    )
+    .await;
+    assert_eq!(recovered.current_state.as_deref(), Some("Initialized"));
+    let degraded = recovered
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Degraded")
+        .unwrap();
+    assert_eq!(
+        (degraded.status.as_str(), degraded.message.as_str()),
+        ("False", "")
+    );
+}

@@ -1,0 +1,206 @@
+//! The desired objects, without a cluster: names, ports, arguments, environment, claims.
+
+use hanzo_s3_operator::admission::{DefaultsConfig, defaulted};
+use hanzo_s3_operator::api::tenant::Tenant;
+use hanzo_s3_operator::reconcile::desired::{
+    self, parse_config_env, render_config_env, server_endpoints,
+};
+use hanzo_testkit::{PoolBuilder, TenantBuilder};
+use pretty_assertions::assert_eq;
+use serde_json::json;
+
+fn tenant(pools: serde_json::Value, extra: serde_json::Value) -> Tenant {
+    let mut t = TenantBuilder::new("t")
+        .namespace("ns")
+        .metadata("uid", "u-1")
+        .configuration("c")
+        .pools(pools.as_array().unwrap().iter().cloned());
+    for (k, val) in extra.as_object().unwrap() {
+        t = t.spec(k, val.clone());
+    }
+    defaulted(&t.typed(), &DefaultsConfig::default())
+}
+
+fn pool(name: &str, servers: i32, volumes: i32) -> serde_json::Value {
+    PoolBuilder::named(name, servers, volumes).build()
+}
+
+#[test]
+fn endpoints_list_every_pool_and_a_single_server_gets_just_its_path() {
+    let two = tenant(json!([pool("a", 4, 2), pool("b", 2, 1)]), json!({}));
+    assert_eq!(
+        server_endpoints(&two, "cluster.local"),
+        "https://t-a-{0...3}.t-hl.ns.svc.cluster.local/export{0...1} https://t-b-{0...1}.t-hl.ns.svc.cluster.local/export"
+    );
+    let single = tenant(
+        json!([pool("a", 1, 4)]),
+        json!({"requestAutoCert": false, "subPath": "data"}),
+    );
+    assert_eq!(
+        server_endpoints(&single, "cluster.local"),
+        "/export{0...3}/data"
+    );
+}
+
+#[test]
+fn ports_and_services_follow_tls() {
+    let tls = desired::services(&tenant(json!([pool("a", 4, 1)]), json!({})));
+    let names: Vec<_> = tls
+        .iter()
+        .map(|s| s.metadata.name.clone().unwrap())
+        .collect();
+    assert_eq!(names, ["t-hl", "minio", "t-console"]);
+    let port = |s: &k8s_openapi::api::core::v1::Service| {
+        let p = &s.spec.as_ref().unwrap().ports.as_ref().unwrap()[0];
+        (p.name.clone().unwrap(), p.port)
+    };
+    assert_eq!(port(&tls[1]), ("https-minio".to_owned(), 443));
+    assert_eq!(port(&tls[2]), ("https-console".to_owned(), 9443));
+    let plain = desired::services(&tenant(
+        json!([pool("a", 4, 1)]),
+        json!({"requestAutoCert": false, "features": {"enableSFTP": true}}),
+    ));
+    assert_eq!(port(&plain[1]), ("http-minio".to_owned(), 80));
+    assert_eq!(port(&plain[2]), ("http-console".to_owned(), 9090));
+    assert_eq!(
+        plain[0]
+            .spec
+            .as_ref()
+            .unwrap()
+            .ports
+            .as_ref()
+            .unwrap()
+            .len(),
+        2,
+        "sftp port on the headless Service"
+    );
+    assert_eq!(
+        plain[0].spec.as_ref().unwrap().cluster_ip.as_deref(),
+        Some("None")
+    );
+}
+
+#[test]
+fn the_statefulset_carries_go_names_args_env_and_claims() {
+    let t = tenant(
+        json!([pool("a", 4, 2)]),
+        json!({"logging": {"json": true, "quiet": true}, "env": [{"name": "S3_DOMAIN", "value": "mine"}, {"name": "EXTRA", "value": "1"}],
+               "features": {"bucketDNS": true}}),
+    );
+    let sts = desired::pool_statefulset(&t, &t.spec.pools[0], "cluster.local", "h1");
+    assert_eq!(sts.metadata.name.as_deref(), Some("t-a"));
+    assert_eq!(
+        sts.metadata.owner_references.as_ref().unwrap()[0].uid,
+        "u-1"
+    );
+    let labels = sts.spec.selector.match_labels.clone().unwrap();
+    assert_eq!(labels["v1.min.io/tenant"], "t");
+    assert_eq!(labels["v1.min.io/pool"], "a");
+    assert_eq!(labels["v1.min.io/console"], "t-console");
+    let pod = sts.spec.template.spec.as_ref().unwrap();
+    let c = &pod.containers[0];
+    assert_eq!(c.name, "minio");
+    assert_eq!(
+        c.args.clone().unwrap(),
+        [
+            "server",
+            "--certs-dir",
+            "/tmp/certs",
+            "--console-address",
+            ":9443",
+            "--json",
+            "--quiet"
+        ]
+    );
+    let env: Vec<(String, String)> = c
+        .env
+        .clone()
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.name, e.value.unwrap_or_default()))
+        .collect();
+    let names: Vec<&str> = env.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "S3_ARGS",
+            "S3_CONFIG_ENV_FILE",
+            "S3_SERVER_URL",
+            "S3_PROMETHEUS_JOB_ID",
+            "S3_UPDATE",
+            "S3_DOMAIN",
+            "EXTRA"
+        ]
+    );
+    assert_eq!(
+        env.iter().find(|(n, _)| n == "S3_DOMAIN").unwrap().1,
+        "mine",
+        "spec.env wins over the computed value"
+    );
+    let mounts: Vec<(String, String)> = c
+        .volume_mounts
+        .clone()
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.name, m.mount_path))
+        .collect();
+    assert_eq!(
+        mounts[1..3],
+        [
+            ("0".to_owned(), "/export0".to_owned()),
+            ("1".to_owned(), "/export1".to_owned())
+        ]
+    );
+    let claims: Vec<String> = sts
+        .spec
+        .volume_claim_templates
+        .unwrap()
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .collect();
+    assert_eq!(
+        claims,
+        ["0", "1"],
+        "an unnamed template gives claims 0 and 1, as in Go"
+    );
+    assert_eq!(pod.service_account_name.as_deref(), Some("t-sa"));
+    let sc = pod.security_context.as_ref().unwrap();
+    assert_eq!(
+        (
+            sc.run_as_user,
+            sc.fs_group,
+            sc.fs_group_change_policy.as_deref()
+        ),
+        (Some(1000), Some(1000), Some("OnRootMismatch"))
+    );
+    assert_eq!(
+        sts.spec
+            .persistent_volume_claim_retention_policy
+            .unwrap()
+            .when_deleted
+            .as_deref(),
+        Some("Retain")
+    );
+    assert_eq!(
+        sts.spec.template.metadata.unwrap().annotations.unwrap()["hanzo.ai/configuration-hash"],
+        "h1"
+    );
+}
+
+#[test]
+fn config_env_is_parsed_like_the_go_operator_and_rendered_back() {
+    let text = "# comment\n\nexport S3_ROOT_USER=\"admin\"\nS3_ROOT_PASSWORD='p=\"x'\n  export  S3_BROWSER=on\nmalformed line\n";
+    let entries = parse_config_env(text);
+    assert_eq!(
+        entries,
+        [
+            ("S3_ROOT_USER".to_owned(), "admin".to_owned()),
+            ("S3_ROOT_PASSWORD".to_owned(), "p=\"x".to_owned()),
+            ("S3_BROWSER".to_owned(), "on".to_owned())
+        ]
+    );
+    assert_eq!(
+        render_config_env(&entries[1..2]),
+        "export S3_ROOT_PASSWORD=\"p=\\\"x\"\n"
+    );
+}
