@@ -3,7 +3,7 @@
 //! unreachable or registered with `failurePolicy: Ignore`.
 //!
 //! Each rule names the webhook check it mirrors and produces the webhook's message for the same
-//! Tenant, so a user sees the same words whichever of the two refused (`tests/backstop.rs` holds
+//! Tenant, so a user sees the same words whichever of the two refused (`tests/control_plane/backstop.rs` holds
 //! them equal on a real apiserver). The policy sees the object after the mutating webhook, or,
 //! when that is down too, without our defaults: every rule treats a field left out the way
 //! defaulting would fill it, so the backstop never refuses what the webhook admits.

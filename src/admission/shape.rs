@@ -41,7 +41,7 @@ impl Shape {
     }
 }
 
-/// The schema of the committed CRD, the one the apiserver validates with (tests/crd.rs keeps it
+/// The schema of the committed CRD, the one the apiserver validates with (tests/offline/crd.rs keeps it
 /// equal to what the types generate). Reading it takes milliseconds; generating it from the types
 /// took 200 ms, on the first review after start.
 const CRD: &str = include_str!("../../crds/minio.min.io_tenants.yaml");

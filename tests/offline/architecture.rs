@@ -60,7 +60,10 @@ fn expand(prefix: &str, tree: &str, out: &mut Vec<String>) {
         out.push(format!("{prefix}{tree}"));
         return;
     };
-    let (head, body) = (&tree[..open], &tree[open + 1..tree.rfind('}').unwrap_or(tree.len())]);
+    let (head, body) = (
+        &tree[..open],
+        &tree[open + 1..tree.rfind('}').unwrap_or(tree.len())],
+    );
     let (mut depth, mut part) = (0, String::new());
     for c in body.chars() {
         match c {
@@ -113,7 +116,10 @@ fn named_paths(code: &str) -> Vec<Vec<String>> {
         expand("", &without_renames(tree), &mut flat);
         paths.extend(flat);
     }
-    for (i, _) in code.match_indices("crate::").chain(code.match_indices("super::")) {
+    for (i, _) in code
+        .match_indices("crate::")
+        .chain(code.match_indices("super::"))
+    {
         let preceded_by_ident = code[..i]
             .chars()
             .last()
