@@ -22,6 +22,9 @@ use super::status::TenantStatus;
 
 /// Names the pool the user asks to retire (see docs/operations.md, "Decommissioning a pool").
 pub const DECOMMISSION_ANNOTATION: &str = "s3.hanzo.ai/decommission";
+/// `none` opts a Tenant out of the PodDisruptionBudgets the operator sizes from its erasure layout
+/// (docs/operations.md, "Voluntary disruptions").
+pub const DISRUPTION_BUDGET_ANNOTATION: &str = "s3.hanzo.ai/disruption-budget";
 
 pub const GROUP: &str = "minio.min.io";
 pub const VERSION: &str = "v2";
@@ -106,6 +109,15 @@ impl Tenant {
             .as_ref()?
             .get(DECOMMISSION_ANNOTATION)
             .map(String::as_str)
+    }
+
+    /// Whether the user opted out of the operator's PodDisruptionBudgets.
+    pub fn disruption_budget_opted_out(&self) -> bool {
+        self.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(DISRUPTION_BUDGET_ANNOTATION))
+            .is_some_and(|v| v == "none")
     }
 
     /// The state the stored status reports for the StatefulSet `statefulset` (`status.pools`).

@@ -88,6 +88,15 @@ impl Ca {
     }
 
     /// Never logged, never written to disk by the operator; only into the CA Secret.
+    /// A key for `purpose`, derived from the CA's private key: secret to whoever cannot read the
+    /// CA Secret, and the same in every replica and after a restart.
+    pub fn derived_key(&self, purpose: &str) -> ring::hmac::Key {
+        let secret = ring::digest::digest(&ring::digest::SHA256, self.key_pem.as_bytes());
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_ref());
+        let derived = ring::hmac::sign(&key, purpose.as_bytes());
+        ring::hmac::Key::new(ring::hmac::HMAC_SHA256, derived.as_ref())
+    }
+
     pub fn key_pem(&self) -> &str {
         &self.key_pem
     }

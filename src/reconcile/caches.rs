@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -25,7 +26,7 @@ use super::outcome::{AtStep, NotSynced, Step, StepError};
 use crate::api::names::TENANT_LABEL;
 use crate::api::tenant::Tenant;
 
-pub use cached::{CachedService, CachedStatefulSet};
+pub use cached::{CachedPod, CachedService, CachedStatefulSet, ContainerStatus, Terminated};
 
 /// How long a pass waits for the watches' first listing after the operator starts (or after it
 /// becomes the leader) before it fails and retries.
@@ -39,19 +40,35 @@ pub struct Caches {
     own_secrets: Store<Secret>,
     secret_metadata: Store<PartialObjectMeta<Secret>>,
     service_accounts: Store<PartialObjectMeta<ServiceAccount>>,
+    /// The servers' pods (labelled with their tenant), slimmed to what the rollout reads.
+    pods: Store<CachedPod>,
+    disruption_budgets: Store<PartialObjectMeta<PodDisruptionBudget>>,
     /// Users' Secrets as last fetched, each at the resourceVersion it had then.
     fetched: Mutex<HashMap<ObjectRef<Secret>, Arc<Secret>>>,
 }
 
+/// The stores of the watches of what Tenants own (see [`Caches`] for what each holds).
+pub struct Stores {
+    pub statefulsets: Store<CachedStatefulSet>,
+    pub services: Store<CachedService>,
+    pub own_secrets: Store<Secret>,
+    pub secret_metadata: Store<PartialObjectMeta<Secret>>,
+    pub service_accounts: Store<PartialObjectMeta<ServiceAccount>>,
+    pub pods: Store<CachedPod>,
+    pub disruption_budgets: Store<PartialObjectMeta<PodDisruptionBudget>>,
+}
+
 impl Caches {
-    pub fn new(
-        tenants: Store<Tenant>,
-        statefulsets: Store<CachedStatefulSet>,
-        services: Store<CachedService>,
-        own_secrets: Store<Secret>,
-        secret_metadata: Store<PartialObjectMeta<Secret>>,
-        service_accounts: Store<PartialObjectMeta<ServiceAccount>>,
-    ) -> Caches {
+    pub fn new(tenants: Store<Tenant>, stores: Stores) -> Caches {
+        let Stores {
+            statefulsets,
+            services,
+            own_secrets,
+            secret_metadata,
+            service_accounts,
+            pods,
+            disruption_budgets,
+        } = stores;
         Caches {
             tenants,
             statefulsets,
@@ -59,6 +76,8 @@ impl Caches {
             own_secrets,
             secret_metadata,
             service_accounts,
+            pods,
+            disruption_budgets,
             fetched: Mutex::default(),
         }
     }
@@ -72,6 +91,8 @@ impl Caches {
             self.services.wait_until_ready().await?;
             self.own_secrets.wait_until_ready().await?;
             self.service_accounts.wait_until_ready().await?;
+            self.pods.wait_until_ready().await?;
+            self.disruption_budgets.wait_until_ready().await?;
             self.secret_metadata.wait_until_ready().await
         };
         match tokio::time::timeout(SYNC_TIMEOUT, all).await {
@@ -102,6 +123,38 @@ impl Caches {
         self.statefulsets.state_filter(|s| {
             s.metadata.namespace.as_deref() == ns
                 && s.metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(TENANT_LABEL))
+                    .map(String::as_str)
+                    == tenant.metadata.name.as_deref()
+        })
+    }
+
+    /// The names of the PodDisruptionBudgets labelled as this Tenant's.
+    pub fn disruption_budgets_of(&self, tenant: &Tenant) -> Vec<String> {
+        let ns = tenant.metadata.namespace.as_deref();
+        self.disruption_budgets
+            .state_filter(|b| {
+                b.metadata.namespace.as_deref() == ns
+                    && b.metadata
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get(TENANT_LABEL))
+                        .map(String::as_str)
+                        == tenant.metadata.name.as_deref()
+            })
+            .iter()
+            .filter_map(|b| b.metadata.name.clone())
+            .collect()
+    }
+
+    /// The pods of a tenant's servers (all pools).
+    pub fn pods_of(&self, tenant: &Tenant) -> Vec<Arc<CachedPod>> {
+        let ns = tenant.metadata.namespace.as_deref();
+        self.pods.state_filter(|p| {
+            p.metadata.namespace.as_deref() == ns
+                && p.metadata
                     .labels
                     .as_ref()
                     .and_then(|l| l.get(TENANT_LABEL))
@@ -180,6 +233,7 @@ impl Caches {
             Owned::Service => of(&self.services, namespace, name),
             Owned::Secret => of(&self.own_secrets, namespace, name),
             Owned::ServiceAccount => of(&self.service_accounts, namespace, name),
+            Owned::DisruptionBudget => of(&self.disruption_budgets, namespace, name),
         }
     }
 
@@ -254,7 +308,7 @@ mod cached {
     use std::borrow::Cow;
 
     use k8s_openapi::api::apps::v1::StatefulSet;
-    use k8s_openapi::api::core::v1::Service;
+    use k8s_openapi::api::core::v1::{Pod, Service};
     use k8s_openapi::{NamespaceResourceScope, Resource as _};
     use kube::api::ObjectMeta;
     use serde::{Deserialize, Serialize};
@@ -268,11 +322,142 @@ mod cached {
         pub status: Option<Replicas>,
     }
 
+    /// What the rollout and the health phase read of a StatefulSet's status.
     #[derive(Clone, Debug, Default, Deserialize, Serialize)]
     #[serde(rename_all = "camelCase")]
     pub struct Replicas {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub ready_replicas: Option<i32>,
+        /// The generation the StatefulSet controller has acted on.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub observed_generation: Option<i64>,
+        /// The revision of the current template: pods of another revision run an older one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub update_revision: Option<String>,
+    }
+
+    /// A server's pod: what the rollout decides on (its revision, readiness, whether it is
+    /// starting, crashing or going away) and where the health checks reach it.
+    #[derive(Clone, Debug, Default, Deserialize, Serialize)]
+    pub struct CachedPod {
+        #[serde(default)]
+        pub metadata: ObjectMeta,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub status: Option<PodState>,
+    }
+
+    impl CachedPod {
+        pub fn name(&self) -> &str {
+            self.metadata.name.as_deref().unwrap_or_default()
+        }
+
+        /// The Ready condition is True: the Service sends it requests.
+        pub fn ready(&self) -> bool {
+            self.status.as_ref().is_some_and(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == "True")
+            })
+        }
+
+        pub fn ip(&self) -> Option<std::net::IpAddr> {
+            self.status.as_ref()?.pod_ip.as_deref()?.parse().ok()
+        }
+
+        /// The StatefulSet revision of the template the pod was made from.
+        pub fn revision(&self) -> Option<&str> {
+            self.metadata
+                .labels
+                .as_ref()?
+                .get("controller-revision-hash")
+                .map(String::as_str)
+        }
+
+        pub fn annotation(&self, key: &str) -> Option<&str> {
+            self.metadata.annotations.as_ref()?.get(key).map(String::as_str)
+        }
+
+        pub fn terminating(&self) -> bool {
+            self.metadata.deletion_timestamp.is_some()
+        }
+
+        /// The status of the container named `name`.
+        pub fn container(&self, name: &str) -> Option<&ContainerStatus> {
+            self.status
+                .as_ref()?
+                .container_statuses
+                .iter()
+                .find(|c| c.name == name)
+        }
+    }
+
+    #[derive(Clone, Debug, Default, Deserialize, Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct PodState {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub phase: Option<String>,
+        #[serde(rename = "podIP", default, skip_serializing_if = "Option::is_none")]
+        pub pod_ip: Option<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub conditions: Vec<PodConditionState>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub container_statuses: Vec<ContainerStatus>,
+    }
+
+    #[derive(Clone, Debug, Default, Deserialize, Serialize)]
+    pub struct PodConditionState {
+        #[serde(rename = "type")]
+        pub type_: String,
+        pub status: String,
+    }
+
+    /// k8s-openapi's ContainerStatus, minus what the operator never reads (image IDs, resources,
+    /// volume mounts, allocated resources, users).
+    #[derive(Clone, Debug, Default, Deserialize, Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct ContainerStatus {
+        pub name: String,
+        #[serde(default)]
+        pub ready: bool,
+        #[serde(default)]
+        pub restart_count: i32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub started: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub state: Option<ContainerState>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub last_state: Option<ContainerState>,
+    }
+
+    #[derive(Clone, Debug, Default, Deserialize, Serialize)]
+    pub struct ContainerState {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub waiting: Option<Waiting>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub running: Option<serde_json::Value>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub terminated: Option<Terminated>,
+    }
+
+    #[derive(Clone, Debug, Default, Deserialize, Serialize)]
+    pub struct Waiting {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub reason: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub message: Option<String>,
+    }
+
+    #[derive(Clone, Debug, Default, Deserialize, Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Terminated {
+        #[serde(default)]
+        pub exit_code: i32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub reason: Option<String>,
+        /// The container's termination message: with `FallbackToLogsOnError`, the tail of its
+        /// log when it failed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub message: Option<String>,
     }
 
     /// A Service's metadata and the ClusterIP the health check connects to.
@@ -323,6 +508,7 @@ mod cached {
     }
     resource_as!(CachedStatefulSet, StatefulSet);
     resource_as!(CachedService, Service);
+    resource_as!(CachedPod, Pod);
 }
 
 /// The kinds of object the operator writes and compares by resourceVersion. (StatefulSets are
@@ -332,6 +518,7 @@ pub enum Owned {
     Service,
     Secret,
     ServiceAccount,
+    DisruptionBudget,
 }
 
 #[cfg(test)]

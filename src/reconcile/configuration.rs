@@ -8,13 +8,14 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ObjectMeta};
 
-use super::apply::{Version, apply, hash_of};
+use super::apply::{Version, apply};
 use super::caches::Owned;
 use super::context::Context;
 use super::desired;
 use super::outcome::{AtStep, Blocked, Step, Stop, StopKind};
 use super::status::{STATE_INVALID, STATE_NO_CONFIGURATION};
-use crate::admission::{self, validate::erasure};
+use crate::admission::validate::erasure::{self, ServerSettings};
+use crate::admission;
 use crate::api::names::{configuration_secret_name, tls_secret_name};
 use crate::api::tenant::Tenant;
 use crate::certs::Ca;
@@ -22,8 +23,8 @@ use crate::s3admin::Credentials;
 
 /// What the workloads need from this phase.
 pub struct Configured {
-    /// Hash of the rendered configuration: a credentials change rolls the pods.
-    pub config_hash: String,
+    /// Hashes of the rendered configuration and of its root credentials: a change rolls the pods.
+    pub rendered: desired::Rendered,
     /// Objects this phase created or changed.
     pub writes: usize,
     /// What the provisioning phase signs admin requests with (`None` without root credentials).
@@ -62,14 +63,34 @@ fn admin_of(entries: &[(String, String)]) -> (Option<Credentials>, bool) {
     (admin, ldap)
 }
 
+/// What the pod-template hashes are keyed for.
+const ANNOTATION_KEY_PURPOSE: &str = "pod template annotations";
+
+/// A hash of `text` for a pod-template annotation: anyone who reads pods reads it, and the text
+/// holds credentials, so it is keyed (HMAC-SHA256) with a key derived from the operator CA's. It is
+/// the same in every operator version, so an upgrade of the operator changes no pod template.
+fn sealed_hash(key: &ring::hmac::Key, text: &str) -> String {
+    let tag = ring::hmac::sign(key, text.as_bytes());
+    tag.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
 pub async fn apply_configuration(ctx: &Context, tenant: &Tenant) -> Result<Configured, Stop> {
     let entries = user_configuration(ctx, tenant).await?;
     let (admin, ldap) = admin_of(&entries);
-    let rendered = desired::render_config_env(&entries);
-    let config_hash = hash_of(&rendered);
-    let writes = apply_rendered(ctx, tenant, rendered).await? + ensure_tls(ctx, tenant).await?;
+    let text = desired::render_config_env(&entries);
+    let key = ctx.settings.ca.derived_key(ANNOTATION_KEY_PURPOSE);
+    let credentials = admin
+        .as_ref()
+        .map(|c| format!("{}\n{}", c.access_key, c.secret_key))
+        .unwrap_or_default();
+    let rendered = desired::Rendered {
+        config_hash: sealed_hash(&key, &text),
+        credentials_hash: sealed_hash(&key, &credentials),
+        erasure: ServerSettings::of_env(&tenant.spec.env).with_configuration(&entries),
+    };
+    let writes = apply_rendered(ctx, tenant, text).await? + ensure_tls(ctx, tenant).await?;
     Ok(Configured {
-        config_hash,
+        rendered,
         writes,
         admin,
         ldap,

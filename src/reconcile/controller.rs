@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Controller};
@@ -14,7 +15,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 
 use super::apply::{AppliedObjects, FIELD_MANAGER};
-use super::caches::{CachedService, CachedStatefulSet, Caches, slim};
+use super::caches::{CachedPod, CachedService, CachedStatefulSet, Caches, Stores, slim};
 use super::context::{Context, Settings};
 use super::events::Events;
 use super::memory::TenantMemory;
@@ -117,13 +118,19 @@ fn watch_owned(
     let (own_secrets, own_secrets_writer) = reflector::store();
     let (secret_metadata, secret_metadata_writer) = reflector::store();
     let (service_accounts, service_accounts_writer) = reflector::store();
+    let (pods, pods_writer) = reflector::store();
+    let (budgets, budgets_writer) = reflector::store();
     let caches = Caches::new(
         tenants.clone(),
-        statefulsets,
-        services,
-        own_secrets,
-        secret_metadata,
-        service_accounts,
+        Stores {
+            statefulsets,
+            services,
+            own_secrets,
+            secret_metadata,
+            service_accounts,
+            pods,
+            disruption_budgets: budgets,
+        },
     );
     let controller = controller
         // The users' configuration and user Secrets are not ours (no ownerReference): watch every
@@ -161,8 +168,32 @@ fn watch_owned(
             ours(),
             slim::partial,
             service_accounts_writer,
-        ));
+        ))
+        .owns_stream(cached(
+            api::<PartialObjectMeta<PodDisruptionBudget>>(client, namespace),
+            ours(),
+            slim::partial,
+            budgets_writer,
+        ))
+        // The servers' pods belong to the StatefulSets, not to the Tenant: each wakes the Tenant
+        // its label names (a rollout moves on when a restarted server is back, or stops when it
+        // crashes).
+        .watches_stream(
+            cached(
+                api::<CachedPod>(client, namespace),
+                ours(),
+                slim::cached,
+                pods_writer,
+            ),
+            |pod| tenant_of_pod(&pod),
+        );
     (controller, caches)
+}
+
+/// The Tenant whose server `pod` is (its tenant label), if any.
+fn tenant_of_pod(pod: &CachedPod) -> Option<ObjectRef<Tenant>> {
+    let tenant = pod.metadata.labels.as_ref()?.get(TENANT_LABEL)?;
+    Some(ObjectRef::new(tenant).within(pod.metadata.namespace.as_deref()?))
 }
 
 /// The Tenants that name `secret` as their configuration or as a user's.

@@ -6,12 +6,15 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{
     StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetSpec,
+    StatefulSetUpdateStrategy,
 };
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EnvVar, KeyToPath, PersistentVolumeClaim, PodSecurityContext,
-    PodSpec, PodTemplateSpec, SecretVolumeSource, SecurityContext, Service, ServiceAccount,
-    ServicePort, ServiceSpec, Volume, VolumeMount,
+    Container, ContainerPort, EnvVar, HTTPGetAction, KeyToPath, Lifecycle, LifecycleHandler,
+    PersistentVolumeClaim, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    SecretVolumeSource, SecurityContext, Service, ServiceAccount, ServicePort, ServiceSpec,
+    SleepAction, Volume, VolumeMount,
 };
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
@@ -20,6 +23,7 @@ use crate::api::names::{
     configuration_secret_name, console_service_name, headless_service_name, pool_statefulset_name,
     tls_secret_name, volume_claim_name,
 };
+use crate::admission::validate::erasure::{self, ServerSettings};
 use crate::api::tenant::{API_VERSION, KIND, Pool, Tenant};
 
 pub const S3_PORT: i32 = 9000;
@@ -31,6 +35,27 @@ pub const CONFIG_DIR: &str = "/tmp/minio";
 pub const CONFIG_FILE: &str = "/tmp/minio/config.env";
 /// Pod-template annotation: a hash of the rendered configuration, so a credentials change rolls pods.
 pub const CONFIG_HASH_ANNOTATION: &str = "hanzo.ai/configuration-hash";
+/// Pod-template annotation: a hash of the root credentials alone. Servers authenticate each other
+/// with them, so servers of two values cannot form one cluster: when it changes, every server
+/// restarts together instead of one at a time.
+pub const CREDENTIALS_HASH_ANNOTATION: &str = "hanzo.ai/root-credentials-hash";
+/// How long a server may take to answer at all after it starts (slow drives, a first format)
+/// before its startup probe fails it, and how long the rollout waits for a restarted server.
+pub const STARTUP_ALLOWANCE_SECONDS: i32 = 600;
+const PROBE_PERIOD_SECONDS: i32 = 5;
+/// Seconds a stopping server keeps serving, so the Service stops sending it requests (kube-proxy's
+/// rules follow the endpoints within a second or two) before it stops accepting them.
+const PRE_STOP_SLEEP_SECONDS: i64 = 5;
+
+/// What the pods are given besides the Tenant: hashes of the rendered configuration and of the
+/// root credentials in it, and the erasure settings the servers read (`spec.env` and the
+/// configuration Secret's, which size the disruption budgets).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Rendered {
+    pub config_hash: String,
+    pub credentials_hash: String,
+    pub erasure: ServerSettings,
+}
 
 /// Everything the reconciler applies for one Tenant.
 #[derive(Clone, Debug, PartialEq)]
@@ -38,6 +63,7 @@ pub struct DesiredObjects {
     pub services: Vec<Service>,
     pub service_account: ServiceAccount,
     pub statefulsets: Vec<StatefulSet>,
+    pub disruption_budgets: Vec<PodDisruptionBudget>,
 }
 
 pub fn owner_reference(tenant: &Tenant) -> OwnerReference {
@@ -401,12 +427,12 @@ fn pod_volumes(tenant: &Tenant) -> Vec<Volume> {
     volumes
 }
 
-/// The StatefulSet of one pool. `config_hash` is the hash of the rendered configuration Secret.
+/// The StatefulSet of one pool, whose pods carry the hashes of what was `rendered` for them.
 pub fn pool_statefulset(
     tenant: &Tenant,
     pool: &Pool,
     cluster_domain: &str,
-    config_hash: &str,
+    rendered: &Rendered,
 ) -> StatefulSet {
     let spec = &tenant.spec;
     let mut pod_labels = spec
@@ -423,7 +449,14 @@ pub fn pool_statefulset(
         .map(|m| m.annotations.clone())
         .unwrap_or_default();
     pod_annotations.extend(pool.annotations.clone());
-    pod_annotations.insert(CONFIG_HASH_ANNOTATION.to_owned(), config_hash.to_owned());
+    pod_annotations.insert(
+        CONFIG_HASH_ANNOTATION.to_owned(),
+        rendered.config_hash.clone(),
+    );
+    pod_annotations.insert(
+        CREDENTIALS_HASH_ANNOTATION.to_owned(),
+        rendered.credentials_hash.clone(),
+    );
     let mut selector = tenant_pod_labels(tenant);
     selector.insert(POOL_LABEL.to_owned(), pool.name.clone());
     let mut sts_labels = pool.labels.clone();
@@ -464,10 +497,16 @@ pub fn pool_statefulset(
         volume_mounts: Some(volume_mounts(tenant, pool)),
         resources: pool.resources.clone(),
         liveness_probe: spec.liveness.clone(),
-        readiness_probe: spec.readiness.clone(),
-        startup_probe: spec.startup.clone(),
-        lifecycle: spec.lifecycle.clone(),
+        readiness_probe: spec
+            .readiness
+            .clone()
+            .or_else(|| Some(serves_probe(tenant))),
+        startup_probe: spec.startup.clone().or_else(|| Some(started_probe(tenant))),
+        lifecycle: spec.lifecycle.clone().or_else(|| Some(drain_before_stop())),
         security_context: Some(container_security_context(pool)),
+        // A server that exits with an error leaves the end of its log in its status, where the
+        // rollout reads why a restarted server failed.
+        termination_message_policy: Some("FallbackToLogsOnError".to_owned()),
         ..Container::default()
     };
     let mut containers = vec![server];
@@ -529,17 +568,71 @@ pub fn pool_statefulset(
                     security_context: Some(pod_security_context(pool)),
                     runtime_class_name: pool.runtime_class_name.clone().filter(|r| !r.is_empty()),
                     termination_grace_period_seconds: pool.termination_grace_period_seconds,
+                    // The servers never call the Kubernetes API: no token in their pods.
+                    automount_service_account_token: Some(false),
                     ..PodSpec::default()
                 }),
             },
             volume_claim_templates: Some(claims).filter(|c| !c.is_empty()),
+            // The reconciler replaces the servers itself, one at a time behind the S3 health
+            // (reconcile/rollout.rs): the StatefulSet controller's rolling update moves on once a
+            // pod is Ready, and a server changed in what its peers compare is not Ready until
+            // enough of them restarted too.
+            update_strategy: Some(StatefulSetUpdateStrategy {
+                type_: Some("OnDelete".to_owned()),
+                rolling_update: None,
+            }),
             ..StatefulSetSpec::default()
         },
         status: None,
     }
 }
 
-pub fn desired(tenant: &Tenant, cluster_domain: &str, config_hash: &str) -> DesiredObjects {
+/// `GET path` on the S3 port, over the tenant's TLS when it has it.
+fn http_probe(tenant: &Tenant, path: &str, failure_threshold: i32) -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.to_owned()),
+            port: IntOrString::Int(S3_PORT),
+            scheme: Some(if tenant.tls() { "HTTPS" } else { "HTTP" }.to_owned()),
+            ..HTTPGetAction::default()
+        }),
+        period_seconds: Some(PROBE_PERIOD_SECONDS),
+        timeout_seconds: Some(PROBE_PERIOD_SECONDS),
+        failure_threshold: Some(failure_threshold),
+        ..Probe::default()
+    }
+}
+
+/// Ready means the server serves: it has joined its peers and the cluster has write quorum
+/// (`/minio/health/cluster`). `/minio/health/ready` and `/live` answer 200 before the server has
+/// its storage at all, while it still waits for its peers.
+fn serves_probe(tenant: &Tenant) -> Probe {
+    http_probe(tenant, "/minio/health/cluster", 3)
+}
+
+/// Started means the process answers; slow drives get [`STARTUP_ALLOWANCE_SECONDS`].
+fn started_probe(tenant: &Tenant) -> Probe {
+    http_probe(
+        tenant,
+        "/minio/health/live",
+        STARTUP_ALLOWANCE_SECONDS / PROBE_PERIOD_SECONDS,
+    )
+}
+
+fn drain_before_stop() -> Lifecycle {
+    Lifecycle {
+        pre_stop: Some(LifecycleHandler {
+            sleep: Some(SleepAction {
+                seconds: PRE_STOP_SLEEP_SECONDS,
+            }),
+            ..LifecycleHandler::default()
+        }),
+        ..Lifecycle::default()
+    }
+}
+
+pub fn desired(tenant: &Tenant, cluster_domain: &str, rendered: &Rendered) -> DesiredObjects {
     DesiredObjects {
         services: services(tenant),
         service_account: service_account(tenant),
@@ -547,9 +640,46 @@ pub fn desired(tenant: &Tenant, cluster_domain: &str, config_hash: &str) -> Desi
             .spec
             .pools
             .iter()
-            .map(|p| pool_statefulset(tenant, p, cluster_domain, config_hash))
+            .map(|p| pool_statefulset(tenant, p, cluster_domain, rendered))
             .collect(),
+        disruption_budgets: disruption_budgets(tenant, &rendered.erasure),
     }
+}
+
+/// One PodDisruptionBudget per pool: evictions (`kubectl drain`) may take down at most as many of
+/// its servers as its erasure sets (and, for the first pool, the locks) can lose while keeping
+/// write quorum. None when the Tenant opts out, or for a single drive.
+pub fn disruption_budgets(tenant: &Tenant, settings: &ServerSettings) -> Vec<PodDisruptionBudget> {
+    if tenant.disruption_budget_opted_out() {
+        return Vec::new();
+    }
+    tenant
+        .spec
+        .pools
+        .iter()
+        .enumerate()
+        .filter_map(|(i, pool)| {
+            let can_lose = erasure::servers_the_pool_can_lose(tenant, i, settings)?;
+            let mut selector = tenant_pod_labels(tenant);
+            selector.insert(POOL_LABEL.to_owned(), pool.name.clone());
+            let mut labels = tenant_labels(tenant);
+            labels.insert(POOL_LABEL.to_owned(), pool.name.clone());
+            Some(PodDisruptionBudget {
+                metadata: meta(tenant, pool_statefulset_name(tenant, pool), labels),
+                spec: Some(PodDisruptionBudgetSpec {
+                    max_unavailable: Some(IntOrString::Int(
+                        i32::try_from(can_lose).unwrap_or(0),
+                    )),
+                    selector: Some(LabelSelector {
+                        match_labels: Some(selector),
+                        match_expressions: None,
+                    }),
+                    ..PodDisruptionBudgetSpec::default()
+                }),
+                status: None,
+            })
+        })
+        .collect()
 }
 
 /// `config.env` lines (`export KEY="value"`), parsed as the Go operator does: blank lines and

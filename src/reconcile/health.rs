@@ -7,9 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::Pod;
-use kube::ResourceExt;
-use kube::api::{Api, ListParams};
+use kube::api::Api;
 
 use super::caches::CachedStatefulSet;
 use super::context::{Context, ReadyWhen};
@@ -17,7 +15,7 @@ use super::desired::S3_PORT;
 use super::observed::{Observed, S3Health, storage_of};
 use super::outcome::{AtStep, Step, StepError, log_admin_error};
 use super::status;
-use crate::api::names::{S3_SERVICE_NAME, TENANT_LABEL, pool_statefulset_name, tls_secret_name};
+use crate::api::names::{S3_SERVICE_NAME, pool_statefulset_name, tls_secret_name};
 use crate::api::status::{
     CONDITION_READY, POOL_CREATED, POOL_INITIALIZED, POOL_NOT_CREATED, PoolStatus,
 };
@@ -122,7 +120,7 @@ async fn ask_s3(
     // SlowDownWrite although another already has quorum. Once Ready, the Service alone is
     // asked (a Ready Tenant's pass costs one request, not a LIST of its pods and one per server).
     if !status::was(tenant, CONDITION_READY)
-        && let Some(why) = server_not_healthy(ctx, tenant, client.endpoint()).await?
+        && let Some(why) = server_not_healthy(ctx, tenant, client.endpoint()).await
     {
         return Ok(unhealthy(observed, why));
     }
@@ -173,37 +171,21 @@ fn health_of(client: &AdminClient, answer: &Result<ClusterHealth, AdminError>) -
 
 /// Why not every ready server of `tenant` answers healthy on its own, asked by pod IP (with the
 /// Service's host name and TLS, which every server's certificate carries); `None` when all do.
-async fn server_not_healthy(
-    ctx: &Context,
-    tenant: &Tenant,
-    service: &Endpoint,
-) -> Result<Option<String>, StepError> {
-    let selector = format!("{TENANT_LABEL}={}", tenant.name());
-    let pods = Api::<Pod>::namespaced(ctx.client.clone(), tenant.namespace())
-        .list(&ListParams::default().labels(&selector))
-        .await
-        .at(Step::Health)?;
-    let mut servers: Vec<(String, IpAddr)> = pods
-        .items
+async fn server_not_healthy(ctx: &Context, tenant: &Tenant, service: &Endpoint) -> Option<String> {
+    let mut servers: Vec<(String, IpAddr)> = ctx
+        .caches
+        .pods_of(tenant)
         .iter()
-        .filter(|p| pod_ready(p))
-        .filter_map(|p| {
-            let ip = p.status.as_ref()?.pod_ip.as_deref()?;
-            Some((p.name_any(), IpAddr::from_str(ip).ok()?))
-        })
+        .filter(|p| p.ready())
+        .filter_map(|p| Some((p.name().to_owned(), p.ip()?)))
         .collect();
     servers.sort();
-    let port = u16::try_from(S3_PORT).unwrap_or(9000);
     let answers = futures::future::join_all(servers.iter().map(|(name, ip)| async move {
-        let endpoint = Endpoint {
-            addr: SocketAddr::new(*ip, port),
-            ..service.clone()
-        };
-        let client = AdminClient::new(endpoint, Credentials::anonymous());
+        let client = AdminClient::new(server_endpoint(service, *ip), Credentials::anonymous());
         (name, client.cluster_health().await)
     }))
     .await;
-    Ok(answers.into_iter().find_map(|(name, answer)| match answer {
+    answers.into_iter().find_map(|(name, answer)| match answer {
         Ok(h) if h.healthy => None,
         Ok(h) => Some(format!(
             "the S3 cluster answers healthy, but its server {name} answers HTTP {} on {CLUSTER_HEALTH_PATH}: it has not joined its peers yet",
@@ -212,20 +194,23 @@ async fn server_not_healthy(
         Err(e) => Some(format!(
             "the S3 cluster answers healthy, but its server {name} does not: {e}"
         )),
-    }))
+    })
 }
 
-fn pod_ready(pod: &Pod) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+/// One server of the tenant, by pod IP, with the Service's host name and TLS (every server's
+/// certificate carries the Service's names).
+pub fn server_endpoint(service: &Endpoint, ip: IpAddr) -> Endpoint {
+    let port = u16::try_from(S3_PORT).unwrap_or(9000);
+    Endpoint {
+        addr: SocketAddr::new(ip, port),
+        ..service.clone()
+    }
 }
 
 /// Where the tenant's S3 Service answers, over the tenant's TLS trusting the CA that signed its
 /// certificate. Connects to the Service's ClusterIP (no cluster DNS needed: the operator may run
 /// outside the cluster) and verifies the Service's DNS name. `Err` says why there is none yet.
-async fn tenant_endpoint(
+pub async fn tenant_endpoint(
     ctx: &Context,
     tenant: &Tenant,
 ) -> Result<Result<Endpoint, String>, StepError> {

@@ -28,6 +28,7 @@ pub mod outcome;
 pub mod pass;
 pub mod provisioning;
 pub mod report;
+pub mod rollout;
 pub mod status;
 pub mod workloads;
 

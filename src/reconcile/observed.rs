@@ -4,6 +4,28 @@
 use crate::api::status::{PoolStatus, TenantUsage};
 use crate::s3admin::StorageInfo;
 
+/// Where a tenant's rollout stands after a pass: whether every server runs the current pod
+/// template, and if not, what the next step waits for or why it stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rollout {
+    /// Every server runs the current template.
+    Done,
+    /// Servers are being replaced; `step` is what this pass did or waits for.
+    InProgress {
+        updated: usize,
+        servers: usize,
+        step: String,
+    },
+    /// A server on the current template fails, so no other is replaced: the rest keep serving
+    /// on the previous one until the change is fixed or undone.
+    Stopped {
+        updated: usize,
+        servers: usize,
+        server: String,
+        why: String,
+    },
+}
+
 /// The S3 cluster's answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum S3Health {

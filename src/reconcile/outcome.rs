@@ -19,6 +19,9 @@ pub enum Step {
     ServiceAccount,
     Services,
     StatefulSets,
+    DisruptionBudgets,
+    /// Replacing a server whose pod runs an older template.
+    Rollout,
     /// Reading the StatefulSets and the S3 Service to judge health.
     Health,
     /// Reading the users' Secrets to provision them.
@@ -35,6 +38,8 @@ impl Step {
             Step::ServiceAccount => "ServiceAccountFailed",
             Step::Services => "ServicesFailed",
             Step::StatefulSets => "StatefulSetsFailed",
+            Step::DisruptionBudgets => "DisruptionBudgetsFailed",
+            Step::Rollout => "RolloutFailed",
             Step::Health => "HealthCheckFailed",
             Step::Provisioning => "ProvisioningFailed",
         }
@@ -49,6 +54,8 @@ impl Step {
             Step::ServiceAccount => "provisioning the ServiceAccount",
             Step::Services => "provisioning the Services",
             Step::StatefulSets => "provisioning the StatefulSets",
+            Step::DisruptionBudgets => "provisioning the PodDisruptionBudgets",
+            Step::Rollout => "restarting a server on the new template",
             Step::Health => "reading the Tenant's health",
             Step::Provisioning => "reading the users' Secrets",
         }

@@ -16,12 +16,12 @@ use kube::runtime::controller::Action;
 use super::configuration::apply_configuration;
 use super::context::{Context, ReadyWhen};
 use super::events::EventType;
-use super::observed::{Observed, Provisioned};
+use super::observed::{Observed, Provisioned, Rollout};
 use super::outcome::{Blocked, StepError, Stop, StopKind};
 use super::report;
 use super::status;
 use super::workloads::apply_workloads;
-use super::{decommission, guard, health, provisioning};
+use super::{decommission, guard, health, provisioning, rollout};
 use crate::admission;
 use crate::api::status::CONDITION_READY;
 use crate::api::tenant::Tenant;
@@ -37,6 +37,8 @@ const WAITING_PERIOD: Duration = Duration::from_secs(10);
 /// for how long before it falls back to [`WAITING_PERIOD`].
 const FORMING_PERIOD: Duration = Duration::from_secs(1);
 const FORMING_FOR: Duration = Duration::from_secs(30);
+/// How often a rollout in progress looks again.
+const ROLLOUT_PERIOD: Duration = Duration::from_secs(2);
 
 /// When to look again at a Tenant that is not Ready. Servers still starting wake the controller
 /// through their StatefulSet's status, so [`WAITING_PERIOD`] is only a fallback for them. A cluster
@@ -96,6 +98,7 @@ pub async fn reconcile(stored: Arc<Tenant>, ctx: Arc<Context>) -> Result<Action,
 struct Done {
     observed: Observed,
     provisioned: Option<Provisioned>,
+    rollout: Rollout,
 }
 
 /// The phases, in order; `tenant` is `stored` with defaults applied.
@@ -104,7 +107,7 @@ async fn phases(ctx: &Context, stored: &Tenant, tenant: &Tenant) -> Result<Done,
     guard::check(ctx, stored, tenant).await?;
     let configured = apply_configuration(ctx, tenant).await?;
     let writes = configured.writes
-        + apply_workloads(ctx, tenant, &configured.config_hash).await?
+        + apply_workloads(ctx, tenant, &configured.rendered).await?
         + decommission::prune_retired(ctx, stored).await?;
     if writes > 0 {
         tracing::info!(
@@ -116,11 +119,13 @@ async fn phases(ctx: &Context, stored: &Tenant, tenant: &Tenant) -> Result<Done,
         let note = format!("{writes} object(s) created or updated");
         report::publish(&ctx.events, stored, EventType::Normal, "Applied", note).await;
     }
+    let rollout = rollout::advance(ctx, tenant, &configured.rendered).await?;
     let (mut observed, admin) = health::observe(ctx, tenant, configured.admin.as_ref()).await?;
     let Some(admin) = admin else {
         return Ok(Done {
             observed,
             provisioned: None,
+            rollout,
         });
     };
     let provisioned = provisioning::provision(ctx, tenant, &admin, configured.ldap).await?;
@@ -134,6 +139,7 @@ async fn phases(ctx: &Context, stored: &Tenant, tenant: &Tenant) -> Result<Done,
     Ok(Done {
         observed,
         provisioned: Some(provisioned),
+        rollout,
     })
 }
 
@@ -144,10 +150,12 @@ async fn completed(ctx: &Context, stored: &Tenant, done: Done) -> Result<Action,
     let Done {
         observed,
         provisioned,
+        rollout,
     } = done;
     report_provisioning(ctx, stored, provisioned.as_ref()).await;
     let servers_up = observed.servers_up();
-    let (status, stopped_answering) = status::status_of(stored, &observed, provisioned.as_ref());
+    let (status, stopped_answering) =
+        status::status_of(stored, &observed, provisioned.as_ref(), &rollout);
     if let Some(why) = stopped_answering {
         report::publish(&ctx.events, stored, EventType::Warning, "S3Unhealthy", why).await;
     }
@@ -168,6 +176,9 @@ async fn completed(ctx: &Context, stored: &Tenant, done: Done) -> Result<Action,
         .memory
         .forming_for(&uid_of(stored), !ready && servers_up);
     let next = match (ready, ctx.settings.ready_when) {
+        // A rollout waits on servers that announce nothing when they get there (joining peers,
+        // a cluster that can spare the next one again).
+        _ if matches!(rollout, Rollout::InProgress { .. }) => ROLLOUT_PERIOD,
         (false, _) => not_ready_period(forming_for),
         (true, ReadyWhen::S3Healthy) => HEALTH_PERIOD,
         (true, ReadyWhen::PodsReady) => MAX_RETRY,

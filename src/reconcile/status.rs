@@ -6,7 +6,7 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
-use super::observed::{Observed, Provisioned, S3Health, Storage};
+use super::observed::{Observed, Provisioned, Rollout, S3Health, Storage};
 use super::outcome::StopKind;
 use crate::api::status::{
     CONDITION_DEGRADED, CONDITION_INVALID, CONDITION_PROVISIONED, CONDITION_READY,
@@ -20,6 +20,11 @@ pub const STATE_WAITING: &str = "Waiting for Tenant to be healthy";
 pub const STATE_ANOTHER_TENANT: &str = "Another MinIO Tenant already exists in the namespace";
 pub const STATE_INVALID: &str = "Invalid Tenant";
 pub const STATE_NO_CONFIGURATION: &str = "Waiting for the configuration Secret";
+/// While servers are replaced by a new template, and when a replaced one fails.
+pub const STATE_UPDATING: &str = "Updating servers";
+pub const STATE_ROLLOUT_STOPPED: &str = "Rollout stopped: a server fails on the new template";
+pub const REASON_ROLLING_OUT: &str = "RollingOut";
+pub const REASON_ROLLOUT_STOPPED: &str = "RolloutStopped";
 /// The Go operators' words for a StatefulSet of our name that something else made.
 pub const STATE_NOT_OWNED: &str = "Statefulset not controlled by operator";
 
@@ -166,22 +171,29 @@ pub fn status_of(
     tenant: &Tenant,
     observed: &Observed,
     provisioned: Option<&Provisioned>,
+    rollout: &Rollout,
 ) -> (TenantStatus, Option<String>) {
-    let (ready, ready_reason, ready_message) = readiness(observed);
+    let (ready, ready_reason, ready_message) = match rollout_stopped(rollout) {
+        Some(stopped) => (false, REASON_ROLLOUT_STOPPED, stopped),
+        None => readiness(observed),
+    };
     let servers_ok = observed.servers_up();
-    let converged = ready && servers_ok;
-    let (degraded, degraded_reason, degraded_message) =
-        degradation(tenant, observed, (ready, ready_reason, &ready_message));
+    let converged = ready && servers_ok && *rollout == Rollout::Done;
+    let (degraded, degraded_reason, degraded_message) = match rollout {
+        // A planned restart is not a degradation; a server that fails on the new template is.
+        Rollout::InProgress { .. } => (false, REASON_ROLLING_OUT, String::new()),
+        _ => degradation(tenant, observed, (ready, ready_reason, &ready_message)),
+    };
     let stopped_answering = was(tenant, CONDITION_READY) && !ready && observed.s3.is_some();
     let mut status = tenant.status.clone().unwrap_or_default();
-    status.current_state = Some(
-        if ready {
-            STATE_INITIALIZED
-        } else {
-            STATE_WAITING
-        }
-        .to_owned(),
-    );
+    status.current_state = Some(match rollout {
+        Rollout::InProgress {
+            updated, servers, ..
+        } => format!("{STATE_UPDATING}: {updated} of {servers} on the new template"),
+        Rollout::Stopped { .. } => STATE_ROLLOUT_STOPPED.to_owned(),
+        Rollout::Done if ready => STATE_INITIALIZED.to_owned(),
+        Rollout::Done => STATE_WAITING.to_owned(),
+    });
     status.available_replicas = Some(observed.servers_ready);
     status.pools = Some(observed.pools.clone());
     status.observed_generation = tenant.metadata.generation;
@@ -199,11 +211,21 @@ pub fn status_of(
             ready: (ready, ready_reason, ready_message.clone()),
             degraded: (degraded, degraded_reason, degraded_message),
             invalid: quiet("Valid"),
-            // Until every server runs and the cluster answers, the Tenant is still converging.
-            reconciling: if converged {
-                quiet("Reconciled")
-            } else {
-                (
+            // Until every server runs the current template and the cluster answers, the Tenant
+            // is still converging; a rollout stopped on a failing server waits for the user.
+            reconciling: match rollout {
+                Rollout::InProgress {
+                    updated,
+                    servers,
+                    step,
+                } => (
+                    true,
+                    REASON_ROLLING_OUT,
+                    format!("{updated} of {servers} servers on the new template; {step}"),
+                ),
+                _ if converged => quiet("Reconciled"),
+                Rollout::Stopped { .. } => quiet(REASON_ROLLOUT_STOPPED),
+                Rollout::Done => (
                     true,
                     if servers_ok {
                         ready_reason
@@ -211,13 +233,32 @@ pub fn status_of(
                         "ServersNotReady"
                     },
                     ready_message.clone(),
-                )
+                ),
             },
-            stalled: quiet("Reconciled"),
+            stalled: match rollout {
+                Rollout::Stopped { .. } => (true, REASON_ROLLOUT_STOPPED, ready_message.clone()),
+                _ => quiet("Reconciled"),
+            },
             provisioned: provisioned_condition,
         },
     );
     (status, stopped_answering.then_some(ready_message))
+}
+
+/// What a stopped rollout says in `Ready`: which server, why, and what to do.
+fn rollout_stopped(rollout: &Rollout) -> Option<String> {
+    let Rollout::Stopped {
+        updated,
+        servers,
+        server,
+        why,
+    } = rollout
+    else {
+        return None;
+    };
+    Some(format!(
+        "server {server} on the new template fails: {why}; the rollout stopped there ({updated} of {servers} servers updated) and the others keep serving on the previous template: fix the change or undo it"
+    ))
 }
 
 /// `Ready`: every server's pod, and the S3 cluster's own answer where it is asked.
@@ -390,7 +431,7 @@ mod tests {
             s3: Some(S3Health::Healthy),
             storage: Some(s),
         };
-        let (status, _) = status_of(&tenant, &observed, None);
+        let (status, _) = status_of(&tenant, &observed, None, &Rollout::Done);
         assert_eq!(
             status.health_status.as_deref(),
             Some("red"),
@@ -422,7 +463,7 @@ mod tests {
             servers_ready: 3,
             ..observed
         };
-        let (status, _) = status_of(&tenant, &observed, None);
+        let (status, _) = status_of(&tenant, &observed, None, &Rollout::Done);
         assert_eq!(
             degraded(&status),
             (

@@ -6,7 +6,8 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Service, ServiceAccount};
 use kube::ResourceExt;
-use kube::api::Api;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::api::{Api, DeleteParams};
 
 use super::apply::{Version, apply};
 use super::caches::Owned;
@@ -20,14 +21,15 @@ use crate::api::tenant::Tenant;
 pub async fn apply_workloads(
     ctx: &Context,
     tenant: &Tenant,
-    config_hash: &str,
+    rendered: &desired::Rendered,
 ) -> Result<usize, Stop> {
     let ns = tenant.namespace();
     let DesiredObjects {
         services,
         service_account,
         statefulsets,
-    } = desired::desired(tenant, &ctx.settings.defaults.cluster_domain, config_hash);
+        disruption_budgets,
+    } = desired::desired(tenant, &ctx.settings.defaults.cluster_domain, rendered);
     let cached = ctx
         .caches
         .version(Owned::ServiceAccount, ns, &service_account.name_any());
@@ -60,6 +62,42 @@ pub async fn apply_workloads(
     let sts_api: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), ns);
     for sts in statefulsets {
         writes += usize::from(apply_statefulset(ctx, tenant, &sts_api, sts).await?);
+    }
+    Ok(writes + apply_disruption_budgets(ctx, tenant, disruption_budgets).await?)
+}
+
+/// The pools' PodDisruptionBudgets; those of the Tenant no longer wanted (it opted out, or the
+/// pool left) are deleted.
+async fn apply_disruption_budgets(
+    ctx: &Context,
+    tenant: &Tenant,
+    budgets: Vec<PodDisruptionBudget>,
+) -> Result<usize, Stop> {
+    let ns = tenant.namespace();
+    let api: Api<PodDisruptionBudget> = Api::namespaced(ctx.client.clone(), ns);
+    let wanted: Vec<String> = budgets.iter().map(|b| b.name_any()).collect();
+    let mut writes = 0;
+    for budget in budgets {
+        let cached = ctx
+            .caches
+            .version(Owned::DisruptionBudget, ns, &budget.name_any());
+        writes += usize::from(
+            apply(&ctx.applied, &api, budget, cached, Version::Resource)
+                .await
+                .at(Step::DisruptionBudgets)?,
+        );
+    }
+    for name in ctx.caches.disruption_budgets_of(tenant) {
+        if !wanted.contains(&name) {
+            match api.delete(&name, &DeleteParams::default()).await {
+                Err(kube::Error::Api(e)) if e.code == 404 => {}
+                other => {
+                    other.at(Step::DisruptionBudgets)?;
+                    crate::metrics::count_api_write();
+                    writes += 1;
+                }
+            }
+        }
     }
     Ok(writes)
 }

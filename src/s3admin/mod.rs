@@ -306,6 +306,17 @@ impl AdminClient {
         })
     }
 
+    /// Whether the cluster keeps write quorum without this server's drives, and heals no drive:
+    /// the server's own answer to "may I be taken down now" (`?maintenance=true`: 200 yes, 412
+    /// no), which the rollout asks before it restarts it.
+    pub async fn can_spare(&self) -> Result<bool, AdminError> {
+        let path = format!("{CLUSTER_HEALTH_PATH}?maintenance=true");
+        let answer = self
+            .send(http::Method::GET, &path, Vec::new(), false, &[])
+            .await?;
+        Ok(answer.status == 200)
+    }
+
     /// Whether the S3 API takes signed requests (ListBuckets answers 200). Write quorum comes
     /// before that: until the server has loaded its users and policies, S3 requests get 503
     /// `XMinioServerNotInitialized`.

@@ -222,19 +222,32 @@ async fn the_base_applies_and_its_service_account_can_do_the_operators_work_and_
             .await
             .map(|_| ())
     ));
-    // Pods may be listed (each server's health is asked by pod IP before a Tenant is Ready),
-    // not deleted or watched.
+    // Pods may be listed and watched (each server's health is asked by pod IP, and the rollout
+    // follows them) and deleted (the rollout replaces one server at a time), never created,
+    // changed or entered: the StatefulSets make them.
     let pods = Api::<Pod>::namespaced(sa.clone(), &ns);
     assert!(pods.list(&ListParams::default()).await.is_ok());
+    assert!(
+        pods.watch(&kube::api::WatchParams::default(), "0")
+            .await
+            .is_ok()
+    );
+    let pod: Pod = serde_json::from_value(serde_json::json!({"metadata": {"name": "intruder"},
+        "spec": {"containers": [{"name": "c", "image": "x"}]}}))
+    .unwrap();
     assert!(forbidden(
-        pods.delete("t-p0-0", &DeleteParams::default())
+        pods.create(&kube::api::PostParams::default(), &pod)
             .await
             .map(|_| ())
     ));
     assert!(forbidden(
-        pods.watch(&kube::api::WatchParams::default(), "0")
-            .await
-            .map(|_| ())
+        pods.patch(
+            "t-p0-0",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(serde_json::json!({"metadata": {"labels": {"a": "b"}}}))
+        )
+        .await
+        .map(|_| ())
     ));
     assert!(forbidden(
         Api::<ClusterRole>::all(sa.clone())

@@ -25,6 +25,11 @@ fn pool(name: &str, servers: i32) -> Value {
 }
 
 async fn setup(name: &str, pools: Vec<Value>) -> (kube::Client, String) {
+    setup_with(name, pools, json!([])).await
+}
+
+/// [`setup`] with `spec.env`.
+async fn setup_with(name: &str, pools: Vec<Value>, env: Value) -> (kube::Client, String) {
     let cp = cluster();
     let ns = cp.create_namespace("e2e").await.unwrap();
     let client = cp.client().await.unwrap();
@@ -37,6 +42,7 @@ async fn setup(name: &str, pools: Vec<Value>) -> (kube::Client, String) {
     let tenant: Tenant = TenantBuilder::new(name)
         .configuration(format!("{name}-env"))
         .pools(pools)
+        .spec("env", env)
         .typed();
     Api::<Tenant>::namespaced(client.clone(), &ns)
         .create(&PostParams::default(), &tenant)
@@ -71,7 +77,14 @@ fn s3_args(sts: &StatefulSet) -> String {
 
 #[tokio::test]
 async fn a_two_pool_tenant_becomes_ready_grows_heals_and_leaves_its_data_behind() {
-    let (client, ns) = setup("store", vec![pool("p0", 4), pool("p1", 2)]).await;
+    // Parity 2 for every pool: the sets of 4 drives of the 2-server pools could not hold the
+    // parity 4 the first pool's sets of 8 would fix, and the servers would not start.
+    let (client, ns) = setup_with(
+        "store",
+        vec![pool("p0", 4), pool("p1", 2)],
+        json!([{"name": "S3_STORAGE_CLASS_STANDARD", "value": "EC:2"}]),
+    )
+    .await;
     let tenants: Api<Tenant> = Api::namespaced(client.clone(), &ns);
     let sts_api: Api<StatefulSet> = Api::namespaced(client.clone(), &ns);
 

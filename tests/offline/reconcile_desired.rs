@@ -87,7 +87,16 @@ fn the_statefulset_carries_go_names_args_env_and_claims() {
         json!({"logging": {"json": true, "quiet": true}, "env": [{"name": "S3_DOMAIN", "value": "mine"}, {"name": "EXTRA", "value": "1"}],
                "features": {"bucketDNS": true}}),
     );
-    let sts = desired::pool_statefulset(&t, &t.spec.pools[0], "cluster.local", "h1");
+    let sts = desired::pool_statefulset(
+        &t,
+        &t.spec.pools[0],
+        "cluster.local",
+        &desired::Rendered {
+            config_hash: "h1".into(),
+            credentials_hash: "c1".into(),
+            ..desired::Rendered::default()
+        },
+    );
     assert_eq!(sts.metadata.name.as_deref(), Some("t-a"));
     assert_eq!(
         sts.metadata.owner_references.as_ref().unwrap()[0].uid,

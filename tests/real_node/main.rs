@@ -9,3 +9,4 @@
 mod dev_real_node;
 mod documented_commands;
 mod real_node;
+mod rollouts;

@@ -25,21 +25,21 @@ use k8s_openapi::api::core::v1::{
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
-const OPERATOR_NS: &str = "hanzo-s3-operator";
+pub(crate) const OPERATOR_NS: &str = "hanzo-s3-operator";
 const OPERATOR_IMAGE: &str = "localhost/hanzo-s3-operator:test";
-const ACCESS_KEY: &str = "real-node-admin";
+pub(crate) const ACCESS_KEY: &str = "real-node-admin";
 /// Test-only credentials of a test-only tenant.
-const SECRET_KEY: &str = "real-node-test-only-password";
+pub(crate) const SECRET_KEY: &str = "real-node-test-only-password";
 
-struct Setup {
-    cp: &'static ControlPlane,
+pub(crate) struct Setup {
+    pub(crate) cp: &'static ControlPlane,
     /// The operator CA: the tenants' certificates are signed by it.
-    ca_file: PathBuf,
+    pub(crate) ca_file: PathBuf,
 }
 
 /// One real node for the whole binary, with the operator installed from its image by Helm. Built
 /// once; each test takes [`serial`] so the tests (each heavy on 2 cores) run one at a time.
-fn setup() -> &'static Setup {
+pub(crate) fn setup() -> &'static Setup {
     static SETUP: OnceLock<Result<Setup, String>> = OnceLock::new();
     SETUP
         .get_or_init(|| {
@@ -111,7 +111,7 @@ fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
 }
 
 /// The tests share one node and 2 cores: one at a time.
-async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+pub(crate) async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
     static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     LOCK.lock().await
 }
@@ -176,7 +176,7 @@ fn helm_install(cp: &ControlPlane) -> Result<(), String> {
     Ok(())
 }
 
-async fn wait_for<T, F, Fut>(timeout: Duration, what: &str, mut probe: F) -> Result<T, String>
+pub(crate) async fn wait_for<T, F, Fut>(timeout: Duration, what: &str, mut probe: F) -> Result<T, String>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -194,7 +194,7 @@ where
 }
 
 /// Operator logs and pod states, for a failure message.
-async fn diagnose(setup: &Setup, ns: &str) -> String {
+pub(crate) async fn diagnose(setup: &Setup, ns: &str) -> String {
     let node = setup.cp.real_node().unwrap();
     let kubectl = |args: &[&str]| {
         Command::new(node.kubectl())
@@ -311,7 +311,7 @@ async fn the_operator_runs_from_its_image_with_two_replicas_webhooks_and_one_lea
     .unwrap();
 }
 
-fn tenant(name: &str, pools: &[&str]) -> Value {
+pub(crate) fn tenant(name: &str, pools: &[&str]) -> Value {
     TenantBuilder::new(name)
         .configuration(format!("{name}-env"))
         .spec("requestAutoCert", true)
@@ -332,11 +332,11 @@ async fn append_pool(tenants: &Api<Tenant>, name: &str, pool: Value) {
         .unwrap();
 }
 
-fn pool(name: &str) -> Value {
+pub(crate) fn pool(name: &str) -> Value {
     PoolBuilder::named(name, 4, 2).claim_name("data").build()
 }
 
-async fn create_namespace_with_credentials(client: &kube::Client, ns: &str, tenant: &str) {
+pub(crate) async fn create_namespace_with_credentials(client: &kube::Client, ns: &str, tenant: &str) {
     let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
     Api::<Namespace>::all(client.clone())
         .create(&PostParams::default(), &namespace)
@@ -376,7 +376,7 @@ fn ready_condition(t: &Tenant) -> Option<(String, String, String)> {
 
 /// Waits until the Tenant is Ready for its current generation, which requires its S3 cluster to
 /// answer healthy; returns how long that took.
-async fn wait_ready(
+pub(crate) async fn wait_ready(
     setup: &Setup,
     client: &kube::Client,
     ns: &str,
@@ -449,7 +449,7 @@ async fn s3_as(
     serde_json::from_str(stdout.trim()).map_err(|e| format!("{e}: {stdout}"))
 }
 
-async fn pods_of(client: &kube::Client, ns: &str) -> Vec<Pod> {
+pub(crate) async fn pods_of(client: &kube::Client, ns: &str) -> Vec<Pod> {
     Api::<Pod>::namespaced(client.clone(), ns)
         .list(&ListParams::default())
         .await
@@ -728,7 +728,7 @@ async fn a_tls_tenant_stores_objects_grows_by_a_pool_heals_a_wiped_drive_and_out
         .unwrap();
 }
 
-fn condition_of(t: &Tenant, type_: &str) -> Option<(String, String, String)> {
+pub(crate) fn condition_of(t: &Tenant, type_: &str) -> Option<(String, String, String)> {
     let c = t
         .status
         .as_ref()?
@@ -738,7 +738,7 @@ fn condition_of(t: &Tenant, type_: &str) -> Option<(String, String, String)> {
     Some((c.status.clone(), c.reason.clone(), c.message.clone()))
 }
 
-async fn put_user_secret(client: &kube::Client, ns: &str, secret_key: &str) {
+pub(crate) async fn put_user_secret(client: &kube::Client, ns: &str, secret_key: &str) {
     let secret: Secret = serde_json::from_value(json!({
         "metadata": {"name": "app-user"},
         "stringData": {"CONSOLE_ACCESS_KEY": "app-user", "CONSOLE_SECRET_KEY": secret_key}

@@ -202,6 +202,27 @@ impl RealNode {
         self.node_dir.join("bin/s3client")
     }
 
+    /// Gives an image in the node's containerd a second name (`ctr images tag`): an image change
+    /// for upgrade tests without a second build.
+    pub fn tag_image(&self, source: &str, target: &str) -> Result<(), Error> {
+        let ctr = self.node_dir.join("bin/ctr");
+        run(
+            &ctr.display().to_string(),
+            &[
+                "--address",
+                &self.containerd_socket.display().to_string(),
+                "--namespace",
+                "k8s.io",
+                "images",
+                "tag",
+                "--force",
+                source,
+                target,
+            ],
+        )
+        .map(drop)
+    }
+
     /// Imports an image archive (docker-archive or OCI) into the node's containerd, where pods
     /// with `imagePullPolicy: Never` or `IfNotPresent` find it.
     pub fn import_image(&self, archive: &Path) -> Result<(), Error> {

@@ -8,6 +8,7 @@
 //!   module's own, and the standard reconciler.
 //! - [`isolation`]: a test run alone in a process of its own (for process-wide counters).
 //! - [`real_node`]: turns at the machine's one real node between the tests of one binary.
+//! - [`load`]: the S3 load instrument, run while a test changes a tenant, and its report.
 //! - [`bench`], [`operators`], [`peers`]: what the benchmarks share (realistic Tenants, the
 //!   standalone server, the controller-runtime peer, both operators side by side, Kyverno).
 //!
@@ -17,6 +18,7 @@
 pub mod bench;
 pub mod control_plane;
 pub mod isolation;
+pub mod load;
 pub mod operators;
 pub mod peers;
 pub mod real_node;

@@ -472,6 +472,58 @@ fn working_layouts(servers: i32, volumes: i32, parity: u32, fixed: Option<u32>) 
     found
 }
 
+/// The parity the servers will use for every pool: the storage class, or the default for the first
+/// pool's set size (the first pool whose parity is not 0). `None` when the layout is invalid.
+pub fn tenant_parity(tenant: &Tenant, settings: &ServerSettings) -> Option<u32> {
+    let fixed = fixed_drive_count(settings);
+    if let Some(s) = &settings.standard {
+        return parse_parity(&s.value).ok();
+    }
+    tenant
+        .spec
+        .pools
+        .iter()
+        .filter_map(|p| set_size(p.servers, p.volumes_per_server, fixed))
+        .map(default_parity)
+        .find(|p| *p > 0)
+}
+
+/// `ERASURE_SET_DRIVE_COUNT` as the server reads it (0 or unset: not fixed).
+fn fixed_drive_count(settings: &ServerSettings) -> Option<u32> {
+    settings
+        .drive_count
+        .as_ref()
+        .and_then(|d| d.value.parse::<u32>().ok())
+        .filter(|n| *n > 0)
+}
+
+/// How many of pool `index`'s servers may be down at once with every erasure set keeping write
+/// quorum, and (for the first pool, whose first set's servers hold every lock) lock quorum.
+/// `None` when the layout is invalid or the tenant is a single drive.
+pub fn servers_the_pool_can_lose(
+    tenant: &Tenant,
+    index: usize,
+    settings: &ServerSettings,
+) -> Option<u32> {
+    let pool = tenant.spec.pools.get(index)?;
+    let servers = u32::try_from(pool.servers).ok()?;
+    let set = set_size(pool.servers, pool.volumes_per_server, fixed_drive_count(settings))?;
+    let parity = tenant_parity(tenant, settings)?;
+    let data = set.checked_sub(parity)?;
+    let write_quorum = data + u32::from(data == parity);
+    // Sets take drives from the servers in turn: a set of at least as many drives as servers
+    // holds set/servers drives of each, a smaller one one drive of `set` servers.
+    let drives_per_server = (set / servers).max(1);
+    let mut tolerated = set.saturating_sub(write_quorum) / drives_per_server;
+    if index == 0 {
+        let lockers = set.min(servers);
+        let tolerance = lockers / 2;
+        let quorum = lockers - tolerance + u32::from(lockers - tolerance == tolerance);
+        tolerated = tolerated.min(lockers - quorum);
+    }
+    Some(tolerated)
+}
+
 /// On UPDATE: `ERASURE_SET_DRIVE_COUNT` may not change the set size of a pool that exists, whose
 /// drives are formatted with it (the server refuses: "already formatted with N drives per erasure
 /// set").
@@ -577,6 +629,38 @@ mod tests {
         assert_eq!(s.standard.as_ref().unwrap().from, Source::SpecEnv(0));
         let s = s.with_configuration(&[("S3_STORAGE_CLASS_STANDARD".into(), "EC:1".into())]);
         assert_eq!(s.standard.unwrap().from, Source::ConfigurationSecret);
+    }
+
+    #[test]
+    fn servers_a_pool_can_lose_keep_write_and_lock_quorum() {
+        let tenant = |pools: &[(i32, i32)]| -> Tenant {
+            let pools: Vec<serde_json::Value> = pools
+                .iter()
+                .enumerate()
+                .map(|(i, (s, v))| serde_json::json!({"name": format!("p{i}"), "servers": s, "volumesPerServer": v}))
+                .collect();
+            serde_json::from_value(serde_json::json!({"apiVersion": "minio.min.io/v2", "kind": "Tenant",
+                "metadata": {"name": "t"}, "spec": {"pools": pools}}))
+            .unwrap()
+        };
+        let none = ServerSettings::default();
+        let lose = |pools: &[(i32, i32)], i| servers_the_pool_can_lose(&tenant(pools), i, &none);
+        assert_eq!(lose(&[(4, 2)], 0), Some(1), "sets of 8, parity 4, 2 drives a server");
+        assert_eq!(lose(&[(4, 1)], 0), Some(1), "sets of 4, parity 2");
+        assert_eq!(lose(&[(8, 1)], 0), Some(3), "sets of 8 over 8 servers");
+        assert_eq!(lose(&[(2, 2)], 0), Some(0), "2 servers: none can go");
+        assert_eq!(lose(&[(16, 1)], 0), Some(4), "parity 4 of 16");
+        assert_eq!(lose(&[(4, 2), (16, 1)], 1), Some(4), "no lock limit past the first pool");
+        let ec2 = ServerSettings::of_env(&[EnvVar {
+            name: "S3_STORAGE_CLASS_STANDARD".into(),
+            value: Some("EC:2".into()),
+            value_from: None,
+        }]);
+        assert_eq!(
+            servers_the_pool_can_lose(&tenant(&[(8, 1)]), 0, &ec2),
+            Some(2),
+            "parity 2 of 8: 2 drives, 2 servers"
+        );
     }
 
     #[test]

@@ -7,6 +7,9 @@
 //	s3client [flags] verify BUCKET COUNT     reads every object back and compares it byte for byte
 //	                                         (a GET cut off mid-body is asked again, up to 3 times)
 //	s3client [flags] read-loop BUCKET COUNT  verify, again and again, until --duration has passed
+//	s3client [flags] load BUCKET             --workers writing, reading and listing checksummed
+//	                                         objects until SIGTERM (or --duration), then every
+//	                                         acknowledged object read back (load.go)
 //
 // Credentials come from S3_ACCESS_KEY and S3_SECRET_KEY (never from arguments, which other users of
 // the machine can read), the server's address from --endpoint host:port. --server-name sets the host
@@ -76,9 +79,12 @@ func main() {
 	caFile := flag.String("ca", "", "PEM file of the CA that signed the server's certificate (HTTPS); empty: plain HTTP")
 	duration := flag.Duration("duration", 30*time.Second, "how long read-loop runs")
 	timeout := flag.Duration("timeout", 10*time.Minute, "a bound on the whole command")
+	workers := flag.Int("workers", 4, "load: concurrent workers")
+	objectSize := flag.Int("object-size", 64<<10, "load: bytes per object")
+	retries := flag.Int("retries", 3, "load: retries of a failed request after its first attempt (the SDK's standard backoff)")
 	flag.Parse()
 	if *endpoint == "" || flag.NArg() < 2 {
-		fmt.Fprintln(os.Stderr, "usage: s3client --endpoint HOST:PORT [--ca FILE] [--server-name NAME] [--resolve-to IP] make-bucket|put|verify|read-loop BUCKET [COUNT]")
+		fmt.Fprintln(os.Stderr, "usage: s3client --endpoint HOST:PORT [--ca FILE] [--server-name NAME] [--resolve-to IP] make-bucket|put|verify|read-loop|load BUCKET [COUNT]")
 		os.Exit(2)
 	}
 	access, secret := os.Getenv("S3_ACCESS_KEY"), os.Getenv("S3_SECRET_KEY")
@@ -112,12 +118,19 @@ func main() {
 		}
 		transport.TLSClientConfig = &tls.Config{RootCAs: roots, ServerName: host, MinVersion: tls.VersionTLS12}
 	}
-	client, err := minio.New(net.JoinHostPort(host, port), &minio.Options{
+	options := &minio.Options{
 		Creds:     credentials.NewStaticV4(access, secret, ""),
 		Secure:    *caFile != "",
 		Transport: transport,
 		Region:    "us-east-1",
-	})
+	}
+	var load *loadState
+	if flag.Arg(0) == "load" {
+		load = newLoadState(*workers, *objectSize)
+		options.Transport = countingTransport{inner: transport, state: load}
+		options.MaxRetries = *retries + 1
+	}
+	client, err := minio.New(net.JoinHostPort(host, port), options)
 	if err != nil {
 		fail("client: %v", err)
 	}
@@ -157,6 +170,10 @@ func main() {
 			emit(r, started)
 			os.Exit(1)
 		}
+	case "load":
+		out, _ := json.Marshal(runLoad(client, load, bucket, *workers, *objectSize, *retries+1, *duration))
+		fmt.Println(string(out))
+		return
 	case "read-loop":
 		end := time.Now().Add(*duration)
 		for time.Now().Before(end) && ctx.Err() == nil {

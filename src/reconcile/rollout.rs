@@ -1,0 +1,410 @@
+//! Rollout: servers whose pod runs an older template are replaced by the reconciler itself, one at
+//! a time and only when the S3 cluster can spare the next one (the StatefulSets are `OnDelete`).
+//!
+//! Why not the StatefulSet controller's rolling update: it replaces the next pod once the last one
+//! is Ready, and the S3 server compares what its peers run (every `MINIO_*`/`S3_*` variable, the
+//! binary's checksum, the command line) before it joins them: a server restarted with a changed
+//! variable or image waits, not Ready, until enough servers run the same (half of the others), so
+//! the rolling update never moves on. While it waits, its drives and its locks still serve its
+//! peers (the server opens them before it compares), so the cluster keeps its quorum and the
+//! next server can restart: once enough run the new template, they join together.
+//!
+//! Each pass, in order:
+//! - a server on the new template that crashes or cannot start stops the rollout there (the rest
+//!   keep serving on the previous template, and the Tenant says which server and why);
+//! - a server going away or starting is waited for;
+//! - a change of the root credentials restarts every server together: servers authenticate each
+//!   other with them, so servers of two values cannot form one cluster;
+//! - a restarted server that is not Ready must be waiting for peers with its configuration (its
+//!   log says so), or it is given [`STARTUP_ALLOWANCE_SECONDS`] before the rollout stops;
+//! - then the next server is asked whether the cluster keeps write quorum without it and heals
+//!   nothing (`/minio/health/cluster?maintenance=true`), and restarted only if it does.
+
+use std::cmp::Reverse;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DeleteParams, LogParams, Preconditions};
+
+use super::caches::CachedPod;
+use super::context::{Context, ReadyWhen};
+use super::desired::{CREDENTIALS_HASH_ANNOTATION, Rendered, STARTUP_ALLOWANCE_SECONDS};
+use super::events::EventType;
+use super::health;
+use super::observed::Rollout;
+use super::outcome::{AtStep, Step, StepError};
+use super::report;
+use crate::api::names::{POOL_LABEL, SERVER_CONTAINER_NAME, pool_statefulset_name};
+use crate::api::tenant::Tenant;
+use crate::s3admin::{AdminClient, Credentials};
+
+/// Why a container cannot start, as the kubelet says it (its waiting reason).
+const FAILED_TO_START: &[&str] = &[
+    "CrashLoopBackOff",
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "RunContainerError",
+];
+
+/// What the S3 server logs while it waits for peers that run what it runs.
+const WAITING_FOR_PEERS: &[&str] = &["with valid configuration", "mismatching configuration"];
+
+/// A server's pod, with what the rollout needs to know of it.
+struct Server {
+    pod: Arc<CachedPod>,
+    pool: usize,
+    ordinal: i32,
+    updated: bool,
+}
+
+pub async fn advance(
+    ctx: &Context,
+    tenant: &Tenant,
+    rendered: &Rendered,
+) -> Result<Rollout, StepError> {
+    let servers_wanted: usize = tenant
+        .spec
+        .pools
+        .iter()
+        .map(|p| usize::try_from(p.servers).unwrap_or(0))
+        .sum();
+    let Some(servers) = classify(ctx, tenant) else {
+        return Ok(Rollout::InProgress {
+            updated: 0,
+            servers: servers_wanted,
+            step: "waiting for the StatefulSet controller to take the new template".to_owned(),
+        });
+    };
+    let updated = servers.iter().filter(|s| s.updated).count();
+    let in_progress = |step: String| Rollout::InProgress {
+        updated,
+        servers: servers_wanted,
+        step,
+    };
+    let outdated: Vec<&Server> = servers
+        .iter()
+        .filter(|s| !s.updated && !s.pod.terminating())
+        .collect();
+    if outdated.is_empty() {
+        return Ok(Rollout::Done);
+    }
+    if let Some((server, why)) = servers.iter().filter(|s| s.updated).find_map(failing) {
+        return Ok(Rollout::Stopped {
+            updated,
+            servers: servers_wanted,
+            server,
+            why,
+        });
+    }
+    if let Some(busy) = servers
+        .iter()
+        .find(|s| s.pod.terminating() || !running(&s.pod))
+    {
+        return Ok(in_progress(format!(
+            "waiting for server {} to {}",
+            busy.pod.name(),
+            if busy.pod.terminating() { "stop" } else { "start" }
+        )));
+    }
+    if servers.len() < servers_wanted {
+        return Ok(in_progress("waiting for every server's pod".to_owned()));
+    }
+    if outdated
+        .iter()
+        .any(|s| s.pod.annotation(CREDENTIALS_HASH_ANNOTATION) != Some(&rendered.credentials_hash))
+    {
+        restart_together(ctx, tenant, &outdated).await?;
+        return Ok(in_progress(format!(
+            "the root credentials changed: all {} servers on the previous template restart together (servers authenticate each other with them, so two values cannot form one cluster)",
+            outdated.len()
+        )));
+    }
+    for joining in servers.iter().filter(|s| s.updated && !s.pod.ready()) {
+        match joining_state(ctx, tenant, joining).await {
+            Joining::WaitsForPeers => {}
+            Joining::Starting(wait) => return Ok(in_progress(wait)),
+            Joining::Failed(why) => {
+                return Ok(Rollout::Stopped {
+                    updated,
+                    servers: servers_wanted,
+                    server: joining.pod.name().to_owned(),
+                    why,
+                });
+            }
+        }
+    }
+    let victim = next_victim(&outdated);
+    if let Some(why) = cannot_spare(ctx, tenant, victim).await? {
+        return Ok(in_progress(why));
+    }
+    restart(ctx, tenant, &victim.pod).await?;
+    let note = format!(
+        "server {} restarts on the new template ({} of {} updated before it)",
+        victim.pod.name(),
+        updated,
+        servers_wanted
+    );
+    report::publish(
+        &ctx.events,
+        tenant,
+        EventType::Normal,
+        "RestartingServer",
+        note.clone(),
+    )
+    .await;
+    Ok(in_progress(note))
+}
+
+/// The tenant's server pods, each marked with whether it runs its pool's current template; `None`
+/// while a StatefulSet controller has not taken its pool's template yet.
+fn classify(ctx: &Context, tenant: &Tenant) -> Option<Vec<Server>> {
+    let ns = tenant.namespace();
+    let mut revisions = Vec::new();
+    for pool in &tenant.spec.pools {
+        let name = pool_statefulset_name(tenant, pool);
+        let sts = ctx.caches.statefulset(ns, &name)?;
+        let status = sts.status.as_ref()?;
+        if status.observed_generation < sts.metadata.generation {
+            return None;
+        }
+        revisions.push((pool.name.as_str(), name, status.update_revision.clone()?));
+    }
+    let servers = ctx
+        .caches
+        .pods_of(tenant)
+        .into_iter()
+        .filter_map(|pod| {
+            let pool_name = pod.metadata.labels.as_ref()?.get(POOL_LABEL)?;
+            let pool = revisions.iter().position(|(p, _, _)| p == pool_name)?;
+            let (_, sts, revision) = &revisions[pool];
+            let ordinal = pod.name().strip_prefix(sts.as_str())?.strip_prefix('-')?;
+            Some(Server {
+                updated: pod.revision() == Some(revision.as_str()),
+                ordinal: ordinal.parse().ok()?,
+                pool,
+                pod,
+            })
+        })
+        .collect();
+    Some(servers)
+}
+
+/// The server container runs (not waiting to be created or restarted).
+fn running(pod: &CachedPod) -> bool {
+    pod.container(SERVER_CONTAINER_NAME)
+        .and_then(|c| c.state.as_ref())
+        .is_some_and(|s| s.running.is_some())
+}
+
+/// Why a server on the new template fails, if it does: it cannot start, or it exited.
+fn failing(server: &Server) -> Option<(String, String)> {
+    let container = server.pod.container(SERVER_CONTAINER_NAME)?;
+    let state = container.state.as_ref();
+    let waiting = state
+        .and_then(|s| s.waiting.as_ref())
+        .filter(|w| FAILED_TO_START.contains(&w.reason.as_deref().unwrap_or_default()));
+    let exited = container
+        .last_state
+        .as_ref()
+        .or(state)
+        .and_then(|s| s.terminated.as_ref())
+        .filter(|t| t.exit_code != 0);
+    if waiting.is_none() && exited.is_none() && container.restart_count == 0 {
+        return None;
+    }
+    let mut why = match waiting {
+        Some(w) => format!(
+            "{}{}",
+            w.reason.as_deref().unwrap_or_default(),
+            w.message
+                .as_deref()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default()
+        ),
+        None => format!("restarted {} time(s)", container.restart_count),
+    };
+    if let Some(t) = exited {
+        why.push_str(&format!(
+            "; it exited with code {}{}",
+            t.exit_code,
+            t.message
+                .as_deref()
+                .map(|m| format!(", its last output: {}", last_lines(m, 2)))
+                .unwrap_or_default()
+        ));
+    }
+    Some((server.pod.name().to_owned(), why))
+}
+
+/// The last `n` non-empty lines of `text`, joined, at most 400 characters.
+fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let tail = lines[lines.len().saturating_sub(n)..].join(" | ");
+    let start = tail.len().saturating_sub(400);
+    let start = (start..=tail.len())
+        .find(|i| tail.is_char_boundary(*i))
+        .unwrap_or(0);
+    tail[start..].to_owned()
+}
+
+/// A restarted server that is not Ready yet.
+enum Joining {
+    /// It waits for peers that run its configuration: the next server may restart.
+    WaitsForPeers,
+    /// It is still starting: wait for it.
+    Starting(String),
+    /// It did not become Ready within the startup allowance.
+    Failed(String),
+}
+
+async fn joining_state(ctx: &Context, tenant: &Tenant, joining: &Server) -> Joining {
+    let name = joining.pod.name();
+    let starting = || Joining::Starting(format!("waiting for server {name} to be ready"));
+    if ctx.settings.ready_when == ReadyWhen::PodsReady {
+        return starting();
+    }
+    let log = Api::<Pod>::namespaced(ctx.client.clone(), tenant.namespace())
+        .logs(
+            name,
+            &LogParams {
+                container: Some(SERVER_CONTAINER_NAME.to_owned()),
+                tail_lines: Some(30),
+                ..LogParams::default()
+            },
+        )
+        .await
+        .unwrap_or_default();
+    if WAITING_FOR_PEERS.iter().any(|w| log.contains(w)) {
+        return Joining::WaitsForPeers;
+    }
+    let since = running_for(&joining.pod).unwrap_or_default();
+    if since > i64::from(STARTUP_ALLOWANCE_SECONDS) {
+        return Joining::Failed(format!(
+            "not Ready {since} s after it started (allowance {STARTUP_ALLOWANCE_SECONDS} s); its last output: {}",
+            last_lines(&log, 2)
+        ));
+    }
+    starting()
+}
+
+/// Seconds since the server container started running.
+fn running_for(pod: &CachedPod) -> Option<i64> {
+    let started = pod
+        .container(SERVER_CONTAINER_NAME)?
+        .state
+        .as_ref()?
+        .running
+        .as_ref()?
+        .get("startedAt")?
+        .as_str()?
+        .parse::<k8s_openapi::jiff::Timestamp>()
+        .ok()?;
+    Some(
+        k8s_openapi::jiff::Timestamp::now()
+            .duration_since(started)
+            .as_secs(),
+    )
+}
+
+/// The next server to replace: one that is not Ready first (it serves nothing now), then the last
+/// pool's highest ordinal, as a StatefulSet rolls.
+fn next_victim<'a>(outdated: &[&'a Server]) -> &'a Server {
+    let mut order: Vec<&Server> = outdated.to_vec();
+    order.sort_by_key(|s| (s.pod.ready(), Reverse(s.pool), Reverse(s.ordinal)));
+    order[0]
+}
+
+/// Why `victim` may not restart now, if not: the cluster would lose write quorum without it, or
+/// heals drives (its own answer to `?maintenance=true`).
+async fn cannot_spare(
+    ctx: &Context,
+    tenant: &Tenant,
+    victim: &Server,
+) -> Result<Option<String>, StepError> {
+    let name = victim.pod.name();
+    if ctx.settings.ready_when == ReadyWhen::PodsReady || !victim.pod.ready() {
+        return Ok(None);
+    }
+    let (Some(ip), Ok(service)) = (
+        victim.pod.ip(),
+        health::tenant_endpoint(ctx, tenant).await?,
+    ) else {
+        return Ok(Some(format!("waiting for the address of server {name}")));
+    };
+    let client = AdminClient::new(
+        health::server_endpoint(&service, ip),
+        Credentials::anonymous(),
+    );
+    Ok(match client.can_spare().await {
+        Ok(true) => None,
+        Ok(false) => Some(format!(
+            "waiting until the cluster can spare server {name}: without it, it would lose write quorum, or it is healing drives"
+        )),
+        Err(e) => Some(format!("waiting to ask server {name} whether it can be spared: {e}")),
+    })
+}
+
+/// Deletes `pod` (the StatefulSet controller makes it again from the current template).
+async fn restart(ctx: &Context, tenant: &Tenant, pod: &CachedPod) -> Result<(), StepError> {
+    let params = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: pod.metadata.uid.clone(),
+            resource_version: None,
+        }),
+        ..DeleteParams::default()
+    };
+    match Api::<Pod>::namespaced(ctx.client.clone(), tenant.namespace())
+        .delete(pod.name(), &params)
+        .await
+    {
+        // Gone already, or replaced since the cache saw it: the next pass sees what is there.
+        Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => Ok(()),
+        Err(e) => Err(e).at(Step::Rollout),
+        Ok(_) => {
+            crate::metrics::count_api_write();
+            Ok(())
+        }
+    }
+}
+
+/// Every server on the previous template at once, with one event.
+async fn restart_together(
+    ctx: &Context,
+    tenant: &Tenant,
+    outdated: &[&Server],
+) -> Result<(), StepError> {
+    for server in outdated {
+        restart(ctx, tenant, &server.pod).await?;
+    }
+    report::publish(
+        &ctx.events,
+        tenant,
+        EventType::Normal,
+        "RestartingAllServers",
+        format!(
+            "the root credentials changed: {} server(s) restart together",
+            outdated.len()
+        ),
+    )
+    .await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_lines_of_a_log_are_kept_short() {
+        assert_eq!(last_lines("a\n\nb\nc\n", 2), "b | c");
+        assert_eq!(last_lines("", 2), "");
+        assert_eq!(last_lines(&"é".repeat(300), 1).chars().count(), 200);
+    }
+}

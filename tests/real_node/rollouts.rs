@@ -1,0 +1,360 @@
+//! Day two on the real node, under S3 load: changes to a running TLS tenant while the load
+//! instrument (`hanzo_testkit::load`) writes, reads and lists checksummed objects through its
+//! Service as an application with an SDK's standard retries would. Each change is measured on its
+//! own: requests that failed after retries (asserted 0), attempts that failed before them, the
+//! longest failing stretch, and every acknowledged object read back (asserted none lost).
+//!
+//! With `HANZO_DAY2_RESULTS=FILE` the numbers go to FILE as a Markdown table (scripts/bench.sh
+//! day2 writes benches/results/day2.md that way).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use hanzo_s3_operator::api::tenant::Tenant;
+use hanzo_testkit::load::{LoadReport, S3Load, Target};
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{Pod, Secret, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::api::{Api, EvictParams, ListParams, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+
+use super::real_node::{
+    ACCESS_KEY, Setup, condition_of, create_namespace_with_credentials, diagnose, pool,
+    put_user_secret, serial, setup, tenant, wait_for,
+};
+
+const NS: &str = "day2";
+const NAME: &str = "live";
+/// The application's user (provisioned from `spec.users`): the load does not use the root
+/// credentials, which one of the changes rotates.
+const APP_USER: &str = "app-user";
+const APP_SECRET: &str = "day2-app-user-secret";
+const WORKERS: usize = 4;
+/// Load before and after each change, so its start and end happen under load.
+const SETTLE: Duration = Duration::from_secs(5);
+
+/// One change and what the load saw through it.
+struct Measured {
+    change: &'static str,
+    seconds: f64,
+    load: LoadReport,
+}
+
+async fn start_load(setup: &Setup, client: &kube::Client, bucket: &str) -> S3Load {
+    let ip = Api::<Service>::namespaced(client.clone(), NS)
+        .get("minio")
+        .await
+        .unwrap()
+        .spec
+        .and_then(|s| s.cluster_ip)
+        .unwrap();
+    let target = Target {
+        s3client: setup.cp.real_node().unwrap().s3client(),
+        endpoint: format!("minio.{NS}.svc.cluster.local:443"),
+        cluster_ip: ip,
+        ca_file: Some(&setup.ca_file),
+        access_key: APP_USER,
+        secret_key: APP_SECRET,
+        bucket,
+    };
+    S3Load::start(&target, WORKERS).unwrap()
+}
+
+/// Runs `change` under load and measures it; the change returns once the tenant has converged.
+async fn under_load<F: AsyncFnOnce()>(
+    setup: &Setup,
+    client: &kube::Client,
+    change: &'static str,
+    apply: F,
+) -> Measured {
+    let load = start_load(setup, client, "load").await;
+    tokio::time::sleep(SETTLE).await;
+    let started = Instant::now();
+    apply().await;
+    let seconds = started.elapsed().as_secs_f64();
+    tokio::time::sleep(SETTLE).await;
+    let report = load.stop(Duration::from_secs(300)).await.unwrap();
+    eprintln!("day2: {change}: {seconds:.1} s; {}", report.summary());
+    Measured {
+        change,
+        seconds,
+        load: report,
+    }
+}
+
+/// The tenant's server pods by name, with their uid.
+async fn pod_uids(client: &kube::Client) -> BTreeMap<String, String> {
+    Api::<Pod>::namespaced(client.clone(), NS)
+        .list(&ListParams::default().labels(&format!("v1.min.io/tenant={NAME}")))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|p| {
+            (
+                p.metadata.name.unwrap_or_default(),
+                p.metadata.uid.unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+/// Waits until every server runs its pool's current template and is Ready, and the Tenant says
+/// Ready (its S3 cluster answers) for its current generation with nothing left to roll.
+async fn wait_rolled_out(setup: &Setup, client: &kube::Client, timeout: Duration) {
+    let tenants: Api<Tenant> = Api::namespaced(client.clone(), NS);
+    let statefulsets: Api<StatefulSet> = Api::namespaced(client.clone(), NS);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
+    let done = wait_for(timeout, "every server on the new template, Ready", || async {
+        let t = tenants.get(NAME).await.ok()?;
+        let status = t.status.as_ref()?;
+        let (ready, reason, _) = condition_of(&t, "Ready")?;
+        let (reconciling, _, _) = condition_of(&t, "Reconciling")?;
+        let tenant_done = status.observed_generation == t.metadata.generation
+            && ready == "True"
+            && reason == "S3Healthy"
+            && reconciling == "False";
+        let sts = statefulsets.list(&ListParams::default()).await.ok()?.items;
+        let revisions: Vec<String> = sts
+            .iter()
+            .filter_map(|s| s.status.as_ref()?.update_revision.clone())
+            .collect();
+        let all = pods
+            .list(&ListParams::default().labels(&format!("v1.min.io/tenant={NAME}")))
+            .await
+            .ok()?
+            .items;
+        let pods_done = all.len() == 4
+            && all.iter().all(|p| {
+                let revision = p
+                    .metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get("controller-revision-hash"));
+                let ready = p
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.conditions.as_ref())
+                    .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+                ready && revision.is_some_and(|r| revisions.contains(r))
+            });
+        (tenant_done && pods_done).then_some(())
+    })
+    .await;
+    if let Err(e) = done {
+        panic!("{e}\n{}", diagnose(setup, NS).await);
+    }
+}
+
+async fn patch_tenant(client: &kube::Client, patch: Value) {
+    Api::<Tenant>::namespaced(client.clone(), NS)
+        .patch(NAME, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+}
+
+fn write_results(measured: &[Measured]) {
+    let Ok(path) = std::env::var("HANZO_DAY2_RESULTS") else {
+        return;
+    };
+    let mut out = String::from(
+        "| change | duration | requests | failed after retries | failed attempts before retries | longest failing stretch (after / before retries) | objects lost |\n|---|---|---|---|---|---|---|\n",
+    );
+    for m in measured {
+        let l = &m.load;
+        out.push_str(&format!(
+            "| {} | {:.1} s | {} | {} {:?} | {} {:?} | {} ms / {} ms | {} of {} |\n",
+            m.change,
+            m.seconds,
+            l.requests,
+            l.failed_after_retries(),
+            l.failed_by_kind,
+            l.raw_errors,
+            l.raw_errors_by_kind,
+            l.longest_failing_ms,
+            l.longest_raw_failing_ms,
+            l.objects_lost(),
+            l.acknowledged
+        ));
+    }
+    std::fs::write(&path, out).unwrap();
+}
+
+#[tokio::test]
+async fn changes_to_a_tenant_under_s3_load_fail_no_request_and_lose_no_object() {
+    let setup = setup();
+    let _turn = serial().await;
+    let client = setup.cp.client().await.unwrap();
+    create_namespace_with_credentials(&client, NS, NAME).await;
+    put_user_secret(&client, NS, APP_SECRET).await;
+    let mut spec = tenant(NAME, &["p0"]);
+    spec["spec"]["users"] = json!([{"name": APP_USER}]);
+    let tenant: Tenant = serde_json::from_value(spec).unwrap();
+    Api::<Tenant>::namespaced(client.clone(), NS)
+        .create(&PostParams::default(), &tenant)
+        .await
+        .unwrap();
+    wait_rolled_out(setup, &client, Duration::from_secs(300)).await;
+    let mut measured = Vec::new();
+
+    // A pool whose erasure sets cannot hold the tenant's parity is refused at admission, and the
+    // running tenant does not notice.
+    let before = pod_uids(&client).await;
+    measured.push(
+        under_load(setup, &client, "append a pool of 4 x 1 (refused)", async || {
+            let mut small = pool("p1");
+            small["volumesPerServer"] = json!(1);
+            let add = json!([{"op": "add", "path": "/spec/pools/-", "value": small}]);
+            let refused = Api::<Tenant>::namespaced(client.clone(), NS)
+                .patch(
+                    NAME,
+                    &PatchParams::default(),
+                    &Patch::<Value>::Json(serde_json::from_value(add).unwrap()),
+                )
+                .await
+                .unwrap_err();
+            let kube::Error::Api(status) = refused else {
+                panic!("{refused}")
+            };
+            assert_eq!(status.code, 422, "{}", status.message);
+            assert!(
+                status.message.contains("the tenant's erasure parity is 4")
+                    && status.message.contains("4 servers x 2 volumes"),
+                "{}",
+                status.message
+            );
+        })
+        .await,
+    );
+    assert_eq!(pod_uids(&client).await, before, "no server restarted");
+
+    // Pods carry no API token: the servers never call the Kubernetes API.
+    for pod in Api::<Pod>::namespaced(client.clone(), NS)
+        .list(&ListParams::default().labels(&format!("v1.min.io/tenant={NAME}")))
+        .await
+        .unwrap()
+        .items
+    {
+        let spec = pod.spec.unwrap();
+        assert_eq!(spec.automount_service_account_token, Some(false));
+        assert!(
+            spec.containers[0]
+                .volume_mounts
+                .iter()
+                .flatten()
+                .all(|m| !m.mount_path.contains("serviceaccount")),
+            "{:?}",
+            spec.containers[0].volume_mounts
+        );
+    }
+
+    // A configuration change (an environment variable the servers compare with their peers'):
+    // one server at a time, each restarted one waiting for enough peers with the new value.
+    measured.push(
+        under_load(setup, &client, "environment variable (S3_BROWSER=off)", async || {
+            patch_tenant(
+                &client,
+                json!({"spec": {"env": [{"name": "S3_BROWSER", "value": "off"}]}}),
+            )
+            .await;
+            wait_rolled_out(setup, &client, Duration::from_secs(600)).await;
+        })
+        .await,
+    );
+    let after_env = pod_uids(&client).await;
+    assert!(
+        before.iter().all(|(pod, uid)| after_env.get(pod) != Some(uid)),
+        "every server restarted: {before:?} -> {after_env:?}"
+    );
+
+    // An image change: the same server under a new tag (the node has no registry to pull a new
+    // version from).
+    let node = setup.cp.real_node().unwrap();
+    let image = hanzo_local_cluster::node::s3_server_image();
+    let retagged = format!("{image}-day2");
+    node.tag_image(image, &retagged).unwrap();
+    measured.push(
+        under_load(setup, &client, "image (a new tag)", async || {
+            patch_tenant(&client, json!({"spec": {"image": retagged}})).await;
+            wait_rolled_out(setup, &client, Duration::from_secs(600)).await;
+        })
+        .await,
+    );
+
+    // A root-password rotation: servers authenticate each other with the root credentials, so
+    // they restart together.
+    measured.push(
+        under_load(setup, &client, "root password rotation", async || {
+            let secret: Secret = serde_json::from_value(json!({
+                "metadata": {"name": format!("{NAME}-env")},
+                "stringData": {"config.env": format!(
+                    "export S3_ROOT_USER=\"{ACCESS_KEY}\"\nexport S3_ROOT_PASSWORD=\"day2-rotated-root-password\"\n"
+                )}
+            }))
+            .unwrap();
+            Api::<Secret>::namespaced(client.clone(), NS)
+                .replace(&format!("{NAME}-env"), &PostParams::default(), &secret)
+                .await
+                .unwrap();
+            wait_rolled_out(setup, &client, Duration::from_secs(600)).await;
+        })
+        .await,
+    );
+    // The operator keeps its admin access: a bucket added after the rotation is provisioned.
+    patch_tenant(&client, json!({"spec": {"buckets": [{"name": "after-rotation"}]}})).await;
+    let provisioned = wait_for(Duration::from_secs(120), "the new bucket", || async {
+        let t = Api::<Tenant>::namespaced(client.clone(), NS)
+            .get(NAME)
+            .await
+            .ok()?;
+        let (ok, _, message) = condition_of(&t, "Provisioned")?;
+        (ok == "True" && message.contains("1 bucket(s)")).then_some(t)
+    })
+    .await;
+    if let Err(e) = provisioned {
+        panic!("{e}\n{}", diagnose(setup, NS).await);
+    }
+
+    // Voluntary disruptions stop at quorum: the pool's budget lets one server go, and a second
+    // eviction is refused while the first is not back.
+    let budget = Api::<PodDisruptionBudget>::namespaced(client.clone(), NS)
+        .get(&format!("{NAME}-p0"))
+        .await
+        .unwrap();
+    assert_eq!(
+        budget.spec.unwrap().max_unavailable,
+        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(1))
+    );
+    measured.push(
+        under_load(setup, &client, "two evictions (kubectl drain)", async || {
+            let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
+            let evict = |name: &'static str| {
+                let pods = pods.clone();
+                async move { pods.evict(name, &EvictParams::default()).await }
+            };
+            wait_for(Duration::from_secs(60), "the budget to allow a disruption", || async {
+                let b = Api::<PodDisruptionBudget>::namespaced(client.clone(), NS)
+                    .get(&format!("{NAME}-p0"))
+                    .await
+                    .ok()?;
+                (b.status?.disruptions_allowed? >= 1).then_some(())
+            })
+            .await
+            .unwrap();
+            evict("live-p0-3").await.unwrap();
+            let second = evict("live-p0-2").await.unwrap_err();
+            assert!(
+                matches!(&second, kube::Error::Api(s) if s.code == 429),
+                "the second eviction is refused while the first server is not back: {second}"
+            );
+            wait_rolled_out(setup, &client, Duration::from_secs(300)).await;
+        })
+        .await,
+    );
+
+    write_results(&measured);
+    for m in &measured {
+        m.load
+            .assert_nothing_failed_or_lost(m.change, 100 * WORKERS);
+    }
+}
