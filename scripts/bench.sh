@@ -15,6 +15,11 @@
 #                                # one Tenant on the real node, to a healthy S3, under ours and,
 #                                # given a snapshot, the Go operator (its sidecar image is built
 #                                # from the snapshot too; root; ~3 min)     -> real-node-side-by-side.md
+#   scripts/bench.sh day2        # changes to a running tenant under S3 load on the real node
+#                                # (an environment variable, an image, the root password, evictions,
+#                                # a certificate renewal): failed requests and objects lost per
+#                                # change (root; the real-node tier's `rollouts` test, ~12 min)
+#                                #                                                   -> day2.md
 #   scripts/bench.sh all [SNAPSHOT]
 #                                # admission, webhook, apply, scale and, given a snapshot, go-operator
 #                                # at 50 Tenants, in turn (about 30 minutes on 2 cores, builds aside)
@@ -124,8 +129,12 @@ run_one() {
       crates/local-cluster/build-node.sh >/dev/null
       echo "==> cargo bench --bench real_node_side_by_side"
       cargo bench --bench real_node_side_by_side ;;
+    day2)
+      echo "==> HANZO_DAY2_RESULTS=${out_dir}/day2.md cargo test --test real_node rollouts"
+      HANZO_DAY2_RESULTS="$(cd "${out_dir}" && pwd)/day2.md" cargo test --test real_node rollouts -- --nocapture
+      cat "${out_dir}/day2.md" ;;
     *)
-      echo "unknown benchmark '$1': use admission, webhook, apply, scale, go-operator SNAPSHOT, real-node [SNAPSHOT] or all [SNAPSHOT]" >&2
+      echo "unknown benchmark '$1': use admission, webhook, apply, scale, go-operator SNAPSHOT, real-node [SNAPSHOT], day2 or all [SNAPSHOT]" >&2
       exit 2 ;;
   esac
 }

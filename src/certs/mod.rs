@@ -107,6 +107,15 @@ impl Ca {
 
     /// A serving certificate for `names` (DNS names or IP addresses), signed by this CA.
     pub fn sign_serving(&self, names: &[String]) -> Result<ServingPair, CertError> {
+        self.sign_serving_for(names, SERVING_VALIDITY)
+    }
+
+    /// [`Ca::sign_serving`], valid for `lifetime`.
+    pub fn sign_serving_for(
+        &self,
+        names: &[String],
+        lifetime: Duration,
+    ) -> Result<ServingPair, CertError> {
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::new(names.to_vec())?;
         if let Some(first) = names.first() {
@@ -116,7 +125,7 @@ impl Ca {
         }
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        let not_after = validity(&mut params, SERVING_VALIDITY);
+        let not_after = validity(&mut params, lifetime);
         let cert = params.signed_by(&key, &self.issuer)?;
         Ok(ServingPair {
             cert_pem: cert.pem(),
@@ -137,6 +146,16 @@ pub fn due_for_renewal_at(not_after: SystemTime, lifetime: Duration, now: System
     not_after
         .duration_since(now)
         .map_or(true, |left| left < lifetime / 3)
+}
+
+/// The notAfter of the first certificate of a PEM bundle.
+pub fn not_after_of_pem(pem: &[u8]) -> Option<SystemTime> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let der = CertificateDer::pem_slice_iter(pem).next()?.ok()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).ok()?;
+    let seconds = u64::try_from(cert.validity().not_after.timestamp()).ok()?;
+    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(seconds))
 }
 
 /// The names a webhook Service is reached by: `svc`, `svc.ns`, `svc.ns.svc`.
@@ -164,5 +183,11 @@ mod tests {
             SystemTime::now() + SERVING_VALIDITY / 4,
             SERVING_VALIDITY
         ));
+        let short = ca
+            .sign_serving_for(&["a".into()], Duration::from_secs(300))
+            .unwrap();
+        let read = not_after_of_pem(short.cert_pem.as_bytes()).unwrap();
+        let secs = |t: SystemTime| t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
+        assert_eq!(secs(read), secs(short.not_after), "read back from the PEM");
     }
 }

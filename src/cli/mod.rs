@@ -69,6 +69,32 @@ pub fn run(cli: Cli) -> u8 {
     }
 }
 
+/// A duration as written on the command line: a number of seconds with a unit, `300s`, `5m`,
+/// `12h`, `90d` (a bare number is seconds).
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 300s, 5m, 12h or 90d"))?;
+    let seconds = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        other => return Err(format!("unknown unit {other:?}: use s, m, h or d")),
+    };
+    if n == 0 {
+        return Err("must be longer than 0".to_owned());
+    }
+    n.checked_mul(seconds)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| format!("{text:?} is too long"))
+}
+
 /// Runs an async command on a fresh runtime. Errors (the runtime's own, or the command's) are
 /// printed as `error: ...`; the command's become `failure_code`.
 fn block_on<T, E: std::fmt::Display>(
@@ -83,4 +109,21 @@ fn block_on<T, E: std::fmt::Display>(
         eprintln!("error: {e}");
         failure_code
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_take_a_unit() {
+        assert_eq!(parse_duration("300s"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("300"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("90d"), Ok(Duration::from_secs(90 * 86_400)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("5y").unwrap_err().contains("unknown unit"));
+        assert!(parse_duration("soon").is_err());
+    }
 }

@@ -92,6 +92,10 @@ pub struct RunArgs {
     /// (a restore, a first install); 0 means no bound.
     #[arg(long, env = "MAX_CONCURRENT_RECONCILES", default_value_t = crate::reconcile::context::DEFAULT_CONCURRENCY, value_name = "N")]
     pub max_concurrent_reconciles: u16,
+    /// How long the tenants' certificates the operator CA signs (requestAutoCert) are valid, e.g.
+    /// 90d or 300s; each is signed again when a third of it is left.
+    #[arg(long, env = "TENANT_CERTIFICATE_LIFETIME", default_value = "90d", value_parser = super::parse_duration, value_name = "DURATION")]
+    pub tenant_certificate_lifetime: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -175,6 +179,7 @@ async fn run_async(args: &RunArgs) -> Result<(), RunError> {
         let mut settings = Settings::new(defaults.clone(), Arc::new(stored.ca), args.ready_when);
         settings.namespaces = args.watch_namespaces.clone();
         settings.concurrency = args.max_concurrent_reconciles;
+        settings.tenant_certificate_lifetime = args.tenant_certificate_lifetime;
         Reconciler {
             settings,
             lease: Some(leader::LeaseConfig::new(

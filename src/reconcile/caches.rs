@@ -239,12 +239,18 @@ impl Caches {
 
     /// `ca.crt` of a Secret the operator wrote (the TLS Secret of requestAutoCert).
     pub fn own_ca(&self, namespace: &str, name: &str) -> Option<Vec<u8>> {
+        self.own_secret_value(namespace, name, "ca.crt")
+    }
+
+    /// A public key of a Secret the operator wrote: `ca.crt` or `tls.crt` (the caches hold no
+    /// private key).
+    pub fn own_secret_value(&self, namespace: &str, name: &str, key: &str) -> Option<Vec<u8>> {
         self.own_secrets
             .get(&ObjectRef::new(name).within(namespace))?
             .data
             .as_ref()?
-            .get("ca.crt")
-            .map(|ca| ca.0.clone())
+            .get(key)
+            .map(|v| v.0.clone())
     }
 
     /// The resourceVersion the watch last saw of a Secret, without fetching it.
@@ -289,13 +295,31 @@ pub mod slim {
         metadata(object.meta_mut());
     }
 
-    /// Metadata and the CA certificate the health check trusts: never a private key or a
-    /// credential, which the operator writes but does not need to hold.
+    /// A server's pod: its metadata without annotations but the hash of the root credentials its
+    /// servers started with (a rollout restarts them together when it changes).
+    pub fn pod(pod: &mut super::CachedPod) {
+        let kept = pod
+            .metadata
+            .annotations
+            .as_mut()
+            .and_then(|a| a.remove(crate::reconcile::desired::CREDENTIALS_HASH_ANNOTATION));
+        metadata(&mut pod.metadata);
+        if let Some(hash) = kept {
+            pod.metadata.annotations = Some(std::collections::BTreeMap::from([(
+                crate::reconcile::desired::CREDENTIALS_HASH_ANNOTATION.to_owned(),
+                hash,
+            )]));
+        }
+    }
+
+    /// Metadata, the CA certificate the health check trusts and the certificate whose expiry the
+    /// renewal follows: never a private key or a credential, which the operator writes but does
+    /// not need to hold.
     pub fn own_secret(secret: &mut Secret) {
         metadata(&mut secret.metadata);
         secret.string_data = None;
         if let Some(data) = secret.data.as_mut() {
-            data.retain(|key, _| key == "ca.crt");
+            data.retain(|key, _| key == "ca.crt" || key == "tls.crt");
         }
     }
 }
@@ -374,7 +398,11 @@ mod cached {
         }
 
         pub fn annotation(&self, key: &str) -> Option<&str> {
-            self.metadata.annotations.as_ref()?.get(key).map(String::as_str)
+            self.metadata
+                .annotations
+                .as_ref()?
+                .get(key)
+                .map(String::as_str)
         }
 
         pub fn terminating(&self) -> bool {
@@ -572,13 +600,25 @@ mod tests {
             ("Service".into(), "StatefulSet".into())
         );
 
+        let mut pod: super::CachedPod = serde_json::from_value(json!({"metadata": {"name": "t-p0-0",
+            "annotations": {"hanzo.ai/root-credentials-hash": "h", "hanzo.ai/configuration-hash": "c", "other": "x"},
+            "managedFields": []}, "status": {"podIP": "10.0.0.9"}}))
+        .unwrap();
+        slim::pod(&mut pod);
+        assert_eq!(
+            serde_json::to_value(&pod).unwrap(),
+            json!({"metadata": {"name": "t-p0-0", "annotations": {"hanzo.ai/root-credentials-hash": "h"}},
+                "status": {"podIP": "10.0.0.9"}}),
+            "the rollout compares the credentials a server started with"
+        );
+
         let mut secret: Secret = serde_json::from_value(json!({"metadata": {"name": "t-tls"},
             "data": {"ca.crt": "Y2E=", "tls.key": "a2V5", "tls.crt": "Y3J0"}}))
         .unwrap();
         slim::own_secret(&mut secret);
         assert_eq!(
             serde_json::to_value(&secret).unwrap(),
-            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "t-tls"}, "data": {"ca.crt": "Y2E="}})
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "t-tls"}, "data": {"ca.crt": "Y2E=", "tls.crt": "Y3J0"}})
         );
     }
 }

@@ -2,7 +2,7 @@
 //! Secret the operator CA signs when `requestAutoCert` is on.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
@@ -12,10 +12,12 @@ use super::apply::{Version, apply};
 use super::caches::Owned;
 use super::context::Context;
 use super::desired;
+use super::events::EventType;
 use super::outcome::{AtStep, Blocked, Step, Stop, StopKind};
+use super::report;
 use super::status::{STATE_INVALID, STATE_NO_CONFIGURATION};
-use crate::admission::validate::erasure::{self, ServerSettings};
 use crate::admission;
+use crate::admission::validate::erasure::{self, ServerSettings};
 use crate::api::names::{configuration_secret_name, tls_secret_name};
 use crate::api::tenant::Tenant;
 use crate::certs::Ca;
@@ -31,6 +33,8 @@ pub struct Configured {
     pub admin: Option<Credentials>,
     /// Users come from LDAP: only their policy is set, no user is created.
     pub ldap: bool,
+    /// When the tenant's certificate is to be signed again (`None` when the operator signs none).
+    pub certificate_due_in: Option<Duration>,
 }
 
 /// The root credentials of `config.env` (`S3_ROOT_USER`/`S3_ROOT_PASSWORD`, or the server's own
@@ -71,7 +75,10 @@ const ANNOTATION_KEY_PURPOSE: &str = "pod template annotations";
 /// the same in every operator version, so an upgrade of the operator changes no pod template.
 fn sealed_hash(key: &ring::hmac::Key, text: &str) -> String {
     let tag = ring::hmac::sign(key, text.as_bytes());
-    tag.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect()
+    tag.as_ref()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 pub async fn apply_configuration(ctx: &Context, tenant: &Tenant) -> Result<Configured, Stop> {
@@ -88,12 +95,15 @@ pub async fn apply_configuration(ctx: &Context, tenant: &Tenant) -> Result<Confi
         credentials_hash: sealed_hash(&key, &credentials),
         erasure: ServerSettings::of_env(&tenant.spec.env).with_configuration(&entries),
     };
-    let writes = apply_rendered(ctx, tenant, text).await? + ensure_tls(ctx, tenant).await?;
+    let writes = apply_rendered(ctx, tenant, text).await?;
+    let (tls_writes, certificate_due_in) = ensure_tls(ctx, tenant).await?;
+    let writes = writes + tls_writes;
     Ok(Configured {
         rendered,
         writes,
         admin,
         ldap,
+        certificate_due_in,
     })
 }
 
@@ -174,33 +184,68 @@ async fn apply_rendered(ctx: &Context, tenant: &Tenant, rendered: String) -> Res
     Ok(usize::from(written))
 }
 
-/// The TLS Secret of requestAutoCert: made once, kept while it exists (renewal is the CA's
-/// business, not every pass's). One the cache does not hold may still exist unlabelled (made by a
-/// user): it is asked for.
-async fn ensure_tls(ctx: &Context, tenant: &Tenant) -> Result<usize, Stop> {
+/// The TLS Secret of requestAutoCert: made when missing, and signed again when less than a third
+/// of its lifetime is left (the servers read it from a Secret volume, which the kubelet updates,
+/// and reload it within a minute, without a restart). One the cache does not hold may exist
+/// unlabelled, made by a user: it is asked for, and left alone. Returns the writes and when the
+/// certificate is due next.
+async fn ensure_tls(ctx: &Context, tenant: &Tenant) -> Result<(usize, Option<Duration>), Stop> {
+    if !tenant.spec.request_auto_cert.unwrap_or(true) {
+        return Ok((0, None));
+    }
     let ns = tenant.namespace();
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
     let tls_name = tls_secret_name(tenant);
-    if !tenant.spec.request_auto_cert.unwrap_or(true)
-        || ctx.caches.version(Owned::Secret, ns, &tls_name).is_some()
-        || secrets
-            .get_metadata_opt(&tls_name)
-            .await
-            .at(Step::Certificate)?
-            .is_some()
-    {
-        return Ok(0);
+    let lifetime = ctx.settings.tenant_certificate_lifetime;
+    let expiry = ctx
+        .caches
+        .own_secret_value(ns, &tls_name, "tls.crt")
+        .and_then(|pem| crate::certs::not_after_of_pem(&pem));
+    let renew_in = |not_after: SystemTime| {
+        (not_after - lifetime / 3)
+            .duration_since(SystemTime::now())
+            .unwrap_or_default()
+    };
+    match expiry {
+        Some(not_after) if !crate::certs::due_for_renewal(not_after, lifetime) => {
+            return Ok((0, Some(renew_in(not_after))));
+        }
+        Some(_) => {}
+        None if ctx.caches.version(Owned::Secret, ns, &tls_name).is_some()
+            || secrets
+                .get_metadata_opt(&tls_name)
+                .await
+                .at(Step::Certificate)?
+                .is_some() =>
+        {
+            return Ok((0, None));
+        }
+        None => {}
     }
-    let tls = tls_secret(
+    let (tls, not_after) = tls_secret(
         tenant,
         &ctx.settings.ca,
         &ctx.settings.defaults.cluster_domain,
+        lifetime,
     )
     .at(Step::Certificate)?;
     let written = apply(&ctx.applied, &secrets, tls, None, Version::Resource)
         .await
         .at(Step::Certificate)?;
-    Ok(usize::from(written))
+    if expiry.is_some() {
+        report::publish(
+            &ctx.events,
+            tenant,
+            EventType::Normal,
+            "CertificateRenewed",
+            format!(
+                "the TLS certificate in Secret {tls_name:?} was signed again, valid for {} s; the servers reload it without a restart",
+                lifetime.as_secs()
+            ),
+        )
+        .await;
+    }
+    Ok((usize::from(written), Some(renew_in(not_after))))
 }
 
 fn owned_meta(tenant: &Tenant, name: String) -> ObjectMeta {
@@ -251,10 +296,16 @@ pub fn certificate_names(tenant: &Tenant, domain: &str) -> Vec<String> {
     names
 }
 
-/// The tenant's TLS Secret, signed by the operator CA.
-fn tls_secret(tenant: &Tenant, ca: &Ca, domain: &str) -> Result<Secret, crate::certs::CertError> {
-    let pair = ca.sign_serving(&certificate_names(tenant, domain))?;
-    Ok(Secret {
+/// The tenant's TLS Secret, signed by the operator CA, and when its certificate expires.
+fn tls_secret(
+    tenant: &Tenant,
+    ca: &Ca,
+    domain: &str,
+    lifetime: Duration,
+) -> Result<(Secret, SystemTime), crate::certs::CertError> {
+    let pair = ca.sign_serving_for(&certificate_names(tenant, domain), lifetime)?;
+    let not_after = pair.not_after;
+    let secret = Secret {
         metadata: owned_meta(tenant, tls_secret_name(tenant)),
         type_: Some("kubernetes.io/tls".to_owned()),
         data: Some(BTreeMap::from([
@@ -266,5 +317,6 @@ fn tls_secret(tenant: &Tenant, ca: &Ca, domain: &str) -> Result<Secret, crate::c
             ),
         ])),
         ..Secret::default()
-    })
+    };
+    Ok((secret, not_after))
 }

@@ -3,6 +3,7 @@
 //! nothing here knows the phases.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::apply::AppliedObjects;
 use super::caches::Caches;
@@ -36,6 +37,9 @@ pub struct Settings {
     /// passes each holding its desired objects and answers: that burst, not the caches, set the
     /// operator's peak memory.
     pub concurrency: u16,
+    /// How long the tenants' certificates the operator CA signs are valid; renewed when a third
+    /// of it is left.
+    pub tenant_certificate_lifetime: Duration,
 }
 
 /// Reconciles in flight at once by default: enough to keep the apiserver busy, few enough that a
@@ -50,6 +54,7 @@ impl Settings {
             ready_when,
             namespaces: Vec::new(),
             concurrency: DEFAULT_CONCURRENCY,
+            tenant_certificate_lifetime: crate::certs::SERVING_VALIDITY,
         }
     }
 }

@@ -182,7 +182,7 @@ fn watch_owned(
             cached(
                 api::<CachedPod>(client, namespace),
                 ours(),
-                slim::cached,
+                slim::pod,
                 pods_writer,
             ),
             |pod| tenant_of_pod(&pod),

@@ -10,20 +10,20 @@ use k8s_openapi::api::apps::v1::{
 };
 use k8s_openapi::api::core::v1::{
     Container, ContainerPort, EnvVar, HTTPGetAction, KeyToPath, Lifecycle, LifecycleHandler,
-    PersistentVolumeClaim, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
-    SecretVolumeSource, SecurityContext, Service, ServiceAccount, ServicePort, ServiceSpec,
-    SleepAction, Volume, VolumeMount,
+    PersistentVolumeClaim, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SecretVolumeSource,
+    SecurityContext, Service, ServiceAccount, ServicePort, ServiceSpec, SleepAction, Volume,
+    VolumeMount,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use crate::admission::validate::erasure::{self, ServerSettings};
 use crate::api::names::{
     CONSOLE_LABEL, POOL_LABEL, S3_SERVICE_NAME, SERVER_CONTAINER_NAME, TENANT_LABEL,
     configuration_secret_name, console_service_name, headless_service_name, pool_statefulset_name,
     tls_secret_name, volume_claim_name,
 };
-use crate::admission::validate::erasure::{self, ServerSettings};
 use crate::api::tenant::{API_VERSION, KIND, Pool, Tenant};
 
 pub const S3_PORT: i32 = 9000;
@@ -43,6 +43,7 @@ pub const CREDENTIALS_HASH_ANNOTATION: &str = "hanzo.ai/root-credentials-hash";
 /// before its startup probe fails it, and how long the rollout waits for a restarted server.
 pub const STARTUP_ALLOWANCE_SECONDS: i32 = 600;
 const PROBE_PERIOD_SECONDS: i32 = 5;
+const PROBE_TIMEOUT_SECONDS: i32 = 8;
 /// Seconds a stopping server keeps serving, so the Service stops sending it requests (kube-proxy's
 /// rules follow the endpoints within a second or two) before it stops accepting them.
 const PRE_STOP_SLEEP_SECONDS: i64 = 5;
@@ -435,80 +436,14 @@ pub fn pool_statefulset(
     rendered: &Rendered,
 ) -> StatefulSet {
     let spec = &tenant.spec;
-    let mut pod_labels = spec
-        .pools_metadata
-        .as_ref()
-        .map(|m| m.labels.clone())
-        .unwrap_or_default();
-    pod_labels.extend(pool.labels.clone());
-    pod_labels.extend(tenant_pod_labels(tenant));
-    pod_labels.insert(POOL_LABEL.to_owned(), pool.name.clone());
-    let mut pod_annotations = spec
-        .pools_metadata
-        .as_ref()
-        .map(|m| m.annotations.clone())
-        .unwrap_or_default();
-    pod_annotations.extend(pool.annotations.clone());
-    pod_annotations.insert(
-        CONFIG_HASH_ANNOTATION.to_owned(),
-        rendered.config_hash.clone(),
-    );
-    pod_annotations.insert(
-        CREDENTIALS_HASH_ANNOTATION.to_owned(),
-        rendered.credentials_hash.clone(),
-    );
+    let (pod_labels, pod_annotations) = pod_metadata(tenant, pool, rendered);
     let mut selector = tenant_pod_labels(tenant);
     selector.insert(POOL_LABEL.to_owned(), pool.name.clone());
     let mut sts_labels = pool.labels.clone();
     sts_labels.insert(POOL_LABEL.to_owned(), pool.name.clone());
     sts_labels.insert(TENANT_LABEL.to_owned(), tenant.name().to_owned());
 
-    let console = if tenant.tls() {
-        CONSOLE_TLS_PORT
-    } else {
-        CONSOLE_PORT
-    };
-    let mut ports = vec![
-        ContainerPort {
-            name: Some("minio-port".to_owned()),
-            container_port: S3_PORT,
-            ..ContainerPort::default()
-        },
-        ContainerPort {
-            name: Some("console-port".to_owned()),
-            container_port: console,
-            ..ContainerPort::default()
-        },
-    ];
-    if sftp(tenant) {
-        ports.push(ContainerPort {
-            name: Some("sftp-port".to_owned()),
-            container_port: SFTP_PORT,
-            ..ContainerPort::default()
-        });
-    }
-    let server = Container {
-        name: SERVER_CONTAINER_NAME.to_owned(),
-        image: spec.image.clone(),
-        image_pull_policy: spec.image_pull_policy.clone(),
-        args: Some(server_args(tenant)),
-        env: Some(server_env(tenant, cluster_domain)),
-        ports: Some(ports),
-        volume_mounts: Some(volume_mounts(tenant, pool)),
-        resources: pool.resources.clone(),
-        liveness_probe: spec.liveness.clone(),
-        readiness_probe: spec
-            .readiness
-            .clone()
-            .or_else(|| Some(serves_probe(tenant))),
-        startup_probe: spec.startup.clone().or_else(|| Some(started_probe(tenant))),
-        lifecycle: spec.lifecycle.clone().or_else(|| Some(drain_before_stop())),
-        security_context: Some(container_security_context(pool)),
-        // A server that exits with an error leaves the end of its log in its status, where the
-        // rollout reads why a restarted server failed.
-        termination_message_policy: Some("FallbackToLogsOnError".to_owned()),
-        ..Container::default()
-    };
+    let server = server_container(tenant, pool, cluster_domain);
     let mut containers = vec![server];
     if let Some(side) = &spec.side_cars {
         containers.extend(side.containers.iter().cloned());
@@ -588,8 +523,85 @@ pub fn pool_statefulset(
     }
 }
 
+/// The labels and annotations of a pool's pods: the user's (`poolsMetadata`, the pool's), the
+/// operator's labels that select them, and the hashes of what was rendered for them.
+fn pod_metadata(
+    tenant: &Tenant,
+    pool: &Pool,
+    rendered: &Rendered,
+) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+    let shared = tenant.spec.pools_metadata.as_ref();
+    let mut labels = shared.map(|m| m.labels.clone()).unwrap_or_default();
+    labels.extend(pool.labels.clone());
+    labels.extend(tenant_pod_labels(tenant));
+    labels.insert(POOL_LABEL.to_owned(), pool.name.clone());
+    let mut annotations = shared.map(|m| m.annotations.clone()).unwrap_or_default();
+    annotations.extend(pool.annotations.clone());
+    annotations.insert(
+        CONFIG_HASH_ANNOTATION.to_owned(),
+        rendered.config_hash.clone(),
+    );
+    annotations.insert(
+        CREDENTIALS_HASH_ANNOTATION.to_owned(),
+        rendered.credentials_hash.clone(),
+    );
+    (labels, annotations)
+}
+
+/// The server's container: its arguments, environment, ports, volumes, and the checks that say it
+/// started and serves.
+fn server_container(tenant: &Tenant, pool: &Pool, cluster_domain: &str) -> Container {
+    let spec = &tenant.spec;
+    let console = if tenant.tls() {
+        CONSOLE_TLS_PORT
+    } else {
+        CONSOLE_PORT
+    };
+    let mut ports = vec![
+        ContainerPort {
+            name: Some("minio-port".to_owned()),
+            container_port: S3_PORT,
+            ..ContainerPort::default()
+        },
+        ContainerPort {
+            name: Some("console-port".to_owned()),
+            container_port: console,
+            ..ContainerPort::default()
+        },
+    ];
+    if sftp(tenant) {
+        ports.push(ContainerPort {
+            name: Some("sftp-port".to_owned()),
+            container_port: SFTP_PORT,
+            ..ContainerPort::default()
+        });
+    }
+    Container {
+        name: SERVER_CONTAINER_NAME.to_owned(),
+        image: spec.image.clone(),
+        image_pull_policy: spec.image_pull_policy.clone(),
+        args: Some(server_args(tenant)),
+        env: Some(server_env(tenant, cluster_domain)),
+        ports: Some(ports),
+        volume_mounts: Some(volume_mounts(tenant, pool)),
+        resources: pool.resources.clone(),
+        liveness_probe: spec.liveness.clone(),
+        readiness_probe: spec
+            .readiness
+            .clone()
+            .or_else(|| Some(serves_probe(tenant))),
+        startup_probe: spec.startup.clone().or_else(|| Some(started_probe(tenant))),
+        lifecycle: spec.lifecycle.clone().or_else(|| Some(drain_before_stop())),
+        security_context: Some(container_security_context(pool)),
+        // A server that exits with an error leaves the end of its log in its status, where the
+        // rollout reads why a restarted server failed.
+        termination_message_policy: Some("FallbackToLogsOnError".to_owned()),
+        ..Container::default()
+    }
+}
+
 /// `GET path` on the S3 port, over the tenant's TLS when it has it.
-fn http_probe(tenant: &Tenant, path: &str, failure_threshold: i32) -> Probe {
+fn http_probe(tenant: &Tenant, path: &str) -> Probe {
     Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.to_owned()),
@@ -598,26 +610,33 @@ fn http_probe(tenant: &Tenant, path: &str, failure_threshold: i32) -> Probe {
             ..HTTPGetAction::default()
         }),
         period_seconds: Some(PROBE_PERIOD_SECONDS),
-        timeout_seconds: Some(PROBE_PERIOD_SECONDS),
-        failure_threshold: Some(failure_threshold),
+        // The cluster check asks every drive: on a busy machine it took longer than 5 s.
+        timeout_seconds: Some(PROBE_TIMEOUT_SECONDS),
         ..Probe::default()
     }
 }
 
 /// Ready means the server serves: it has joined its peers and the cluster has write quorum
 /// (`/minio/health/cluster`). `/minio/health/ready` and `/live` answer 200 before the server has
-/// its storage at all, while it still waits for its peers.
+/// its storage at all, while it still waits for its peers. (The read-quorum check kept servers
+/// in the Service while the cluster refused writes: a rollout under load on the real node failed
+/// 15 writes with 503 SlowDownWrite where this one failed 1.)
 fn serves_probe(tenant: &Tenant) -> Probe {
-    http_probe(tenant, "/minio/health/cluster", 3)
+    Probe {
+        failure_threshold: Some(3),
+        // Twice in a row: a server that just joined answers healthy a few seconds before it
+        // takes writes (503 SlowDownWrite), and the Service would send it writes at once.
+        success_threshold: Some(2),
+        ..http_probe(tenant, "/minio/health/cluster")
+    }
 }
 
 /// Started means the process answers; slow drives get [`STARTUP_ALLOWANCE_SECONDS`].
 fn started_probe(tenant: &Tenant) -> Probe {
-    http_probe(
-        tenant,
-        "/minio/health/live",
-        STARTUP_ALLOWANCE_SECONDS / PROBE_PERIOD_SECONDS,
-    )
+    Probe {
+        failure_threshold: Some(STARTUP_ALLOWANCE_SECONDS / PROBE_PERIOD_SECONDS),
+        ..http_probe(tenant, "/minio/health/live")
+    }
 }
 
 fn drain_before_stop() -> Lifecycle {
@@ -667,9 +686,7 @@ pub fn disruption_budgets(tenant: &Tenant, settings: &ServerSettings) -> Vec<Pod
             Some(PodDisruptionBudget {
                 metadata: meta(tenant, pool_statefulset_name(tenant, pool), labels),
                 spec: Some(PodDisruptionBudgetSpec {
-                    max_unavailable: Some(IntOrString::Int(
-                        i32::try_from(can_lose).unwrap_or(0),
-                    )),
+                    max_unavailable: Some(IntOrString::Int(i32::try_from(can_lose).unwrap_or(0))),
                     selector: Some(LabelSelector {
                         match_labels: Some(selector),
                         match_expressions: None,

@@ -4,7 +4,8 @@
 //! Data flows one way. `controller` runs the watches and, for each Tenant they wake, a `pass`,
 //! which runs the phases in order, each in a file of its own: `guard` (valid, first in its
 //! namespace), `configuration` (credentials and TLS Secrets), `workloads` (ServiceAccount, Services,
-//! StatefulSets), `health` (servers ready, the S3 cluster's own answer, drives and usage),
+//! StatefulSets, disruption budgets), `rollout` (servers on an older template replaced, one at a
+//! time behind the S3 health), `health` (servers ready, the S3 cluster's own answer, drives and usage),
 //! `provisioning` (users and buckets, once healthy), `decommission` (a pool asked to retire). The
 //! phases share `context` (settings, client, caches, memory) and end in `outcome`s; what they saw is
 //! `observed`, what the status says of it is decided in `status` (pure) and written by `report`.

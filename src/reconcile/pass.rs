@@ -99,6 +99,8 @@ struct Done {
     observed: Observed,
     provisioned: Option<Provisioned>,
     rollout: Rollout,
+    /// When the tenant's certificate is due to be signed again.
+    certificate_due_in: Option<Duration>,
 }
 
 /// The phases, in order; `tenant` is `stored` with defaults applied.
@@ -126,6 +128,7 @@ async fn phases(ctx: &Context, stored: &Tenant, tenant: &Tenant) -> Result<Done,
             observed,
             provisioned: None,
             rollout,
+            certificate_due_in: configured.certificate_due_in,
         });
     };
     let provisioned = provisioning::provision(ctx, tenant, &admin, configured.ldap).await?;
@@ -140,6 +143,7 @@ async fn phases(ctx: &Context, stored: &Tenant, tenant: &Tenant) -> Result<Done,
         observed,
         provisioned: Some(provisioned),
         rollout,
+        certificate_due_in: configured.certificate_due_in,
     })
 }
 
@@ -151,6 +155,7 @@ async fn completed(ctx: &Context, stored: &Tenant, done: Done) -> Result<Action,
         observed,
         provisioned,
         rollout,
+        certificate_due_in,
     } = done;
     report_provisioning(ctx, stored, provisioned.as_ref()).await;
     let servers_up = observed.servers_up();
@@ -183,6 +188,8 @@ async fn completed(ctx: &Context, stored: &Tenant, done: Done) -> Result<Action,
         (true, ReadyWhen::S3Healthy) => HEALTH_PERIOD,
         (true, ReadyWhen::PodsReady) => MAX_RETRY,
     };
+    // Back when the certificate is due (a second late: due means less than a third left).
+    let next = certificate_due_in.map_or(next, |due| next.min(due + Duration::from_secs(1)));
     tracing::debug!(
         namespace = stored.namespace(),
         name = stored.name(),

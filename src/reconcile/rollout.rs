@@ -4,10 +4,9 @@
 //! Why not the StatefulSet controller's rolling update: it replaces the next pod once the last one
 //! is Ready, and the S3 server compares what its peers run (every `MINIO_*`/`S3_*` variable, the
 //! binary's checksum, the command line) before it joins them: a server restarted with a changed
-//! variable or image waits, not Ready, until enough servers run the same (half of the others), so
-//! the rolling update never moves on. While it waits, its drives and its locks still serve its
-//! peers (the server opens them before it compares), so the cluster keeps its quorum and the
-//! next server can restart: once enough run the new template, they join together.
+//! variable waits, not Ready, until half of the others (rounded down) run the same, so the rolling
+//! update never moves on. While it waits, the cluster counts its drives offline (measured on the
+//! real node), so the servers' own check refuses the next restart too.
 //!
 //! Each pass, in order:
 //! - a server on the new template that crashes or cannot start stops the rollout there (the rest
@@ -17,8 +16,15 @@
 //!   other with them, so servers of two values cannot form one cluster;
 //! - a restarted server that is not Ready must be waiting for peers with its configuration (its
 //!   log says so), or it is given [`STARTUP_ALLOWANCE_SECONDS`] before the rollout stops;
-//! - then the next server is asked whether the cluster keeps write quorum without it and heals
+//! - servers waiting for peers with their configuration get them: the next servers restart
+//!   without the cluster's consent until enough run the new template to join each other (the
+//!   first restarted server is the canary: its configuration got as far as comparing itself with
+//!   its peers before more servers are risked), and are then waited for;
+//! - otherwise the next server is asked whether the cluster keeps write quorum without it and heals
 //!   nothing (`/minio/health/cluster?maintenance=true`), and restarted only if it does.
+//!
+//! What each kind of change costs a running tenant under load is measured in
+//! benches/results/day2.md.
 
 use std::cmp::Reverse;
 use std::sync::Arc;
@@ -60,6 +66,32 @@ struct Server {
     updated: bool,
 }
 
+/// How far a rollout got: what every step reports with.
+#[derive(Clone, Copy)]
+struct Count {
+    updated: usize,
+    servers: usize,
+}
+
+impl Count {
+    fn in_progress(self, step: String) -> Rollout {
+        Rollout::InProgress {
+            updated: self.updated,
+            servers: self.servers,
+            step,
+        }
+    }
+
+    fn stopped(self, server: String, why: String) -> Rollout {
+        Rollout::Stopped {
+            updated: self.updated,
+            servers: self.servers,
+            server,
+            why,
+        }
+    }
+}
+
 pub async fn advance(
     ctx: &Context,
     tenant: &Tenant,
@@ -72,17 +104,17 @@ pub async fn advance(
         .map(|p| usize::try_from(p.servers).unwrap_or(0))
         .sum();
     let Some(servers) = classify(ctx, tenant) else {
-        return Ok(Rollout::InProgress {
+        let none = Count {
             updated: 0,
             servers: servers_wanted,
-            step: "waiting for the StatefulSet controller to take the new template".to_owned(),
-        });
+        };
+        return Ok(none.in_progress(
+            "waiting for the StatefulSet controller to take the new template".to_owned(),
+        ));
     };
-    let updated = servers.iter().filter(|s| s.updated).count();
-    let in_progress = |step: String| Rollout::InProgress {
-        updated,
+    let count = Count {
+        updated: servers.iter().filter(|s| s.updated).count(),
         servers: servers_wanted,
-        step,
     };
     let outdated: Vec<&Server> = servers
         .iter()
@@ -92,61 +124,95 @@ pub async fn advance(
         return Ok(Rollout::Done);
     }
     if let Some((server, why)) = servers.iter().filter(|s| s.updated).find_map(failing) {
-        return Ok(Rollout::Stopped {
-            updated,
-            servers: servers_wanted,
-            server,
-            why,
-        });
+        return Ok(count.stopped(server, why));
     }
-    if let Some(busy) = servers
-        .iter()
-        .find(|s| s.pod.terminating() || !running(&s.pod))
-    {
-        return Ok(in_progress(format!(
-            "waiting for server {} to {}",
-            busy.pod.name(),
-            if busy.pod.terminating() { "stop" } else { "start" }
-        )));
+    if let Some(wait) = in_flight(&servers, servers_wanted) {
+        return Ok(count.in_progress(wait));
     }
-    if servers.len() < servers_wanted {
-        return Ok(in_progress("waiting for every server's pod".to_owned()));
-    }
-    if outdated
-        .iter()
-        .any(|s| s.pod.annotation(CREDENTIALS_HASH_ANNOTATION) != Some(&rendered.credentials_hash))
-    {
+    // A pod without the annotation predates it (an older operator made it): nothing says its
+    // credentials differ, and restarting every server would be the costlier mistake.
+    if outdated.iter().any(|s| {
+        s.pod
+            .annotation(CREDENTIALS_HASH_ANNOTATION)
+            .is_some_and(|h| h != rendered.credentials_hash)
+    }) {
         restart_together(ctx, tenant, &outdated).await?;
-        return Ok(in_progress(format!(
+        return Ok(count.in_progress(format!(
             "the root credentials changed: all {} servers on the previous template restart together (servers authenticate each other with them, so two values cannot form one cluster)",
             outdated.len()
         )));
     }
+    let mut waiting_for_peers = Vec::new();
     for joining in servers.iter().filter(|s| s.updated && !s.pod.ready()) {
         match joining_state(ctx, tenant, joining).await {
-            Joining::WaitsForPeers => {}
-            Joining::Starting(wait) => return Ok(in_progress(wait)),
+            Joining::WaitsForPeers => waiting_for_peers.push(joining.pod.name()),
+            Joining::Starting(wait) => return Ok(count.in_progress(wait)),
             Joining::Failed(why) => {
-                return Ok(Rollout::Stopped {
-                    updated,
-                    servers: servers_wanted,
-                    server: joining.pod.name().to_owned(),
-                    why,
-                });
+                return Ok(count.stopped(joining.pod.name().to_owned(), why));
             }
         }
     }
-    let victim = next_victim(&outdated);
-    if let Some(why) = cannot_spare(ctx, tenant, victim).await? {
-        return Ok(in_progress(why));
+    restart_next(ctx, tenant, count, &outdated, &waiting_for_peers).await
+}
+
+/// What to wait for before any server restarts: one going away or starting, or a pod not made yet.
+/// An outdated server that does not run (it crashes on the template being undone, say) serves
+/// nothing: it is the next to go, not one to wait for.
+fn in_flight(servers: &[Server], wanted: usize) -> Option<String> {
+    if let Some(busy) = servers
+        .iter()
+        .find(|s| s.pod.terminating() || (s.updated && !running(&s.pod)))
+    {
+        let what = if busy.pod.terminating() {
+            "stop"
+        } else {
+            "start"
+        };
+        return Some(format!("waiting for server {} to {what}", busy.pod.name()));
+    }
+    (servers.len() < wanted).then(|| "waiting for every server's pod".to_owned())
+}
+
+/// Restarts the next outdated server, when it may go.
+///
+/// A starting server joins once half of the others (rounded down) run what it runs; until then it
+/// waits, serves nothing, and the cluster counts its drives offline, so the server's own check
+/// refuses the next restart. The waiting servers need that restart (the first got that far, so
+/// its configuration starts): it is forced, until enough of them wait to join each other, and
+/// then they are waited for.
+async fn restart_next(
+    ctx: &Context,
+    tenant: &Tenant,
+    count: Count,
+    outdated: &[&Server],
+    waiting_for_peers: &[&str],
+) -> Result<Rollout, StepError> {
+    let victim = next_victim(outdated);
+    let group = count.servers.saturating_sub(1) / 2 + 1;
+    let waiting = waiting_for_peers.join(", ");
+    if !waiting_for_peers.is_empty() && count.updated >= group {
+        return Ok(count.in_progress(format!(
+            "waiting for {waiting} to join each other ({} servers run the new template, {group} are enough)",
+            count.updated
+        )));
+    }
+    if waiting_for_peers.is_empty()
+        && let Some(why) = cannot_spare(ctx, tenant, victim).await?
+    {
+        return Ok(count.in_progress(why));
     }
     restart(ctx, tenant, &victim.pod).await?;
-    let note = format!(
+    let mut note = format!(
         "server {} restarts on the new template ({} of {} updated before it)",
         victim.pod.name(),
-        updated,
-        servers_wanted
+        count.updated,
+        count.servers
     );
+    if !waiting_for_peers.is_empty() {
+        note.push_str(&format!(
+            " for {waiting} to find a peer that runs what it runs"
+        ));
+    }
     report::publish(
         &ctx.events,
         tenant,
@@ -155,7 +221,7 @@ pub async fn advance(
         note.clone(),
     )
     .await;
-    Ok(in_progress(note))
+    Ok(count.in_progress(note))
 }
 
 /// The tenant's server pods, each marked with whether it runs its pool's current template; `None`
@@ -232,7 +298,7 @@ fn failing(server: &Server) -> Option<(String, String)> {
             t.exit_code,
             t.message
                 .as_deref()
-                .map(|m| format!(", its last output: {}", last_lines(m, 2)))
+                .map(|m| format!(", its last output: {}", last_lines(m, 4)))
                 .unwrap_or_default()
         ));
     }
@@ -332,10 +398,8 @@ async fn cannot_spare(
     if ctx.settings.ready_when == ReadyWhen::PodsReady || !victim.pod.ready() {
         return Ok(None);
     }
-    let (Some(ip), Ok(service)) = (
-        victim.pod.ip(),
-        health::tenant_endpoint(ctx, tenant).await?,
-    ) else {
+    let (Some(ip), Ok(service)) = (victim.pod.ip(), health::tenant_endpoint(ctx, tenant).await?)
+    else {
         return Ok(Some(format!("waiting for the address of server {name}")));
     };
     let client = AdminClient::new(
@@ -347,7 +411,9 @@ async fn cannot_spare(
         Ok(false) => Some(format!(
             "waiting until the cluster can spare server {name}: without it, it would lose write quorum, or it is healing drives"
         )),
-        Err(e) => Some(format!("waiting to ask server {name} whether it can be spared: {e}")),
+        Err(e) => Some(format!(
+            "waiting to ask server {name} whether it can be spared: {e}"
+        )),
     })
 }
 

@@ -27,6 +27,9 @@ use serde_json::{Value, json};
 
 pub(crate) const OPERATOR_NS: &str = "hanzo-s3-operator";
 const OPERATOR_IMAGE: &str = "localhost/hanzo-s3-operator:test";
+/// Short, so that the tests see the operator sign tenants' certificates again within minutes (a
+/// third of it before expiry).
+pub(crate) const TENANT_CERTIFICATE_LIFETIME_SECS: u64 = 300;
 pub(crate) const ACCESS_KEY: &str = "real-node-admin";
 /// Test-only credentials of a test-only tenant.
 pub(crate) const SECRET_KEY: &str = "real-node-test-only-password";
@@ -163,6 +166,10 @@ fn helm_install(cp: &ControlPlane) -> Result<(), String> {
             ),
         ])
         .args(["--set", "logLevel=info\\,hanzo_s3_operator=debug"])
+        .args([
+            "--set",
+            &format!("tenantCertificateLifetime={TENANT_CERTIFICATE_LIFETIME_SECS}s"),
+        ])
         .env("KUBECONFIG", cp.kubeconfig_path())
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
@@ -176,7 +183,11 @@ fn helm_install(cp: &ControlPlane) -> Result<(), String> {
     Ok(())
 }
 
-pub(crate) async fn wait_for<T, F, Fut>(timeout: Duration, what: &str, mut probe: F) -> Result<T, String>
+pub(crate) async fn wait_for<T, F, Fut>(
+    timeout: Duration,
+    what: &str,
+    mut probe: F,
+) -> Result<T, String>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -336,7 +347,11 @@ pub(crate) fn pool(name: &str) -> Value {
     PoolBuilder::named(name, 4, 2).claim_name("data").build()
 }
 
-pub(crate) async fn create_namespace_with_credentials(client: &kube::Client, ns: &str, tenant: &str) {
+pub(crate) async fn create_namespace_with_credentials(
+    client: &kube::Client,
+    ns: &str,
+    tenant: &str,
+) {
     let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
     Api::<Namespace>::all(client.clone())
         .create(&PostParams::default(), &namespace)

@@ -94,6 +94,26 @@ impl LoadReport {
         )
     }
 
+    /// Fails the test with the whole report unless nothing was lost, no read answered other bytes
+    /// than were written, and the load really ran (`min_requests`).
+    pub fn assert_nothing_lost(&self, what: &str, min_requests: usize) {
+        assert!(
+            self.requests >= min_requests && self.verified > 0,
+            "{what}: the load hardly ran: {}",
+            self.summary()
+        );
+        assert_eq!(
+            (
+                self.objects_lost(),
+                self.failed_by_kind.get("checksum mismatch")
+            ),
+            (0, None),
+            "{what}: objects were lost or read wrong: {}\n{:#?}",
+            self.summary(),
+            self.failure_timeline
+        );
+    }
+
     /// Fails the test with the whole report unless nothing failed after retries and nothing was
     /// lost, and the load really ran (`min_requests`).
     pub fn assert_nothing_failed_or_lost(&self, what: &str, min_requests: usize) {

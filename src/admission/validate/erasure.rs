@@ -507,7 +507,11 @@ pub fn servers_the_pool_can_lose(
 ) -> Option<u32> {
     let pool = tenant.spec.pools.get(index)?;
     let servers = u32::try_from(pool.servers).ok()?;
-    let set = set_size(pool.servers, pool.volumes_per_server, fixed_drive_count(settings))?;
+    let set = set_size(
+        pool.servers,
+        pool.volumes_per_server,
+        fixed_drive_count(settings),
+    )?;
     let parity = tenant_parity(tenant, settings)?;
     let data = set.checked_sub(parity)?;
     let write_quorum = data + u32::from(data == parity);
@@ -639,18 +643,28 @@ mod tests {
                 .enumerate()
                 .map(|(i, (s, v))| serde_json::json!({"name": format!("p{i}"), "servers": s, "volumesPerServer": v}))
                 .collect();
-            serde_json::from_value(serde_json::json!({"apiVersion": "minio.min.io/v2", "kind": "Tenant",
-                "metadata": {"name": "t"}, "spec": {"pools": pools}}))
+            serde_json::from_value(
+                serde_json::json!({"apiVersion": "minio.min.io/v2", "kind": "Tenant",
+                "metadata": {"name": "t"}, "spec": {"pools": pools}}),
+            )
             .unwrap()
         };
         let none = ServerSettings::default();
         let lose = |pools: &[(i32, i32)], i| servers_the_pool_can_lose(&tenant(pools), i, &none);
-        assert_eq!(lose(&[(4, 2)], 0), Some(1), "sets of 8, parity 4, 2 drives a server");
+        assert_eq!(
+            lose(&[(4, 2)], 0),
+            Some(1),
+            "sets of 8, parity 4, 2 drives a server"
+        );
         assert_eq!(lose(&[(4, 1)], 0), Some(1), "sets of 4, parity 2");
         assert_eq!(lose(&[(8, 1)], 0), Some(3), "sets of 8 over 8 servers");
         assert_eq!(lose(&[(2, 2)], 0), Some(0), "2 servers: none can go");
         assert_eq!(lose(&[(16, 1)], 0), Some(4), "parity 4 of 16");
-        assert_eq!(lose(&[(4, 2), (16, 1)], 1), Some(4), "no lock limit past the first pool");
+        assert_eq!(
+            lose(&[(4, 2), (16, 1)], 1),
+            Some(4),
+            "no lock limit past the first pool"
+        );
         let ec2 = ServerSettings::of_env(&[EnvVar {
             name: "S3_STORAGE_CLASS_STANDARD".into(),
             value: Some("EC:2".into()),

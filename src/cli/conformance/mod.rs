@@ -36,7 +36,8 @@ pub struct ConformanceArgs {
     /// Base URL of the webhook server (https://host:port).
     #[arg(long, value_name = "URL")]
     pub url: String,
-    /// PEM CA to trust for the server's certificate (default: the system roots).
+    /// PEM CA to trust for the server's certificate. No system roots are trusted: without it,
+    /// every TLS check fails on the certificate.
     #[arg(long, value_name = "FILE")]
     pub ca: Option<PathBuf>,
     /// Pause this long on an open connection before reusing it (the apiserver reuses connections

@@ -56,6 +56,10 @@ pub struct DevArgs {
     /// Stop everything and exit 0 once the examples are Ready (exit 1 if they are not in time).
     #[arg(long)]
     pub exit_when_ready: bool,
+    /// How long the tenants' certificates are valid (e.g. 300s to see renewals within minutes);
+    /// each is signed again when a third of it is left.
+    #[arg(long, default_value = "90d", value_parser = super::parse_duration, value_name = "DURATION")]
+    pub tenant_certificate_lifetime: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -96,7 +100,7 @@ async fn dev(args: &DevArgs) -> Result<(), DevError> {
     crate::operator::install::install_crd(&client, "hanzo-s3-operator", Duration::from_secs(30))
         .await
         .map_err(|e| DevError::NotReady(e.to_string()))?;
-    let operator = start_operator(&client, args.real_node).await?;
+    let operator = start_operator(&client, args).await?;
     crate::operator::install::wait_for_admission(&client, "default", Duration::from_secs(30))
         .await
         .map_err(|e| DevError::NotReady(e.to_string()))?;
@@ -185,7 +189,8 @@ struct Running {
 
 /// The operator's CA in its namespace, the webhook server on 127.0.0.1 registered by URL, and the
 /// reconciler.
-async fn start_operator(client: &kube::Client, real_node: bool) -> Result<Running, DevError> {
+async fn start_operator(client: &kube::Client, args: &DevArgs) -> Result<Running, DevError> {
+    let real_node = args.real_node;
     step("starting the operator: webhook server on 127.0.0.1 and the reconciler");
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
     let ns: k8s_openapi::api::core::v1::Namespace =
@@ -232,7 +237,10 @@ async fn start_operator(client: &kube::Client, real_node: bool) -> Result<Runnin
         cert,
         server: server::ServerOptions::default(),
         reconciler: Some(Reconciler {
-            settings: Settings::new(defaults, Arc::new(stored.ca), ready_when),
+            settings: Settings {
+                tenant_certificate_lifetime: args.tenant_certificate_lifetime,
+                ..Settings::new(defaults, Arc::new(stored.ca), ready_when)
+            },
             lease: None,
         }),
     };

@@ -8,8 +8,9 @@ package main
 //     attempt, exponential backoff with full jitter, on connection errors, 5xx and SlowDown);
 //   - a request that still fails is counted by operation and by kind (the S3 error code, the HTTP
 //     status, or the connection error), and so is every failed attempt before the retries;
-//   - the longest stretch in which requests failed (from the start of the first failed request to
-//     the start of the next one that succeeded), after and before retries;
+//   - the longest stretch in which requests failed (from the end of the first failed request to
+//     the end of the next one that succeeded: while it lasts, no request gets through), after and
+//     before retries;
 //   - at the end every acknowledged object is read back and compared byte for byte: lost (NoSuchKey),
 //     corrupt (other bytes) or unreadable.
 //
@@ -35,6 +36,14 @@ import (
 
 	"github.com/minio/minio-go/v7"
 )
+
+// requestTimeout bounds one operation, its retries included, as an application's would: a
+// connection to a server whose pod went away can otherwise wait for minutes on packets that never
+// come back.
+const requestTimeout = 60 * time.Second
+
+// responseHeaderTimeout bounds one attempt's wait for an answer; the SDK retries after it.
+const responseHeaderTimeout = 15 * time.Second
 
 type loadReport struct {
 	Command  string  `json:"command"`
@@ -67,8 +76,9 @@ type loadReport struct {
 	ObjectBytes      int            `json:"object_bytes"`
 }
 
-// stretch follows runs of failures: from the start of the first failed request to the start of
-// the next request that succeeded.
+// stretch follows runs of failures: from the end of the first failed request to the end of the
+// next request that succeeded. (By start times, a request that hung for a minute before it failed
+// made a minute-long stretch while others succeeded.)
 type stretch struct {
 	since   time.Time
 	longest time.Duration
@@ -111,8 +121,8 @@ type countingTransport struct {
 }
 
 func (t countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	start := time.Now()
 	res, err := t.inner.RoundTrip(req)
+	end := time.Now()
 	kind := ""
 	switch {
 	case err != nil:
@@ -124,9 +134,9 @@ func (t countingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	if kind != "" {
 		t.state.report.RawErrors++
 		t.state.report.RawErrorsByKind[kind]++
-		t.state.raw.failed(start)
+		t.state.raw.failed(end)
 	} else {
-		t.state.raw.succeeded(start)
+		t.state.raw.succeeded(end)
 	}
 	t.state.mu.Unlock()
 	return res, err
@@ -180,14 +190,15 @@ func (st *loadState) record(op string, start time.Time, err error) {
 		st.report.Lists++
 	}
 	st.latencies = append(st.latencies, float64(time.Since(start).Microseconds())/1000)
+	end := time.Now()
 	if err == nil {
-		st.after.succeeded(start)
+		st.after.succeeded(end)
 		return
 	}
 	kind := errorKind(err)
 	st.report.Failed[op]++
 	st.report.FailedByKind[kind]++
-	st.after.failed(start)
+	st.after.failed(end)
 	line := fmt.Sprintf("%.1fs %s: %v", start.Sub(st.started).Seconds(), op, err)
 	if st.report.FirstFailure == "" {
 		st.report.FirstFailure = line
@@ -227,8 +238,10 @@ func worker(ctx context.Context, client *minio.Client, st *loadState, bucket str
 		key := fmt.Sprintf("load/w%02d/%06d", id, seq)
 		data := loadContent(key, size)
 		start := time.Now()
-		_, err := client.PutObject(context.Background(), bucket, key, bytes.NewReader(data), int64(len(data)),
+		putCtx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+		_, err := client.PutObject(putCtx, bucket, key, bytes.NewReader(data), int64(len(data)),
 			minio.PutObjectOptions{ContentType: "application/octet-stream"})
+		cancel()
 		st.record("put", start, err)
 		if err == nil {
 			st.mu.Lock()
@@ -247,7 +260,9 @@ func worker(ctx context.Context, client *minio.Client, st *loadState, bucket str
 		st.mu.Unlock()
 		if readKey != "" {
 			start = time.Now()
-			got, err := get(context.Background(), client, bucket, readKey, attempts)
+			getCtx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+			got, err := get(getCtx, client, bucket, readKey, attempts)
+			cancel()
 			if err == nil && sha256.Sum256(got) != want {
 				err = errMismatch
 			}
@@ -256,12 +271,14 @@ func worker(ctx context.Context, client *minio.Client, st *loadState, bucket str
 		if seq%10 == 9 {
 			start = time.Now()
 			var listErr error
-			for obj := range client.ListObjects(context.Background(), bucket, minio.ListObjectsOptions{Prefix: fmt.Sprintf("load/w%02d/", id), MaxKeys: 100}) {
+			listCtx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+			for obj := range client.ListObjects(listCtx, bucket, minio.ListObjectsOptions{Prefix: fmt.Sprintf("load/w%02d/", id), MaxKeys: 100}) {
 				if obj.Err != nil {
 					listErr = obj.Err
 					break
 				}
 			}
+			cancel()
 			st.record("list", start, listErr)
 		}
 	}
@@ -273,7 +290,9 @@ func verifyAcknowledged(client *minio.Client, st *loadState, bucket string, atte
 	keys := append([]string(nil), st.ackedKeys...)
 	sort.Strings(keys)
 	for _, key := range keys {
-		got, err := get(context.Background(), client, bucket, key, attempts)
+		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+		got, err := get(ctx, client, bucket, key, attempts)
+		cancel()
 		var resp minio.ErrorResponse
 		switch {
 		case err == nil && sha256.Sum256(got) == st.acked[key]:

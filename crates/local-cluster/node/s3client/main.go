@@ -127,6 +127,7 @@ func main() {
 	var load *loadState
 	if flag.Arg(0) == "load" {
 		load = newLoadState(*workers, *objectSize)
+		transport.ResponseHeaderTimeout = responseHeaderTimeout
 		options.Transport = countingTransport{inner: transport, state: load}
 		options.MaxRetries = *retries + 1
 	}
