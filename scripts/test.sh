@@ -21,6 +21,12 @@ need go "install Go 1.25 or newer: the local control plane is built from its Go 
 # a run only rebuilds what changed.
 if [[ -n "${CI:-}" ]]; then
   export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${HOME}/.cache/hanzo-s3-operator/target}"
+  # CI builds release binaries only to run them once (the operator image of the real-node tests,
+  # the benchmarks' smoke runs, the README's `cargo build --release`): built for build time, not
+  # speed, and rebuilt incrementally from the last run. Released images are built without these.
+  export CARGO_PROFILE_RELEASE_OPT_LEVEL="${CARGO_PROFILE_RELEASE_OPT_LEVEL:-1}"
+  export CARGO_PROFILE_RELEASE_INCREMENTAL="${CARGO_PROFILE_RELEASE_INCREMENTAL:-true}"
+  export CARGO_PROFILE_RELEASE_CODEGEN_UNITS="${CARGO_PROFILE_RELEASE_CODEGEN_UNITS:-256}"
 fi
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 

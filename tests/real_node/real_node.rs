@@ -91,6 +91,15 @@ fn start() -> Result<Setup, String> {
         )
         .await
         .map_err(|e| format!("{e}\n{}", cp.log_tails(30)))?;
+        // Ready replicas are not yet a reachable webhook: kube-proxy programs the Service a
+        // moment later, and a create before that is refused with "connection refused".
+        hanzo_s3_operator::operator::install::wait_for_admission(
+            &client,
+            "default",
+            Duration::from_secs(60),
+        )
+        .await
+        .map_err(|e| format!("{e}\n{}", cp.log_tails(30)))?;
         let secret = Api::<Secret>::namespaced(client, OPERATOR_NS)
             .get("hanzo-s3-operator-ca")
             .await
