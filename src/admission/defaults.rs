@@ -85,6 +85,14 @@ pub fn apply_defaults(tenant: &mut Tenant, config: &DefaultsConfig) {
         DEFAULT_IMAGE_PULL_POLICY.to_owned()
     });
     fill(&mut spec.mount_path, || DEFAULT_MOUNT_PATH.to_owned());
+    // The Go operators join the sub-path with path.Join, so the `/data` of their tenant chart's
+    // values and `data` name the same directory; it is stored as the relative path it is.
+    if let Some(sub) = spec.sub_path.as_mut() {
+        let relative = sub.trim_matches('/');
+        if relative.len() != sub.len() {
+            *sub = relative.to_owned();
+        }
+    }
     spec.request_auto_cert
         .get_or_insert(DEFAULT_REQUEST_AUTO_CERT);
     for (index, pool) in spec.pools.iter_mut().enumerate() {

@@ -1,4 +1,5 @@
-//! Defaulting fills every default the Go operators apply, never rewrites a user's value, is
+//! Defaulting fills every default the Go operators apply, never rewrites a user's value (but for
+//! normalizing a sub-path the Go operators read the same), is
 //! idempotent, and its JSONPatch is minimal and applies to the object exactly as received.
 
 use hanzo_s3_operator::admission::patch::defaulting_patch;
@@ -208,5 +209,39 @@ fn warnings_never_quote_a_credential() {
             "spec.env[0].value: S3_ROOT_PASSWORD is a credential written in plain text in the Tenant; keep it in the configuration Secret or use valueFrom.secretKeyRef",
             "spec.env[1].name: S3_DOMAIN overrides the value the operator computes for this tenant",
         ]
+    );
+}
+
+/// The Go operators' tenant chart writes `subPath: /data`, and they join it with path.Join: the
+/// servers store their data in `<mountPath>N/data` either way. It is admitted and stored as the
+/// relative path, with the patch saying so; a sub-path that climbs out stays refused.
+#[test]
+fn normalizes_the_go_charts_absolute_sub_path_and_admits_it() {
+    let mut value = minimal();
+    value["spec"]["subPath"] = json!("/data/");
+    let received = tenant(value.clone());
+    let config = DefaultsConfig::default();
+    assert_eq!(
+        defaulted(&received, &config).spec.sub_path.as_deref(),
+        Some("data")
+    );
+    let verdict = review(None, &received, &config);
+    assert!(verdict.allowed(), "{:?}", verdict.violations);
+    let (patch, _) = defaulting_patch(&value, &received, &config).unwrap();
+    let patch = serde_json::to_value(patch).unwrap();
+    assert!(
+        patch
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|op| op["path"] == "/spec/subPath" && op["value"] == "data"),
+        "{patch}"
+    );
+
+    value["spec"]["subPath"] = json!("/../x");
+    let verdict = review(None, &tenant(value), &config);
+    assert!(
+        !verdict.allowed(),
+        "a sub-path out of the volume is refused"
     );
 }

@@ -26,7 +26,7 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
 pub(crate) const OPERATOR_NS: &str = "hanzo-s3-operator";
-const OPERATOR_IMAGE: &str = "localhost/hanzo-s3-operator:test";
+pub(crate) const OPERATOR_IMAGE: &str = "localhost/hanzo-s3-operator:test";
 /// Short, so that the tests see the operator sign tenants' certificates again within minutes (a
 /// third of it before expiry).
 pub(crate) const TENANT_CERTIFICATE_LIFETIME_SECS: u64 = 300;
@@ -186,6 +186,33 @@ fn helm_install(cp: &ControlPlane) -> Result<(), String> {
     if !out.status.success() {
         return Err(format!(
             "helm install failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(())
+}
+
+/// `helm upgrade` of the installed operator to another image tag, every other value kept.
+pub(crate) fn helm_upgrade_image(cp: &ControlPlane, image: &str) -> Result<(), String> {
+    let (repository, tag) = image.rsplit_once(':').ok_or("an image without a tag")?;
+    let out = Command::new(hanzo_local_cluster::tool("helm"))
+        .args([
+            "upgrade",
+            "hanzo",
+            "deploy/helm/hanzo-s3-operator",
+            "--namespace",
+            OPERATOR_NS,
+            "--reuse-values",
+        ])
+        .args(["--set", &format!("image.repository={repository}")])
+        .args(["--set", &format!("image.tag={tag}")])
+        .env("KUBECONFIG", cp.kubeconfig_path())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .map_err(|e| format!("cannot run helm: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "helm upgrade failed: {}",
             String::from_utf8_lossy(&out.stderr)
         ));
     }

@@ -577,6 +577,20 @@ impl ControlPlane {
         Ok(kube::Client::try_from(config)?)
     }
 
+    /// [`ControlPlane::client`] without kube's default retries of 429, 503 and 504: for a test that
+    /// must see the apiserver's refusal (an eviction a disruption budget refuses) rather than have
+    /// the client wait until the answer changes.
+    pub async fn client_without_retries(&self) -> Result<kube::Client, Error> {
+        let mut config = kube::Config::from_custom_kubeconfig(
+            self.kubeconfig.clone(),
+            &KubeConfigOptions::default(),
+        )
+        .await
+        .map_err(|e| Error::Kubeconfig(e.to_string()))?;
+        config.default_retry = false;
+        Ok(kube::Client::try_from(config)?)
+    }
+
     /// A fresh namespace named `<prefix>-<n>`; with nodes, waits for its `default` ServiceAccount
     /// (pods are refused without it).
     pub async fn create_namespace(&self, prefix: &str) -> Result<String, Error> {
