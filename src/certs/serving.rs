@@ -185,7 +185,7 @@ impl<P: BundlePublisher> ServingCertificates<P> {
         use k8s_openapi::api::core::v1::Secret;
         use kube::api::Api;
         use kube::core::PartialObjectMeta;
-        use kube::runtime::watcher;
+        use kube::runtime::{WatchStreamExt, watcher};
 
         fn named(name: &str) -> watcher::Config {
             watcher::Config::default().fields(&format!("metadata.name={name}"))
@@ -200,7 +200,10 @@ impl<P: BundlePublisher> ServingCertificates<P> {
                 + 'static,
             K::DynamicType: Default,
         {
+            // Backed off: without it, a watch of an apiserver that is down is retried in a busy
+            // loop (measured: hundreds of attempts a second during a restart).
             watcher(api, named(name))
+                .default_backoff()
                 .filter_map(|event| async move {
                     match event {
                         Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_)) => Some(()),

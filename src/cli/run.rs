@@ -286,7 +286,7 @@ fn server_options(args: &RunArgs) -> Result<server::ServerOptions, RunError> {
 }
 
 async fn client(args: &RunArgs) -> Result<kube::Client, RunError> {
-    let config = match &args.kubeconfig {
+    let mut config = match &args.kubeconfig {
         Some(path) => {
             let kubeconfig = kube::config::Kubeconfig::read_from(path)
                 .map_err(|e| RunError::Client(e.to_string()))?;
@@ -298,6 +298,16 @@ async fn client(args: &RunArgs) -> Result<kube::Client, RunError> {
             .await
             .map_err(|e| RunError::Client(e.to_string()))?,
     };
+    // kube retries a 429, 503 or 504 inside the request, with a backoff growing to minutes: a
+    // watch opened again while the apiserver restarted sat in those retries, and no Tenant created
+    // afterwards was seen for 4 minutes (tests/faults). The watches back off on their own (from
+    // 0.8 s to 30 s), and a failed pass is retried by the reconciler's error policy.
+    config.default_retry = false;
+    // Nothing the operator asks takes longer than its watches stay open, so an answer that has
+    // not come by then never will.
+    config.read_timeout.get_or_insert(Duration::from_secs(
+        u64::from(crate::reconcile::controller::WATCH_TIMEOUT_SECS) + 20,
+    ));
     kube::Client::try_from(config).map_err(|e| RunError::Client(e.to_string()))
 }
 

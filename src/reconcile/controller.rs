@@ -74,7 +74,7 @@ async fn controller(
     let memory = Arc::new(TenantMemory::default());
     let forget = forget_deleted(memory.clone(), tenants.clone());
     let controller = Controller::for_stream(
-        watcher(api::<Tenant>(client, namespace), watcher::Config::default())
+        watcher(api::<Tenant>(client, namespace), watch_config())
             .default_backoff()
             .modify(|t: &mut Tenant| t.metadata.managed_fields = None)
             .reflect(tenants_writer)
@@ -112,7 +112,7 @@ fn watch_owned(
     tenants: Store<Tenant>,
 ) -> (Controller<Tenant>, Caches) {
     // Only objects carrying the tenant label are ours: the rest of the cluster is never cached.
-    let ours = || watcher::Config::default().labels(TENANT_LABEL);
+    let ours = || watch_config().labels(TENANT_LABEL);
     let (statefulsets, statefulsets_writer) = reflector::store();
     let (services, services_writer) = reflector::store();
     let (own_secrets, own_secrets_writer) = reflector::store();
@@ -139,7 +139,7 @@ fn watch_owned(
         .watches_stream(
             cached(
                 api::<PartialObjectMeta<Secret>>(client, namespace),
-                watcher::Config::default(),
+                watch_config(),
                 slim::partial,
                 secret_metadata_writer,
             ),
@@ -232,6 +232,16 @@ fn forget_deleted(
         }
         _ => {}
     }
+}
+
+/// How long the apiserver keeps one watch open before the watcher opens the next: below the
+/// client's read timeout (`cli::run`), so a quiet watch is renewed, never timed out, and a watch
+/// nobody answers is given up within a minute and a half, at the cost of one request a minute
+/// per watch.
+pub const WATCH_TIMEOUT_SECS: u32 = 55;
+
+fn watch_config() -> watcher::Config {
+    watcher::Config::default().timeout(WATCH_TIMEOUT_SECS)
 }
 
 /// The API of kind `K` in `namespace`, or in every namespace.

@@ -40,10 +40,20 @@ fn replica(
     kubeconfig: &Path,
     extra: &[&str],
 ) -> Replica {
-    let log = std::fs::File::create(
-        std::env::temp_dir().join(format!("hanzo-fault-{identity}-{}.log", std::process::id())),
-    )
-    .unwrap();
+    // One file per replica of each test (the tests run side by side and name their replicas
+    // alike), named on stderr so that a failure's output says where to look.
+    static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!(
+        "hanzo-fault-{}-{identity}-{n}.log",
+        std::process::id()
+    ));
+    eprintln!(
+        "{}: replica {identity} logs to {}",
+        std::thread::current().name().unwrap_or("?"),
+        path.display()
+    );
+    let log = std::fs::File::create(&path).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_hanzo-s3-operator"))
         .args([
             "run",
@@ -62,7 +72,7 @@ fn replica(
         .arg(kubeconfig)
         .args(extra)
         .env("POD_NAME", identity)
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", std::env::var("HANZO_FAULT_LOG").unwrap_or_else(|_| "info".to_owned()))
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
