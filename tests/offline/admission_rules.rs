@@ -1018,3 +1018,22 @@ fn a_fixed_set_drive_count_must_divide_every_pool_and_never_change() {
         "the size the pool already has"
     );
 }
+
+/// A pool below the Go operators' floor is refused once, by that rule: not again for a parity its
+/// two drives could not hold (the controller-runtime peer of the benchmarks says the same, once).
+#[test]
+fn a_pool_below_the_floor_is_not_also_refused_for_parity() {
+    assert_eq!(
+        with(|t| {
+            t.spec.pools[0].servers = 2;
+            t.spec.pools[0].volumes_per_server = 1;
+            add_pool(t, "p1", 4, 4);
+            t.spec
+                .env
+                .push(env_var("S3_STORAGE_CLASS_STANDARD", "EC:2"));
+        }),
+        vec![
+            "spec.pools[0].volumesPerServer: Invalid value: 1: a pool with 2 servers needs at least 4 volumes in total for erasure coding, it has 2; set volumesPerServer to 2 or more"
+        ]
+    );
+}

@@ -281,8 +281,9 @@ fn fixed_set_size(settings: &ServerSettings, out: &mut Violations) -> Result<Opt
     }
 }
 
-/// Every pool whose sets the server can size, with their size. A pool it cannot size is left
-/// out: without a fixed size, the pool's own sizing rule says why.
+/// Every pool whose sets the server can size, with their size. A pool it cannot size, or that the
+/// pool rules already refuse, is left out: without a fixed size, the pool's own rule says why
+/// (one cause, one message).
 fn sized_pools<'a>(
     pools: &'a [Pool],
     fixed: Option<u32>,
@@ -291,7 +292,11 @@ fn sized_pools<'a>(
 ) -> Vec<Sized<'a>> {
     let mut sized = Vec::new();
     for (index, pool) in pools.iter().enumerate() {
-        if pool.servers < 1 || pool.volumes_per_server < 1 || drives(pool) < 2 {
+        if pool.servers < 1
+            || pool.volumes_per_server < 1
+            || drives(pool) < 2
+            || super::pools::below_go_floor(pool.servers, pool.volumes_per_server)
+        {
             continue;
         }
         match set_size(pool.servers, pool.volumes_per_server, fixed) {
