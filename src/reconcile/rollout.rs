@@ -14,6 +14,8 @@
 //! - a server going away or starting is waited for;
 //! - a change of the root credentials restarts every server together: servers authenticate each
 //!   other with them, so servers of two values cannot form one cluster;
+//! - so does a pool added: its servers cannot join servers that do not know it, and a server
+//!   learns the pools only when it starts;
 //! - a restarted server that is not Ready must be waiting for peers with its configuration (its
 //!   log says so), or it is given [`STARTUP_ALLOWANCE_SECONDS`] before the rollout stops;
 //! - servers waiting for peers with their configuration get them: the next servers restart
@@ -136,11 +138,20 @@ pub async fn advance(
             .annotation(CREDENTIALS_HASH_ANNOTATION)
             .is_some_and(|h| h != rendered.credentials_hash)
     }) {
-        restart_together(ctx, tenant, &outdated).await?;
-        return Ok(count.in_progress(format!(
+        let why = format!(
             "the root credentials changed: all {} servers on the previous template restart together (servers authenticate each other with them, so two values cannot form one cluster)",
             outdated.len()
-        )));
+        );
+        restart_together(ctx, tenant, &outdated, &why).await?;
+        return Ok(count.in_progress(why));
+    }
+    if let Some(pool) = added_pool(tenant, &servers) {
+        let why = format!(
+            "pool {pool:?} was added: all {} servers of the other pools restart together with the new pools (a server learns the pools only when it starts, and the new pool's servers cannot join servers that do not know it)",
+            outdated.len()
+        );
+        restart_together(ctx, tenant, &outdated, &why).await?;
+        return Ok(count.in_progress(why));
     }
     let mut waiting_for_peers = Vec::new();
     for joining in servers.iter().filter(|s| s.updated && !s.pod.ready()) {
@@ -153,6 +164,24 @@ pub async fn advance(
         }
     }
     restart_next(ctx, tenant, count, &outdated, &waiting_for_peers).await
+}
+
+/// A pool all of whose servers run the current template and none is Ready, beside servers on an
+/// older one: a pool just added, whose servers wait for the others to know it (measured on the
+/// real node: they never do while the others run the previous pools, so restarting those one at
+/// a time behind the cluster's consent never starts). The S3 server's own procedure for an
+/// expansion restarts every server together, and so does this rollout.
+fn added_pool<'a>(tenant: &'a Tenant, servers: &[Server]) -> Option<&'a str> {
+    tenant
+        .spec
+        .pools
+        .iter()
+        .enumerate()
+        .find(|(index, _)| {
+            let mut of_pool = servers.iter().filter(|s| s.pool == *index).peekable();
+            of_pool.peek().is_some() && of_pool.all(|s| s.updated && !s.pod.ready())
+        })
+        .map(|(_, pool)| pool.name.as_str())
 }
 
 /// What to wait for before any server restarts: one going away or starting, or a pod not made yet.
@@ -445,6 +474,7 @@ async fn restart_together(
     ctx: &Context,
     tenant: &Tenant,
     outdated: &[&Server],
+    why: &str,
 ) -> Result<(), StepError> {
     for server in outdated {
         restart(ctx, tenant, &server.pod).await?;
@@ -454,10 +484,7 @@ async fn restart_together(
         tenant,
         EventType::Normal,
         "RestartingAllServers",
-        format!(
-            "the root credentials changed: {} server(s) restart together",
-            outdated.len()
-        ),
+        why.to_owned(),
     )
     .await;
     Ok(())

@@ -60,7 +60,9 @@ pub(super) async fn run(
     outcome
 }
 
-/// Whether every Tenant of `namespaces` says Ready (false when they cannot be listed).
+/// Whether every Tenant of `namespaces` says Ready with every server available (false when they
+/// cannot be listed). Ready alone can come a probe period before the last servers' pods are
+/// Ready (the S3 cluster answers healthy first), and the summary below counts them.
 async fn all_ready(client: &kube::Client, namespaces: &[String]) -> bool {
     for ns in namespaces {
         let Ok(tenants) = Api::<Tenant>::namespaced(client.clone(), ns)
@@ -72,12 +74,21 @@ async fn all_ready(client: &kube::Client, namespaces: &[String]) -> bool {
         if !tenants
             .items
             .iter()
-            .all(|t| status::was(t, CONDITION_READY))
+            .all(|t| status::was(t, CONDITION_READY) && every_server_available(t))
         {
             return false;
         }
     }
     true
+}
+
+fn every_server_available(tenant: &Tenant) -> bool {
+    let servers: i32 = tenant.spec.pools.iter().map(|p| p.servers).sum();
+    tenant
+        .status
+        .as_ref()
+        .and_then(|s| s.available_replicas)
+        .is_some_and(|available| available >= servers)
 }
 
 /// Why an example tenant cannot run on the local real node (this machine), if it cannot.
