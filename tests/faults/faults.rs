@@ -72,7 +72,11 @@ fn replica(
         .arg(kubeconfig)
         .args(extra)
         .env("POD_NAME", identity)
-        .env("RUST_LOG", std::env::var("HANZO_FAULT_LOG").unwrap_or_else(|_| "info".to_owned()))
+        // HANZO_FAULT_LOG=debug,... to see the replicas' requests when a fault test fails.
+        .env(
+            "RUST_LOG",
+            std::env::var("HANZO_FAULT_LOG").unwrap_or_else(|_| "info".to_owned()),
+        )
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()

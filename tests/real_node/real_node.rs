@@ -28,8 +28,10 @@ use serde_json::{Value, json};
 pub(crate) const OPERATOR_NS: &str = "hanzo-s3-operator";
 pub(crate) const OPERATOR_IMAGE: &str = "localhost/hanzo-s3-operator:test";
 /// Short, so that the tests see the operator sign tenants' certificates again within minutes (a
-/// third of it before expiry).
-pub(crate) const TENANT_CERTIFICATE_LIFETIME_SECS: u64 = 300;
+/// third of it before expiry), and no shorter: the kubelet updates a pod's Secret volume on the
+/// pod's next sync (up to 90 s) and the server reloads within 10 s, so the third left (140 s)
+/// must outlast both (with 300 s, a server once still served the old certificate 90 s on).
+pub(crate) const TENANT_CERTIFICATE_LIFETIME_SECS: u64 = 420;
 pub(crate) const ACCESS_KEY: &str = "real-node-admin";
 /// Test-only credentials of a test-only tenant.
 pub(crate) const SECRET_KEY: &str = "real-node-test-only-password";
@@ -147,6 +149,32 @@ fn build_operator_image() -> Result<PathBuf, String> {
 }
 
 fn helm_install(cp: &ControlPlane) -> Result<(), String> {
+    let lifetime = format!("tenantCertificateLifetime={TENANT_CERTIFICATE_LIFETIME_SECS}s");
+    let s3_image = format!(
+        "tenantS3Image={}",
+        hanzo_local_cluster::node::s3_server_image()
+    );
+    helm(
+        cp,
+        &["install", "--create-namespace"],
+        OPERATOR_IMAGE,
+        &[
+            "image.pullPolicy=Never",
+            &s3_image,
+            "logLevel=info\\,hanzo_s3_operator=debug",
+            &lifetime,
+        ],
+    )
+}
+
+/// `helm upgrade` of the installed operator to another image, every other value kept.
+pub(crate) fn helm_upgrade_image(cp: &ControlPlane, image: &str) -> Result<(), String> {
+    helm(cp, &["upgrade", "--reuse-values"], image, &[])
+}
+
+/// Runs `helm VERB hanzo CHART --namespace OPERATOR_NS FLAGS` with the operator's image and
+/// `values` set.
+fn helm(cp: &ControlPlane, verb: &[&str], image: &str, values: &[&str]) -> Result<(), String> {
     let helm = hanzo_local_cluster::tool("helm");
     if !helm.is_file() {
         return Err(format!(
@@ -154,65 +182,26 @@ fn helm_install(cp: &ControlPlane) -> Result<(), String> {
             helm.display()
         ));
     }
-    let (repository, tag) = OPERATOR_IMAGE.rsplit_once(':').unwrap_or_default();
-    let out = Command::new(&helm)
-        .args([
-            "install",
-            "hanzo",
-            "deploy/helm/hanzo-s3-operator",
-            "--namespace",
-            OPERATOR_NS,
-            "--create-namespace",
-        ])
-        .args(["--set", &format!("image.repository={repository}")])
-        .args(["--set", &format!("image.tag={tag}")])
-        .args(["--set", "image.pullPolicy=Never"])
-        .args([
-            "--set",
-            &format!(
-                "tenantS3Image={}",
-                hanzo_local_cluster::node::s3_server_image()
-            ),
-        ])
-        .args(["--set", "logLevel=info\\,hanzo_s3_operator=debug"])
-        .args([
-            "--set",
-            &format!("tenantCertificateLifetime={TENANT_CERTIFICATE_LIFETIME_SECS}s"),
-        ])
-        .env("KUBECONFIG", cp.kubeconfig_path())
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .map_err(|e| format!("cannot run helm: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "helm install failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(())
-}
-
-/// `helm upgrade` of the installed operator to another image tag, every other value kept.
-pub(crate) fn helm_upgrade_image(cp: &ControlPlane, image: &str) -> Result<(), String> {
     let (repository, tag) = image.rsplit_once(':').ok_or("an image without a tag")?;
-    let out = Command::new(hanzo_local_cluster::tool("helm"))
-        .args([
-            "upgrade",
-            "hanzo",
-            "deploy/helm/hanzo-s3-operator",
-            "--namespace",
-            OPERATOR_NS,
-            "--reuse-values",
-        ])
+    let mut command = Command::new(&helm);
+    command
+        .args([verb[0], "hanzo", "deploy/helm/hanzo-s3-operator"])
+        .args(["--namespace", OPERATOR_NS])
+        .args(&verb[1..])
         .args(["--set", &format!("image.repository={repository}")])
-        .args(["--set", &format!("image.tag={tag}")])
+        .args(["--set", &format!("image.tag={tag}")]);
+    for value in values {
+        command.args(["--set", value]);
+    }
+    let out = command
         .env("KUBECONFIG", cp.kubeconfig_path())
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .map_err(|e| format!("cannot run helm: {e}"))?;
     if !out.status.success() {
         return Err(format!(
-            "helm upgrade failed: {}",
+            "helm {} failed: {}",
+            verb[0],
             String::from_utf8_lossy(&out.stderr)
         ));
     }

@@ -112,13 +112,28 @@ async fn wait_replaced_and_rolled_out(
     wait_rolled_out(setup, client, timeout).await;
 }
 
+/// The tenant's server pods (`None` while the apiserver does not answer).
+async fn server_pods(client: &kube::Client) -> Option<Vec<Pod>> {
+    let selector = format!("v1.min.io/tenant={NAME}");
+    let list = Api::<Pod>::namespaced(client.clone(), NS)
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .ok()?;
+    Some(list.items)
+}
+
+fn is_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
 /// The tenant's server pods by name, with their uid.
 async fn pod_uids(client: &kube::Client) -> BTreeMap<String, String> {
-    Api::<Pod>::namespaced(client.clone(), NS)
-        .list(&ListParams::default().labels(&format!("v1.min.io/tenant={NAME}")))
+    server_pods(client)
         .await
         .unwrap()
-        .items
         .into_iter()
         .map(|p| {
             (
@@ -134,7 +149,6 @@ async fn pod_uids(client: &kube::Client) -> BTreeMap<String, String> {
 async fn wait_rolled_out(setup: &Setup, client: &kube::Client, timeout: Duration) {
     let tenants: Api<Tenant> = Api::namespaced(client.clone(), NS);
     let statefulsets: Api<StatefulSet> = Api::namespaced(client.clone(), NS);
-    let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
     let done = wait_for(
         timeout,
         "every server on the new template, Ready",
@@ -152,26 +166,16 @@ async fn wait_rolled_out(setup: &Setup, client: &kube::Client, timeout: Duration
                 .iter()
                 .filter_map(|s| s.status.as_ref()?.update_revision.clone())
                 .collect();
-            let all = pods
-                .list(&ListParams::default().labels(&format!("v1.min.io/tenant={NAME}")))
-                .await
-                .ok()?
-                .items;
-            let pods_done = all.len() == 4
+            let all = server_pods(client).await?;
+            let servers: i32 = t.spec.pools.iter().map(|p| p.servers).sum();
+            let pods_done = all.len() == usize::try_from(servers).ok()?
                 && all.iter().all(|p| {
                     let revision = p
                         .metadata
                         .labels
                         .as_ref()
                         .and_then(|l| l.get("controller-revision-hash"));
-                    let ready = p
-                        .status
-                        .as_ref()
-                        .and_then(|s| s.conditions.as_ref())
-                        .is_some_and(|c| {
-                            c.iter().any(|c| c.type_ == "Ready" && c.status == "True")
-                        });
-                    ready && revision.is_some_and(|r| revisions.contains(r))
+                    is_ready(p) && revision.is_some_and(|r| revisions.contains(r))
                 });
             (tenant_done && pods_done).then_some(())
         },
@@ -190,19 +194,13 @@ async fn patch_tenant(client: &kube::Client, patch: Value) {
 }
 
 /// A server whose pod is Ready, but `not`.
-async fn ready_server(pods: &Api<Pod>, not: Option<&str>) -> String {
-    pods.list(&ListParams::default().labels(&format!("v1.min.io/tenant={NAME}")))
+async fn ready_server(client: &kube::Client, not: Option<&str>) -> String {
+    server_pods(client)
         .await
         .unwrap()
-        .items
         .into_iter()
         .filter(|p| p.metadata.name.as_deref() != not)
-        .find(|p| {
-            p.status
-                .as_ref()
-                .and_then(|s| s.conditions.as_ref())
-                .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-        })
+        .find(is_ready)
         .and_then(|p| p.metadata.name)
         .expect("a Ready server")
 }
@@ -248,11 +246,9 @@ async fn secret_not_after(client: &kube::Client) -> u64 {
 
 /// The servers' pod IPs and restart counts.
 async fn servers(client: &kube::Client) -> BTreeMap<String, (String, i32)> {
-    Api::<Pod>::namespaced(client.clone(), NS)
-        .list(&ListParams::default().labels(&format!("v1.min.io/tenant={NAME}")))
+    server_pods(client)
         .await
         .unwrap()
-        .items
         .into_iter()
         .map(|p| {
             let status = p.status.unwrap_or_default();
@@ -305,15 +301,8 @@ async fn upgrade_operator(setup: &Setup, client: &kube::Client, image: &str) {
             let upgraded = all.len() == 2
                 && all.iter().all(|p| {
                     let spec = p.spec.as_ref();
-                    let ready = p
-                        .status
-                        .as_ref()
-                        .and_then(|s| s.conditions.as_ref())
-                        .is_some_and(|c| {
-                            c.iter().any(|c| c.type_ == "Ready" && c.status == "True")
-                        });
                     p.metadata.deletion_timestamp.is_none()
-                        && ready
+                        && is_ready(p)
                         && spec.and_then(|s| s.containers[0].image.as_deref()) == Some(image)
                 });
             upgraded.then(|| {
@@ -457,12 +446,7 @@ async fn changes_under_s3_load_lose_no_object_and_fail_no_request_unless_every_s
     assert_eq!(pod_uids(&client).await, before, "no server restarted");
 
     // Pods carry no API token: the servers never call the Kubernetes API.
-    for pod in Api::<Pod>::namespaced(client.clone(), NS)
-        .list(&ListParams::default().labels(&format!("v1.min.io/tenant={NAME}")))
-        .await
-        .unwrap()
-        .items
-    {
+    for pod in server_pods(&client).await.unwrap() {
         let spec = pod.spec.unwrap();
         assert_eq!(spec.automount_service_account_token, Some(false));
         assert!(
@@ -636,30 +620,14 @@ async fn changes_under_s3_load_lose_no_object_and_fail_no_request_unless_every_s
             &client,
             ("two evictions (kubectl drain)", "the one evicted"),
             async || {
-                let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
                 // Servers restarted a minute ago (the rotation) can drop out of Ready for a probe
                 // or two while they settle, and an eviction of a server not Ready does not count
                 // against the budget: first every server Ready for 30 s in a row.
                 let steady_since = std::cell::Cell::new(Instant::now());
                 wait_for(Duration::from_secs(180), "every server Ready for 30 s", || {
-                    let pods = pods.clone();
-                    let steady = &steady_since;
+                    let (steady, client) = (&steady_since, &client);
                     async move {
-                        let all_ready = pods
-                            .list(&ListParams::default().labels(&format!("v1.min.io/tenant={NAME}")))
-                            .await
-                            .ok()?
-                            .items
-                            .iter()
-                            .all(|p| {
-                                p.status
-                                    .as_ref()
-                                    .and_then(|s| s.conditions.as_ref())
-                                    .is_some_and(|c| {
-                                        c.iter()
-                                            .any(|c| c.type_ == "Ready" && c.status == "True")
-                                    })
-                            });
+                        let all_ready = server_pods(client).await?.iter().all(is_ready);
                         if !all_ready {
                             steady.set(Instant::now());
                         }
@@ -686,8 +654,8 @@ async fn changes_under_s3_load_lose_no_object_and_fail_no_request_unless_every_s
                 // refused.
                 // Through a client that does not retry a 429 until the budget allows it (kube's
                 // default: the refused eviction then succeeds once the first server is back).
-                let first = ready_server(&pods, None).await;
-                let second = ready_server(&pods, Some(&first)).await;
+                let first = ready_server(&client, None).await;
+                let second = ready_server(&client, Some(&first)).await;
                 let evictions: Api<Pod> = Api::namespaced(
                     setup.cp.client_without_retries().await.unwrap(),
                     NS,
@@ -793,6 +761,31 @@ async fn changes_under_s3_load_lose_no_object_and_fail_no_request_unless_every_s
         ),
         before,
         "no server restarted and no StatefulSet changed for the operator's upgrade"
+    );
+
+    // A pool added: the servers learn the pools only when they start, so every server of the
+    // first pool restarts together with the new one (reconcile/rollout.rs).
+    measured.push(
+        under_load(
+            setup,
+            &client,
+            ("a pool added (4 x 2)", "all together"),
+            async || {
+                let before = pod_uids(&client).await;
+                let add = json!([{"op": "add", "path": "/spec/pools/-", "value": pool("p1")}]);
+                Api::<Tenant>::namespaced(client.clone(), NS)
+                    .patch(
+                        NAME,
+                        &PatchParams::default(),
+                        &Patch::<Value>::Json(serde_json::from_value(add).unwrap()),
+                    )
+                    .await
+                    .unwrap();
+                wait_replaced_and_rolled_out(setup, &client, &before, Duration::from_secs(600))
+                    .await;
+            },
+        )
+        .await,
     );
 
     write_results(&measured);

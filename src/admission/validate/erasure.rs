@@ -239,6 +239,12 @@ pub fn validate_layout(tenant: &Tenant, settings: &ServerSettings, out: &mut Vio
     }
 }
 
+/// The Go operators' own floor for small pools (2 or 3 servers need 4 drives), kept so a tenant
+/// valid here is valid there.
+pub fn below_go_floor(servers: i32, volumes: i32) -> bool {
+    matches!(servers, 2 | 3) && i64::from(servers) * i64::from(volumes) < 4
+}
+
 fn drives(pool: &Pool) -> i64 {
     i64::from(pool.servers) * i64::from(pool.volumes_per_server)
 }
@@ -295,7 +301,7 @@ fn sized_pools<'a>(
         if pool.servers < 1
             || pool.volumes_per_server < 1
             || drives(pool) < 2
-            || super::pools::below_go_floor(pool.servers, pool.volumes_per_server)
+            || below_go_floor(pool.servers, pool.volumes_per_server)
         {
             continue;
         }

@@ -88,7 +88,7 @@ fn validate_sizing(at: &str, pool: &Pool, out: &mut Violations) {
         3 => 6,
         _ => 0,
     };
-    if below_go_floor(servers, volumes) {
+    if super::erasure::below_go_floor(servers, volumes) {
         out.invalid(
             format!("{at}.volumesPerServer"),
             volumes,
@@ -109,12 +109,6 @@ fn validate_sizing(at: &str, pool: &Pool, out: &mut Violations) {
             ),
         );
     }
-}
-
-/// The Go operators' own floor for small pools (2 or 3 servers need 4 drives), kept so a tenant
-/// valid here is valid there.
-pub fn below_go_floor(servers: i32, volumes: i32) -> bool {
-    matches!(servers, 2 | 3) && i64::from(servers) * i64::from(volumes) < 4
 }
 
 /// Whether the server can lay `servers x volumes` drives out in erasure sets (see
