@@ -355,8 +355,12 @@ pub(crate) fn tenant(name: &str, pools: &[&str]) -> Value {
         .build()
 }
 
-/// Appends a pool through the webhooks.
-async fn append_pool(tenants: &Api<Tenant>, name: &str, pool: Value) {
+/// Appends a pool through the webhooks (the error is theirs to refuse it).
+pub(crate) async fn append_pool(
+    tenants: &Api<Tenant>,
+    name: &str,
+    pool: Value,
+) -> Result<Tenant, kube::Error> {
     let add = json!([{"op": "add", "path": "/spec/pools/-", "value": pool}]);
     tenants
         .patch(
@@ -365,7 +369,6 @@ async fn append_pool(tenants: &Api<Tenant>, name: &str, pool: Value) {
             &Patch::<Value>::Json(serde_json::from_value(add).unwrap()),
         )
         .await
-        .unwrap();
 }
 
 pub(crate) fn pool(name: &str) -> Value {
@@ -563,7 +566,7 @@ async fn a_tls_tenant_stores_objects_grows_by_a_pool_heals_a_wiped_drive_and_out
             )
         })
         .collect();
-    append_pool(&tenants, name, pool("p1")).await;
+    append_pool(&tenants, name, pool("p1")).await.unwrap();
     let expansion = Instant::now();
     wait_for(
         Duration::from_secs(420),
@@ -1128,7 +1131,7 @@ async fn a_pool_asked_to_retire_is_drained_removed_and_followed_by_a_new_one_wit
     ready_with_every_object(setup, &client, (ns, name), "kept", 30).await;
 
     // 4. A new pool with a new name joins (the Go operator's #1785), and the objects stay.
-    append_pool(&tenants, name, small_pool("p2")).await;
+    append_pool(&tenants, name, small_pool("p2")).await.unwrap();
     wait_for(Duration::from_secs(300), "p2 initialized", || {
         let tenants = tenants.clone();
         async move {

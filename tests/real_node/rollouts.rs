@@ -20,9 +20,9 @@ use kube::api::{Api, EvictParams, ListParams, LogParams, Patch, PatchParams, Pos
 use serde_json::{Value, json};
 
 use super::real_node::{
-    ACCESS_KEY, OPERATOR_IMAGE, OPERATOR_NS, Setup, TENANT_CERTIFICATE_LIFETIME_SECS, condition_of,
-    create_namespace_with_credentials, diagnose, helm_upgrade_image, pool, put_user_secret, serial,
-    setup, tenant, wait_for,
+    ACCESS_KEY, OPERATOR_IMAGE, OPERATOR_NS, Setup, TENANT_CERTIFICATE_LIFETIME_SECS, append_pool,
+    condition_of, create_namespace_with_credentials, diagnose, helm_upgrade_image, pool,
+    put_user_secret, serial, setup, tenant, wait_for,
 };
 
 const NS: &str = "day2";
@@ -420,13 +420,7 @@ async fn changes_under_s3_load_lose_no_object_and_fail_no_request_unless_every_s
             async || {
                 let mut small = pool("p1");
                 small["volumesPerServer"] = json!(1);
-                let add = json!([{"op": "add", "path": "/spec/pools/-", "value": small}]);
-                let refused = Api::<Tenant>::namespaced(client.clone(), NS)
-                    .patch(
-                        NAME,
-                        &PatchParams::default(),
-                        &Patch::<Value>::Json(serde_json::from_value(add).unwrap()),
-                    )
+                let refused = append_pool(&Api::namespaced(client.clone(), NS), NAME, small)
                     .await
                     .unwrap_err();
                 let kube::Error::Api(status) = refused else {
@@ -772,13 +766,7 @@ async fn changes_under_s3_load_lose_no_object_and_fail_no_request_unless_every_s
             ("a pool added (4 x 2)", "all together"),
             async || {
                 let before = pod_uids(&client).await;
-                let add = json!([{"op": "add", "path": "/spec/pools/-", "value": pool("p1")}]);
-                Api::<Tenant>::namespaced(client.clone(), NS)
-                    .patch(
-                        NAME,
-                        &PatchParams::default(),
-                        &Patch::<Value>::Json(serde_json::from_value(add).unwrap()),
-                    )
+                append_pool(&Api::namespaced(client.clone(), NS), NAME, pool("p1"))
                     .await
                     .unwrap();
                 wait_replaced_and_rolled_out(setup, &client, &before, Duration::from_secs(600))
