@@ -195,6 +195,7 @@ async fn run_async(args: &RunArgs) -> Result<(), RunError> {
         defaults,
         cert,
         server: options,
+        namespaces: args.watch_namespaces.clone(),
         reconciler,
     };
     Ok(operator.run(listener, stop).await?)
@@ -266,6 +267,7 @@ async fn standalone(
         defaults,
         cert,
         server: options,
+        namespaces: Vec::new(),
         reconciler: None,
     };
     Ok(operator.run(listener, stop).await?)

@@ -56,6 +56,33 @@ pub async fn install_crd(
     }
 }
 
+/// Server-side applies the backstop ValidatingAdmissionPolicy and its binding
+/// ([`crate::admission::backstop`]), as the chart does by default: the rules the apiserver enforces
+/// itself when the webhooks cannot answer. Applied as generated, not through typed structs (which
+/// would drop a field an older API lacks).
+pub async fn install_backstop(
+    client: &kube::Client,
+    field_manager: &str,
+) -> Result<(), InstallError> {
+    use crate::admission::backstop;
+    use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
+    let ssa = PatchParams::apply(field_manager).force();
+    for (object, plural) in backstop::objects().iter().zip([
+        "validatingadmissionpolicies",
+        "validatingadmissionpolicybindings",
+    ]) {
+        let kind = object["kind"].as_str().unwrap_or_default();
+        let gvk = GroupVersionKind::gvk("admissionregistration.k8s.io", "v1", kind);
+        Api::<DynamicObject>::all_with(
+            client.clone(),
+            &ApiResource::from_gvk_with_plural(&gvk, plural),
+        )
+        .patch(backstop::POLICY_NAME, &ssa, &Patch::Apply(object))
+        .await?;
+    }
+    Ok(())
+}
+
 /// Waits until both webhooks judge Tenants in `namespace`: a dry-run create of a valid Tenant comes
 /// back defaulted (the mutating webhook answered) and one of an invalid Tenant is denied by the
 /// validating webhook. Dry runs store nothing; the webhooks are registered `sideEffects: None`.

@@ -28,6 +28,9 @@ pub struct Operator {
     pub defaults: DefaultsConfig,
     pub cert: Arc<ServingCert>,
     pub server: ServerOptions,
+    /// The namespaces whose Tenants the admission caches hold (empty: every namespace); the same
+    /// as the reconciler's, and what the RBAC grants.
+    pub namespaces: Vec<String>,
     /// `None`: webhooks only.
     pub reconciler: Option<Reconciler>,
 }
@@ -58,7 +61,9 @@ impl Operator {
         };
         let state = Arc::new(AppState {
             defaults: self.defaults,
-            cluster: self.client.map(ApiCluster::new),
+            cluster: self
+                .client
+                .map(|client| ApiCluster::cached(client, &self.namespaces, stopped(stop.clone()))),
             metrics: Metrics::default(),
             cert: self.cert,
         });

@@ -241,7 +241,7 @@ fn forget_deleted(
 /// per watch.
 pub const WATCH_TIMEOUT_SECS: u32 = 55;
 
-fn watch_config() -> watcher::Config {
+pub fn watch_config() -> watcher::Config {
     watcher::Config::default().timeout(WATCH_TIMEOUT_SECS)
 }
 

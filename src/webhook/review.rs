@@ -98,6 +98,9 @@ pub trait ClusterView {
     async fn other_tenants(&self, namespace: &str, name: &str) -> Option<Vec<String>>;
     /// Whether Secret `name` exists in `namespace`.
     async fn secret_exists(&self, namespace: &str, name: &str) -> Option<bool>;
+    /// Tenant `name` was just admitted for creation in `namespace` (not a dry run): a view that
+    /// reads caches counts it until its watch event has had time to arrive.
+    fn admitted(&self, _namespace: &str, _name: &str) {}
 }
 
 /// No cluster: standalone mode and offline use.
@@ -283,6 +286,9 @@ async fn validate(
             reason,
             warnings,
         });
+    }
+    if request.operation == "CREATE" && request.dry_run != Some(true) {
+        cluster.admitted(namespace, new.name());
     }
     Ok(Decision::Allow { warnings })
 }

@@ -218,6 +218,9 @@ impl<C: ClusterView> ClusterView for Budgeted<'_, C> {
             .ok()
             .flatten()
     }
+    fn admitted(&self, namespace: &str, name: &str) {
+        self.inner.admitted(namespace, name);
+    }
 }
 
 fn plain(status: StatusCode, message: impl Into<String>) -> Response {
@@ -532,6 +535,11 @@ async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, BodyError> {
 async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
     if shared.draining.load(Ordering::Relaxed) {
         plain(StatusCode::SERVICE_UNAVAILABLE, "shutting down")
+    } else if shared.app.cluster.as_ref().is_some_and(|c| !c.synced()) {
+        plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "admission caches (Tenant and Secret metadata) not synced yet",
+        )
     } else if shared.app.cert.is_loaded() {
         plain(StatusCode::OK, "ok")
     } else {

@@ -11,7 +11,7 @@ use hanzo_s3_operator::api::tenant::Tenant;
 use hanzo_testkit::{PoolBuilder, TenantBuilder};
 use k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicy;
 use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{Api, DynamicObject, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::{Value, json};
 
@@ -53,25 +53,9 @@ async fn install(client: &kube::Client) {
     hanzo_s3_operator::operator::install::install_crd(client, "test", Duration::from_secs(30))
         .await
         .unwrap();
-    let ssa = PatchParams::apply("backstop-test").force();
-    // Applied as generated (not through typed structs, which would drop a field the API lacks).
-    for (object, plural) in backstop::objects().iter().zip([
-        "validatingadmissionpolicies",
-        "validatingadmissionpolicybindings",
-    ]) {
-        let gvk = GroupVersionKind::gvk(
-            "admissionregistration.k8s.io",
-            "v1",
-            object["kind"].as_str().unwrap(),
-        );
-        Api::<DynamicObject>::all_with(
-            client.clone(),
-            &ApiResource::from_gvk_with_plural(&gvk, plural),
-        )
-        .patch(backstop::POLICY_NAME, &ssa, &Patch::Apply(object))
+    hanzo_s3_operator::operator::install::install_backstop(client, "backstop-test")
         .await
         .unwrap();
-    }
     let namespaces = Api::<Namespace>::all(client.clone());
     let _ = namespaces
         .create(

@@ -63,7 +63,7 @@ fn a_tenant_applied_the_instant_the_kubeconfig_appears_is_defaulted_and_validate
         .unwrap();
         let client = kube::Client::try_from(config).unwrap();
         let tenants: kube::Api<hanzo_s3_operator::api::tenant::Tenant> =
-            kube::Api::namespaced(client, "default");
+            kube::Api::namespaced(client.clone(), "default");
         let tenant = |servers: i32| -> hanzo_s3_operator::api::tenant::Tenant {
             TenantBuilder::new(format!("instant-{servers}"))
                 .configuration("env")
@@ -88,6 +88,15 @@ fn a_tenant_applied_the_instant_the_kubeconfig_appears_is_defaulted_and_validate
             denied.to_string().contains("validation.tenants.hanzo.ai"),
             "{denied}"
         );
+        // What a default install has: the backstop policy, bound.
+        let policies: kube::Api<
+            k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicyBinding,
+        > = kube::Api::all(client);
+        let binding = policies
+            .get(hanzo_s3_operator::admission::backstop::POLICY_NAME)
+            .await
+            .unwrap();
+        assert_eq!(binding.spec.validation_actions, vec!["Deny".to_owned()]);
     });
     let _ = std::process::Command::new("kill")
         .args(["-INT", &dev.0.id().to_string()])

@@ -31,13 +31,23 @@ struct Webhook {
 /// A webhook server on a thread of its own (it must outlive every test's runtime), with a serving
 /// certificate from a fresh CA.
 fn spawn_server() -> Webhook {
+    spawn_server_as(false).0
+}
+
+/// [`spawn_server`], its caches read with the audited identity when `audited` (so that every
+/// request it makes is in the apiserver's audit log), and its state.
+fn spawn_server_as(audited: bool) -> (Webhook, Arc<AppState>) {
     // The tier's shared control plane: every webhook registered here judges labelled namespaces only.
     let cp = hanzo_testkit::control_plane::shared();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         runtime.block_on(async move {
-            let client = cp.client().await.unwrap();
+            let client = if audited {
+                cp.audited_client().await.unwrap()
+            } else {
+                cp.client().await.unwrap()
+            };
             let ca = Ca::generate("test-webhook-ca").unwrap();
             let pair = ca.sign_serving(&["127.0.0.1".into()]).unwrap();
             let cert = Arc::new(ServingCert::default());
@@ -46,16 +56,16 @@ fn spawn_server() -> Webhook {
             let url = format!("https://{}", listener.local_addr().unwrap());
             let state = Arc::new(AppState {
                 defaults: DefaultsConfig::default(),
-                cluster: Some(ApiCluster::new(client)),
+                cluster: Some(ApiCluster::cached(client, &[], std::future::pending())),
                 metrics: Metrics::default(),
                 cert: cert.clone(),
             });
-            tx.send(Webhook {
+            let hook = Webhook {
                 url,
                 cert,
                 ca_pem: ca.cert_pem().to_owned(),
-            })
-            .unwrap();
+            };
+            tx.send((hook, state.clone())).unwrap();
             server::serve(listener, state, std::future::pending())
                 .await
                 .unwrap();
@@ -817,4 +827,116 @@ async fn a_certificate_rotation_under_load_fails_no_request() {
     );
     assert!(done >= 40, "only {done} creates during the rotation");
     eprintln!("{done} Tenants created and deleted during the rotation, none failed");
+}
+
+/// The webhooks judge from their watch caches: while they answer creates, updates and dry runs,
+/// the apiserver's audit log holds no request of theirs but the watches themselves; a refusal of a
+/// second Tenant costs exactly one live LIST (the cache may hold a Tenant deleted a moment ago).
+#[tokio::test]
+async fn the_webhooks_judge_from_their_caches_and_ask_the_apiserver_nothing() {
+    let cp = hanzo_testkit::control_plane::shared();
+    let _ = webhook(); // the CRD
+    let (hook, state) = spawn_server_as(true);
+    let client = cp.client().await.unwrap();
+    register(&client, "audited", &hook.url, &hook.ca_pem).await;
+    let mut namespaces = Vec::new();
+    for _ in 0..4 {
+        let ns = cp.create_namespace("audited").await.unwrap();
+        let patch = json!({"metadata": {"labels": {SHARED_LABEL: "audited"}}});
+        Api::<Namespace>::all(client.clone())
+            .patch(&ns, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap();
+        wait_until_judged(&client, &ns).await;
+        namespaces.push(ns);
+    }
+    let cluster = state.cluster.as_ref().unwrap();
+    for _ in 0..100 {
+        if cluster.synced() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(cluster.synced(), "the admission caches never synced");
+    let config = |name: &str| -> Secret {
+        serde_json::from_value(json!({
+            "metadata": {"name": format!("{name}-env")},
+            "stringData": {"config.env": "export MINIO_ROOT_USER=audited\nexport MINIO_ROOT_PASSWORD=audited-password\n"}
+        }))
+        .unwrap()
+    };
+    for ns in &namespaces {
+        Api::<Secret>::namespaced(client.clone(), ns)
+            .create(&PostParams::default(), &config("first"))
+            .await
+            .unwrap();
+    }
+    // The Secrets are in the caches before the count starts.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // Allowed: dry runs, creates and updates, each judged by both webhooks.
+    let before = cp.audited_requests().unwrap().len();
+    let mut allowed = 0;
+    for ns in &namespaces {
+        let api: Api<Tenant> = Api::namespaced(client.clone(), ns);
+        let dry = PostParams {
+            dry_run: true,
+            ..PostParams::default()
+        };
+        let judged = api.create(&dry, &typed(&tenant("first", 4))).await.unwrap();
+        assert!(judged.spec.image.is_some(), "the dry run was defaulted");
+        api.create(&PostParams::default(), &typed(&tenant("first", 4)))
+            .await
+            .unwrap();
+        let patch = json!({"metadata": {"labels": {"edited": "yes"}}});
+        api.patch("first", &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap();
+        allowed += 3;
+    }
+    let asked = |from: usize| -> Vec<String> {
+        cp.audited_requests().unwrap()[from..]
+            .iter()
+            .filter(|r| r.verb != "watch")
+            .map(|r| format!("{} {}", r.verb, r.request_uri))
+            .collect()
+    };
+    let during_allowed = asked(before);
+    assert!(
+        during_allowed.is_empty(),
+        "{allowed} reviews allowed, and the webhook asked the apiserver:\n{}",
+        during_allowed.join("\n")
+    );
+
+    // Refused: a second Tenant, at once (this replica remembers what it admitted) and once the
+    // cache has the first; each refusal confirmed by one live LIST.
+    let before = cp.audited_requests().unwrap().len();
+    let mut refused = 0;
+    for second in ["second", "third"] {
+        for ns in &namespaces {
+            let api: Api<Tenant> = Api::namespaced(client.clone(), ns);
+            let err = api
+                .create(&PostParams::default(), &typed(&tenant(second, 4)))
+                .await
+                .unwrap_err();
+            assert!(
+                err.to_string().contains("already has Tenant \"first\""),
+                "{err}"
+            );
+            refused += 1;
+        }
+    }
+    let during_refused = asked(before);
+    let lists = during_refused
+        .iter()
+        .filter(|r| r.starts_with("list ") && r.contains("/tenants"))
+        .count();
+    // The two unknown configuration Secrets (`second-env`, `third-env`) are not asked about:
+    // a refused Tenant is refused before its Secrets are looked at.
+    assert_eq!(
+        (lists, during_refused.len()),
+        (refused, refused),
+        "{refused} refusals, and the webhook asked the apiserver:\n{}",
+        during_refused.join("\n")
+    );
 }

@@ -837,9 +837,11 @@ async fn users_and_buckets_are_provisioned_drives_and_usage_reported_and_a_rotat
     // 2. The Secret appears: the watch wakes the Tenant, the user and the bucket are provisioned,
     //    and the admin API's drive counts and usage are in the status.
     put_user_secret(&client, ns, "app-user-secret-1").await;
+    // Provisioning starts once the S3 cluster answers healthy, which it can with 3 of 4 servers
+    // ready (yellow until the last one is): the counts are read once every server is up.
     let provisioned = wait_for(
         Duration::from_secs(120),
-        "users and buckets provisioned",
+        "users and buckets provisioned, every server up (green)",
         || {
             let tenants = tenants.clone();
             async move {
@@ -847,7 +849,8 @@ async fn users_and_buckets_are_provisioned_drives_and_usage_reported_and_a_rotat
                 let s = t.status.clone()?;
                 (condition_of(&t, "Provisioned")?.0 == "True"
                     && s.provisioned_users == Some(true)
-                    && s.provisioned_buckets == Some(true))
+                    && s.provisioned_buckets == Some(true)
+                    && s.health_status.as_deref() == Some("green"))
                 .then_some(t)
             }
         },

@@ -232,6 +232,7 @@ pub struct ControlPlane {
     dir: PathBuf,
     kubeconfig_path: PathBuf,
     kubeconfig: Kubeconfig,
+    audited_kubeconfig: Kubeconfig,
     server: String,
     ca_pem: String,
     nodes: Vec<String>,
@@ -298,6 +299,7 @@ impl ControlPlane {
         let serving_key = write("apiserver.key", &pki.serving_key_pem)?;
         let sa_key = write("sa.key", &pki.service_account_key_pem)?;
         let sa_pub = write("sa.pub", &pki.service_account_pub_pem)?;
+        let audit_policy = write("audit-policy.yaml", AUDIT_POLICY)?;
 
         let (etcd_port, etcd_peer, api_port) = (free_port()?, free_port()?, free_port()?);
         let etcd_url = format!("http://127.0.0.1:{etcd_port}");
@@ -347,6 +349,9 @@ impl ControlPlane {
                     "--endpoint-reconciler-type=none"
                 }),
                 s("--profiling=false"),
+                format!("--audit-policy-file={}", audit_policy.display()),
+                format!("--audit-log-path={}", dir.join("audit.log").display()),
+                s("--audit-log-format=json"),
                 s("--v=1"),
             ]
             .into_iter()
@@ -355,7 +360,9 @@ impl ControlPlane {
         )?;
 
         let server = format!("https://{address}:{api_port}");
-        let kubeconfig_yaml = kubeconfig_yaml(&server, &pki);
+        let audited_kubeconfig = Kubeconfig::from_yaml(&kubeconfig_yaml(&server, &pki, true))
+            .map_err(|e| Error::Kubeconfig(e.to_string()))?;
+        let kubeconfig_yaml = kubeconfig_yaml(&server, &pki, false);
         let kubeconfig_path = dir.join("kubeconfig");
         std::fs::write(&kubeconfig_path, &kubeconfig_yaml)
             .map_err(|e| Error::io("write the kubeconfig", e))?;
@@ -367,6 +374,7 @@ impl ControlPlane {
             dir: dir.clone(),
             kubeconfig_path: kubeconfig_path.clone(),
             kubeconfig,
+            audited_kubeconfig,
             server,
             ca_pem: pki.ca_pem.clone(),
             nodes: Vec::new(),
@@ -591,6 +599,36 @@ impl ControlPlane {
         Ok(kube::Client::try_from(config)?)
     }
 
+    /// A client of [`AUDITED_USER`] (an admin too), whose every request the audit log records.
+    pub async fn audited_client(&self) -> Result<kube::Client, Error> {
+        let config = kube::Config::from_custom_kubeconfig(
+            self.audited_kubeconfig.clone(),
+            &KubeConfigOptions::default(),
+        )
+        .await
+        .map_err(|e| Error::Kubeconfig(e.to_string()))?;
+        Ok(kube::Client::try_from(config)?)
+    }
+
+    /// Every request of [`AUDITED_USER`] completed so far, oldest first (the apiserver writes each
+    /// as it answers it).
+    pub fn audited_requests(&self) -> Result<Vec<AuditedRequest>, Error> {
+        let log = match std::fs::read_to_string(self.dir.join("audit.log")) {
+            Ok(log) => log,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(Error::io("read the audit log", e)),
+        };
+        Ok(log
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|event| event["user"]["username"] == AUDITED_USER)
+            .map(|event| AuditedRequest {
+                verb: event["verb"].as_str().unwrap_or_default().to_owned(),
+                request_uri: event["requestURI"].as_str().unwrap_or_default().to_owned(),
+            })
+            .collect())
+    }
+
     /// A fresh namespace named `<prefix>-<n>`; with nodes, waits for its `default` ServiceAccount
     /// (pods are refused without it).
     pub async fn create_namespace(&self, prefix: &str) -> Result<String, Error> {
@@ -676,7 +714,7 @@ impl ControlPlane {
     }
 }
 
-fn kubeconfig_yaml(server: &str, pki: &Pki) -> String {
+fn kubeconfig_yaml(server: &str, pki: &Pki, audited: bool) -> String {
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
     format!(
         "apiVersion: v1
@@ -699,7 +737,38 @@ contexts:
 current-context: hanzo-local
 ",
         ca = b64(&pki.ca_pem),
-        cert = b64(&pki.admin_cert_pem),
-        key = b64(&pki.admin_key_pem),
+        cert = b64(if audited {
+            &pki.audited_cert_pem
+        } else {
+            &pki.admin_cert_pem
+        }),
+        key = b64(if audited {
+            &pki.audited_key_pem
+        } else {
+            &pki.admin_key_pem
+        }),
     )
+}
+
+/// The user whose requests the apiserver's audit log records, and only its: a test gives the
+/// component it counts the requests of a client of this identity ([`ControlPlane::audited_client`])
+/// and reads them back with [`ControlPlane::audited_requests`].
+pub const AUDITED_USER: &str = "hanzo-audited";
+
+/// Metadata of every request of [`AUDITED_USER`], once it completed; nothing else.
+const AUDIT_POLICY: &str = "apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+  users: [hanzo-audited]
+- level: None
+";
+
+/// One request of [`AUDITED_USER`], as the audit log has it.
+#[derive(Clone, Debug)]
+pub struct AuditedRequest {
+    /// `get`, `list`, `watch`, `create`, ...
+    pub verb: String,
+    pub request_uri: String,
 }

@@ -14,6 +14,9 @@ pub struct Pki {
     pub serving_key_pem: String,
     pub admin_cert_pem: String,
     pub admin_key_pem: String,
+    /// An admin whose every request the audit log records (user [`crate::AUDITED_USER`]).
+    pub audited_cert_pem: String,
+    pub audited_key_pem: String,
     /// Signs service-account tokens (PKCS#8) ...
     pub service_account_key_pem: String,
     /// ... and verifies them (PKIX public key).
@@ -64,6 +67,17 @@ impl Pki {
         admin.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         let admin_cert = admin.signed_by(&admin_key, &issuer)?;
 
+        let audited_key = KeyPair::generate()?;
+        let mut audited = CertificateParams::new(Vec::<String>::new())?;
+        audited
+            .distinguished_name
+            .push(DnType::CommonName, crate::AUDITED_USER);
+        audited
+            .distinguished_name
+            .push(DnType::OrganizationName, "system:masters");
+        audited.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let audited_cert = audited.signed_by(&audited_key, &issuer)?;
+
         let sa_key = KeyPair::generate()?;
         Ok(Pki {
             ca_pem: ca_cert.pem(),
@@ -71,6 +85,8 @@ impl Pki {
             serving_key_pem: serving_key.serialize_pem(),
             admin_cert_pem: admin_cert.pem(),
             admin_key_pem: admin_key.serialize_pem(),
+            audited_cert_pem: audited_cert.pem(),
+            audited_key_pem: audited_key.serialize_pem(),
             service_account_key_pem: sa_key.serialize_pem(),
             service_account_pub_pem: sa_key.public_key_pem(),
         })

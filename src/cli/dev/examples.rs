@@ -226,11 +226,11 @@ async fn create_tenant(client: &kube::Client, ns: &str, tenant: &Tenant) -> Resu
     Ok(())
 }
 
-/// An invalid Tenant, to show the denial a user gets.
+/// An invalid Tenant, to show the denial a user gets: every violation at once. Both break rules
+/// only the webhook checks: one the backstop policy also covers would be refused by it first (the
+/// apiserver runs policies before webhooks), with its rules' messages alone.
 async fn show_denial(client: &kube::Client) -> Result<(), DevError> {
-    step(
-        "applying an invalid tenant (17 servers, podManagementPolicy \"parallel\") to show a denial",
-    );
+    step("applying an invalid tenant (17 servers, mountPath \"export\") to show a denial");
     let mut invalid = crate::admission::parse_tenant(
         &crate::manifest::parse("invalid", EXAMPLES[0].1)
             .documents
@@ -244,7 +244,7 @@ async fn show_denial(client: &kube::Client) -> Result<(), DevError> {
     if let Some(pool) = invalid.spec.pools.first_mut() {
         pool.servers = 17;
     }
-    invalid.spec.pod_management_policy = Some("parallel".to_owned());
+    invalid.spec.mount_path = Some("export".to_owned());
     create_namespace(client, "invalid-example").await?;
     match Api::<Tenant>::namespaced(client.clone(), "invalid-example")
         .create(&PostParams::default(), &invalid)

@@ -100,6 +100,11 @@ async fn dev(args: &DevArgs) -> Result<(), DevError> {
     crate::operator::install::install_crd(&client, "hanzo-s3-operator", Duration::from_secs(30))
         .await
         .map_err(|e| DevError::NotReady(e.to_string()))?;
+    // As the chart installs it by default: the local default enforces what a cluster does.
+    step("installing the backstop ValidatingAdmissionPolicy (hanzo-s3-operator backstop)");
+    crate::operator::install::install_backstop(&client, "hanzo-s3-operator")
+        .await
+        .map_err(|e| DevError::NotReady(e.to_string()))?;
     let operator = start_operator(&client, args).await?;
     crate::operator::install::wait_for_admission(&client, "default", Duration::from_secs(30))
         .await
@@ -236,6 +241,7 @@ async fn start_operator(client: &kube::Client, args: &DevArgs) -> Result<Running
         defaults: defaults.clone(),
         cert,
         server: server::ServerOptions::default(),
+        namespaces: Vec::new(),
         reconciler: Some(Reconciler {
             settings: Settings {
                 tenant_certificate_lifetime: args.tenant_certificate_lifetime,
