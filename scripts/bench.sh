@@ -5,6 +5,8 @@
 #   scripts/bench.sh apply       # what `kubectl apply` pays: CRD only, CEL policy, our webhooks,
 #                                # a controller-runtime peer, Kyverno (~12 min; Kyverno's first
 #                                # build adds ~8 min and 1.2 GB of Go modules)  -> admission-apply.md
+#                                # and how far the webhook's Tenant cache lags a burst of creates
+#                                # (~1 min)                                      -> admission-cache-lag.md
 #   scripts/bench.sh scale       # the reconciler at 1,000 Tenants (~15 min)         -> reconcile-scale.md
 #   scripts/bench.sh go-operator SNAPSHOT
 #                                # the Go operator and ours side by side at 50 and 1,000 Tenants
@@ -108,7 +110,9 @@ run_one() {
     webhook) benches/webhook.sh ;;
     apply)
       echo "==> cargo bench --bench admission_apply"
-      cargo bench --bench admission_apply ;;
+      cargo bench --bench admission_apply
+      echo "==> cargo bench --bench admission_cache_lag"
+      cargo bench --bench admission_cache_lag ;;
     scale)
       echo "==> cargo bench --bench reconcile_scale"
       cargo bench --bench reconcile_scale ;;

@@ -136,6 +136,15 @@ impl ApiCluster {
         self.scopes.is_empty() || self.synced.load(Ordering::Acquire)
     }
 
+    /// Whether the Tenant cache holds `namespace`/`name` now (no live read): how far the cache lags
+    /// is measured with it (`cargo bench --bench admission_cache_lag`).
+    pub fn cache_has_tenant(&self, namespace: &str, name: &str) -> bool {
+        self.scope(namespace).is_some_and(|scope| {
+            let key = ObjectRef::<PartialObjectMeta<Tenant>>::new(name).within(namespace);
+            scope.tenants.get(&key).is_some()
+        })
+    }
+
     /// The synced scope that holds `namespace`, if any.
     fn scope(&self, namespace: &str) -> Option<&Scope> {
         if !self.synced.load(Ordering::Acquire) {
