@@ -576,38 +576,19 @@ impl ControlPlane {
     /// A client for the admin identity, bound to the caller's runtime (make one per test: a
     /// client outliving the runtime that made it hangs).
     pub async fn client(&self) -> Result<kube::Client, Error> {
-        let config = kube::Config::from_custom_kubeconfig(
-            self.kubeconfig.clone(),
-            &KubeConfigOptions::default(),
-        )
-        .await
-        .map_err(|e| Error::Kubeconfig(e.to_string()))?;
-        Ok(kube::Client::try_from(config)?)
+        client_of(&self.kubeconfig, true).await
     }
 
     /// [`ControlPlane::client`] without kube's default retries of 429, 503 and 504: for a test that
     /// must see the apiserver's refusal (an eviction a disruption budget refuses) rather than have
     /// the client wait until the answer changes.
     pub async fn client_without_retries(&self) -> Result<kube::Client, Error> {
-        let mut config = kube::Config::from_custom_kubeconfig(
-            self.kubeconfig.clone(),
-            &KubeConfigOptions::default(),
-        )
-        .await
-        .map_err(|e| Error::Kubeconfig(e.to_string()))?;
-        config.default_retry = false;
-        Ok(kube::Client::try_from(config)?)
+        client_of(&self.kubeconfig, false).await
     }
 
     /// A client of [`AUDITED_USER`] (an admin too), whose every request the audit log records.
     pub async fn audited_client(&self) -> Result<kube::Client, Error> {
-        let config = kube::Config::from_custom_kubeconfig(
-            self.audited_kubeconfig.clone(),
-            &KubeConfigOptions::default(),
-        )
-        .await
-        .map_err(|e| Error::Kubeconfig(e.to_string()))?;
-        Ok(kube::Client::try_from(config)?)
+        client_of(&self.audited_kubeconfig, true).await
     }
 
     /// Every request of [`AUDITED_USER`] completed so far, oldest first (the apiserver writes each
@@ -748,6 +729,16 @@ current-context: hanzo-local
             &pki.admin_key_pem
         }),
     )
+}
+
+/// A client of `kubeconfig`, with or without kube's default retries.
+async fn client_of(kubeconfig: &Kubeconfig, retries: bool) -> Result<kube::Client, Error> {
+    let mut config =
+        kube::Config::from_custom_kubeconfig(kubeconfig.clone(), &KubeConfigOptions::default())
+            .await
+            .map_err(|e| Error::Kubeconfig(e.to_string()))?;
+    config.default_retry = retries;
+    Ok(kube::Client::try_from(config)?)
 }
 
 /// The user whose requests the apiserver's audit log records, and only its: a test gives the
