@@ -265,7 +265,7 @@ impl kube::runtime::utils::Backoff for NoPause {
 }
 
 /// The API of kind `K` in `namespace`, or in every namespace.
-fn api<K>(client: &kube::Client, namespace: Option<&str>) -> Api<K>
+pub(crate) fn api<K>(client: &kube::Client, namespace: Option<&str>) -> Api<K>
 where
     K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
     K::DynamicType: Default,
@@ -278,7 +278,7 @@ where
 
 /// A watch whose objects are slimmed and kept in `writer`'s store on their way to the controller,
 /// which every one of them (deleted ones too) wakes.
-fn cached<K>(
+pub(crate) fn cached<K>(
     api: Api<K>,
     config: watcher::Config,
     slim: fn(&mut K),

@@ -24,11 +24,11 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams};
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
 
 use super::review::ClusterView;
 use crate::api::tenant::Tenant;
-use crate::reconcile::controller::watch_config;
+use crate::reconcile::caches::slim;
+use crate::reconcile::controller::{api, cached, watch_config};
 
 /// The watch caches of one scope: every namespace (`None`), or one watched namespace.
 struct Scope {
@@ -54,16 +54,6 @@ pub struct ApiCluster {
 }
 
 impl ApiCluster {
-    /// Live reads only: no caches (tests of the fallback, and short-lived tools).
-    pub fn live(client: kube::Client) -> Self {
-        ApiCluster {
-            client,
-            scopes: Vec::new(),
-            synced: Arc::new(AtomicBool::new(false)),
-            admitted: Admitted::default(),
-        }
-    }
-
     /// Starts the watches of `namespaces` (every namespace when empty, as the reconciler does and
     /// as the RBAC allows) on the current runtime; they stop when `stop` resolves.
     pub fn cached(
@@ -133,7 +123,7 @@ impl ApiCluster {
 
     /// Whether every cache has listed once (until then reviews read the API live).
     pub fn synced(&self) -> bool {
-        self.scopes.is_empty() || self.synced.load(Ordering::Acquire)
+        self.synced.load(Ordering::Acquire)
     }
 
     /// Whether the Tenant cache holds `namespace`/`name` now (no live read): how far the cache lags
@@ -147,7 +137,7 @@ impl ApiCluster {
 
     /// The synced scope that holds `namespace`, if any.
     fn scope(&self, namespace: &str) -> Option<&Scope> {
-        if !self.synced.load(Ordering::Acquire) {
+        if !self.synced() {
             return None;
         }
         self.scopes
@@ -265,16 +255,13 @@ where
         + Sync
         + 'static,
 {
-    let api: Api<PartialObjectMeta<K>> = match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
     let (store, writer) = reflector::store();
-    let events = watcher(api, watch_config())
-        .default_backoff()
-        .modify(names_only)
-        .reflect(writer)
-        .touched_objects();
+    let events = cached(
+        api::<PartialObjectMeta<K>>(client, namespace),
+        watch_config(),
+        names_only::<K>,
+        writer,
+    );
     tokio::spawn(async move {
         let drained = events.for_each(|event| {
             match event {
@@ -296,8 +283,7 @@ where
 /// Only the name and namespace are read: the rest is dropped before it is stored.
 fn names_only<K>(object: &mut PartialObjectMeta<K>) {
     let meta = &mut object.metadata;
-    meta.managed_fields = None;
-    meta.annotations = None;
+    slim::metadata(meta);
     meta.labels = None;
     meta.owner_references = None;
     meta.finalizers = None;

@@ -697,6 +697,11 @@ impl ControlPlane {
 
 fn kubeconfig_yaml(server: &str, pki: &Pki, audited: bool) -> String {
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let (cert, key) = if audited {
+        (&pki.audited_cert_pem, &pki.audited_key_pem)
+    } else {
+        (&pki.admin_cert_pem, &pki.admin_key_pem)
+    };
     format!(
         "apiVersion: v1
 kind: Config
@@ -718,16 +723,8 @@ contexts:
 current-context: hanzo-local
 ",
         ca = b64(&pki.ca_pem),
-        cert = b64(if audited {
-            &pki.audited_cert_pem
-        } else {
-            &pki.admin_cert_pem
-        }),
-        key = b64(if audited {
-            &pki.audited_key_pem
-        } else {
-            &pki.admin_key_pem
-        }),
+        cert = b64(cert),
+        key = b64(key),
     )
 }
 
