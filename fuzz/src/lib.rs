@@ -205,6 +205,9 @@ pub fn quantity(data: &[u8]) {
 /// For any Tenant that parses: the defaulting patch applies, its result is the defaulted Tenant,
 /// judges the same, and defaulting it again patches nothing.
 pub fn defaulting(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        one_pass_answers_as_two(text);
+    }
     let Ok(value) = serde_json::from_slice::<Value>(data) else {
         return;
     };
@@ -236,4 +239,15 @@ pub fn defaulting(data: &[u8]) {
         again.0.is_empty(),
         "defaulting twice patched again: {again:?}"
     );
+}
+
+/// The webhook's one-pass parse (limits checked inside the typed parse) answers as the separate
+/// walk followed by the typed parse do: the same Tenant, or both refuse.
+pub fn one_pass_answers_as_two(text: &str) {
+    let two = admission::parse_tenant_two_passes(text);
+    match (admission::parse_tenant_checked(text), two) {
+        (Ok(one), Ok(two)) => assert_eq!(one, two, "one pass and two disagree on {text:?}"),
+        (Err(_), Err(_)) => {}
+        (one, two) => panic!("one pass {one:?}, two passes {two:?}, on {text:?}"),
+    }
 }

@@ -84,6 +84,47 @@ pub fn parse_tenant_str(json: &str) -> Result<Tenant, Violation> {
     })
 }
 
+/// Why an object is no Tenant to judge.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Unfit {
+    /// Over the size limits ([`limits`]): every field over them.
+    OverLimits(Vec<Violation>),
+    /// Not of the Tenant's types: the field where the typed parse failed.
+    NotATenant(Violation),
+}
+
+impl Unfit {
+    pub fn into_violations(self) -> Vec<Violation> {
+        match self {
+            Unfit::OverLimits(violations) => violations,
+            Unfit::NotATenant(violation) => vec![violation],
+        }
+    }
+}
+
+/// The Tenant in JSON text, checked against the size limits ([`limits`]) in the same pass that
+/// builds it. What is wrong with an unfit object is named as [`limits::check_json`] and
+/// [`parse_tenant_str`] name it (they look again, only then). `Err` means the text is not JSON (or
+/// holds a string that is not Unicode).
+pub fn parse_tenant_checked(json: &str) -> Result<Result<Tenant, Unfit>, serde_json::Error> {
+    if json.trim_start().starts_with('{')
+        && let Some(tenant) = limits::parse_within(json)
+    {
+        return Ok(Ok(tenant));
+    }
+    parse_tenant_two_passes(json)
+}
+
+/// [`parse_tenant_checked`]'s answer the slow way, each check in a pass of its own: what it falls
+/// back to for the messages, and what tests and fuzzing compare it with.
+pub fn parse_tenant_two_passes(json: &str) -> Result<Result<Tenant, Unfit>, serde_json::Error> {
+    let over = limits::check_json(json)?;
+    if !over.is_empty() {
+        return Ok(Err(Unfit::OverLimits(over)));
+    }
+    Ok(parse_tenant_str(json).map_err(Unfit::NotATenant))
+}
+
 /// serde reads a struct from a JSON array too (its fields in order): `[]` would be an empty Tenant
 /// (found by fuzzing). A Tenant is an object.
 fn not_an_object() -> Violation {

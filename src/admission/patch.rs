@@ -1,120 +1,97 @@
-//! The mutating webhook's JSONPatch: the difference defaulting makes, as small as it can be, and
-//! checked to apply to the object exactly as the apiserver sent it.
+//! The mutating webhook's JSONPatch: the fields defaulting wrote, recorded as it wrote them
+//! ([`apply_defaults_recorded`]), and nothing else.
 //!
-//! The diff is taken between two typed round-trips of the object (as parsed, and as defaulted), never
-//! between the raw JSON and a typed one: a round-trip normalizes things (`cpu: 1` becomes `"1"`,
-//! `env: []` disappears) and a raw diff would turn every such normalization into a spurious edit.
+//! Recorded, never diffed: a diff between two typed round-trips of the object cost two
+//! serializations and a tree walk per review, and a diff between the raw JSON and a typed one would
+//! turn every normalization of a round-trip (`cpu: 1` becoming `"1"`, `env: []` disappearing) into
+//! a spurious edit. Each recorded op applies to the object as received by construction: its parent
+//! is an object the typed parse read (the spec, a pool, `kes`, `certConfig`), a `replace` only
+//! targets a field that held a value, and a Tenant sent without a spec gets its defaulted spec in
+//! one `add`. [`defaulting_patch`] (the CLI's) checks that against the object as well.
 
-use json_patch::jsonptr::{Pointer, PointerBuf};
-use json_patch::{AddOperation, Patch, PatchOperation};
+use std::cmp::Ordering;
+
+use json_patch::jsonptr::PointerBuf;
+use json_patch::{AddOperation, Patch, PatchOperation, ReplaceOperation};
 use serde_json::Value;
 
-use super::defaults::{DefaultsConfig, apply_defaults};
-use crate::api::tenant::Tenant;
+use super::defaults::{DefaultsConfig, Filled, apply_defaults_recorded};
+use crate::api::tenant::{Tenant, TenantSpec};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PatchError {
     #[error("cannot serialize the tenant: {0}")]
     Serialize(#[from] serde_json::Error),
-    #[error("the object is not JSON: {0}")]
-    NotJson(serde_json::Error),
     #[error("the defaulting patch does not apply to the object as received: {0}")]
     DoesNotApply(String),
 }
 
-/// The patch that defaults `original` (whose typed form is `tenant`), and the defaulted Tenant.
+/// The patch that defaults `original` (whose typed form is `tenant`), checked to apply to it, and
+/// the defaulted Tenant.
 pub fn defaulting_patch(
     original: &Value,
     tenant: &Tenant,
     config: &DefaultsConfig,
 ) -> Result<(Patch, Tenant), PatchError> {
-    let (patch, after) = unchecked_patch(tenant.clone(), config)?;
+    let (patch, after) = defaulting_patch_of_typed(tenant.clone(), config)?;
     Ok((fit_to(original, patch)?, after))
 }
 
-/// Like [`defaulting_patch`], for a caller that owns the Tenant and has the object only as JSON
-/// text: the text is parsed into a tree only when defaulting changes something.
-pub fn defaulting_patch_of_json(
-    original: &str,
+/// The patch that defaults the object `tenant` was parsed from, and the defaulted Tenant: the
+/// webhook's, which has the object only as text and never builds a tree of it.
+pub fn defaulting_patch_of_typed(
     tenant: Tenant,
     config: &DefaultsConfig,
 ) -> Result<(Patch, Tenant), PatchError> {
-    let (patch, after) = unchecked_patch(tenant, config)?;
-    if patch.0.is_empty() {
-        return Ok((patch, after));
+    let mut tenant = tenant;
+    // Absent, `{}` and a spec of unknown fields all read as the empty spec (the last is refused for
+    // its missing pools anyway): the defaulted one replaces it whole, wherever it was missing.
+    let spec_was_empty = tenant.spec == TenantSpec::default();
+    let mut filled = apply_defaults_recorded(&mut tenant, config);
+    if filled.is_empty() {
+        return Ok((Patch(Vec::new()), tenant));
     }
-    let original: Value = serde_json::from_str(original).map_err(PatchError::NotJson)?;
-    Ok((fit_to(&original, patch)?, after))
+    if spec_was_empty {
+        let op = PatchOperation::Add(AddOperation {
+            path: PointerBuf::from_tokens(["spec"]),
+            value: serde_json::to_value(&tenant.spec)?,
+        });
+        return Ok((Patch(vec![op]), tenant));
+    }
+    // In the order of the object's keys (and list indices), as `kubectl` and a diff would list them.
+    filled.sort_by(|a, b| by_tokens(&a.path, &b.path));
+    let ops = filled
+        .into_iter()
+        .map(
+            |Filled {
+                 path,
+                 value,
+                 replaced,
+             }| {
+                let path = PointerBuf::from_tokens(path);
+                if replaced {
+                    PatchOperation::Replace(ReplaceOperation { path, value })
+                } else {
+                    PatchOperation::Add(AddOperation { path, value })
+                }
+            },
+        )
+        .collect();
+    Ok((Patch(ops), tenant))
 }
 
-/// The difference defaulting makes, not yet fitted to the object as received. Pools are most of a
-/// large Tenant and defaulting rarely touches them (only a missing name), so they are set aside,
-/// the rest is diffed, and only the pools defaulting changed are serialized and diffed on their own.
-fn unchecked_patch(before: Tenant, config: &DefaultsConfig) -> Result<(Patch, Tenant), PatchError> {
-    let mut before = before;
-    let mut after = before.clone();
-    apply_defaults(&mut after, config);
-    if after == before {
-        return Ok((Patch(Vec::new()), after));
-    }
-    let pools_before = std::mem::take(&mut before.spec.pools);
-    let pools_after = std::mem::take(&mut after.spec.pools);
-    let mut ops = json_patch::diff(
-        &serde_json::to_value(&before)?,
-        &serde_json::to_value(&after)?,
-    )
-    .0;
-    // Where a whole-object diff would have put them: object members come out in key order.
-    let mut at = ops
-        .iter()
-        .position(|op| op.path().to_string().as_str() > "/spec/pools")
-        .unwrap_or(ops.len());
-    for (index, (b, a)) in pools_before.iter().zip(&pools_after).enumerate() {
-        if b == a {
-            continue;
-        }
-        let prefix =
-            PointerBuf::from_tokens(["spec".to_owned(), "pools".to_owned(), index.to_string()]);
-        for op in json_patch::diff(&serde_json::to_value(b)?, &serde_json::to_value(a)?).0 {
-            ops.insert(at, prefixed(&prefix, op));
-            at += 1;
+/// Keys in byte order, list indices in number order; a parent before its children.
+fn by_tokens(a: &[String], b: &[String]) -> Ordering {
+    for (x, y) in a.iter().zip(b) {
+        let order = match (x.parse::<usize>(), y.parse::<usize>()) {
+            (Ok(i), Ok(j)) => i.cmp(&j),
+            _ => x.cmp(y),
+        };
+        if order != Ordering::Equal {
+            return order;
         }
     }
-    after.spec.pools = pools_after;
-    Ok((Patch(ops), after))
-}
-
-/// `op` with its path (and `from`, for moves and copies) under `prefix`.
-fn prefixed(prefix: &Pointer, op: PatchOperation) -> PatchOperation {
-    let under = |path: &Pointer| prefix.concat(path);
-    match op {
-        PatchOperation::Add(mut o) => {
-            o.path = under(&o.path);
-            PatchOperation::Add(o)
-        }
-        PatchOperation::Remove(mut o) => {
-            o.path = under(&o.path);
-            PatchOperation::Remove(o)
-        }
-        PatchOperation::Replace(mut o) => {
-            o.path = under(&o.path);
-            PatchOperation::Replace(o)
-        }
-        PatchOperation::Move(mut o) => {
-            o.path = under(&o.path);
-            o.from = under(&o.from);
-            PatchOperation::Move(o)
-        }
-        PatchOperation::Copy(mut o) => {
-            o.path = under(&o.path);
-            o.from = under(&o.from);
-            PatchOperation::Copy(o)
-        }
-        PatchOperation::Test(mut o) => {
-            o.path = under(&o.path);
-            PatchOperation::Test(o)
-        }
-    }
+    a.len().cmp(&b.len())
 }
 
 /// Adds, as empty objects, the ancestors of `parent` the original lacks or holds as null (a Tenant

@@ -10,8 +10,8 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::decision::{Decision, REVIEW_API_VERSION, REVIEW_KIND};
-use crate::admission::patch::defaulting_patch_of_json;
-use crate::admission::{self, DefaultsConfig, Violation};
+use crate::admission::patch::defaulting_patch_of_typed;
+use crate::admission::{self, DefaultsConfig, Unfit, Violation};
 use crate::api::tenant::{GROUP, KIND, Tenant};
 
 /// Which endpoint is answering.
@@ -59,8 +59,8 @@ struct RequestIn<'a> {
     namespace: Option<String>,
     #[serde(default)]
     name: Option<String>,
-    /// Borrowed as text: /validate deserializes the Tenant from it directly, and only /mutate
-    /// builds a tree (to check its patch against the object as received).
+    /// Borrowed as text: the Tenant is parsed from it in one pass that checks the size limits
+    /// too, and no tree of it is ever built.
     #[serde(default, borrow)]
     object: Option<&'a RawValue>,
     #[serde(default, borrow)]
@@ -188,7 +188,7 @@ async fn decide(
         *name = new.name().to_owned();
     }
     match webhook {
-        Webhook::Mutate => mutate(raw_object, new, config),
+        Webhook::Mutate => mutate(new, config),
         Webhook::Validate => validate(request, new, namespace, config, cluster).await,
     }
 }
@@ -215,15 +215,12 @@ fn received_tenant(
     raw_object: &RawValue,
     namespace: &str,
 ) -> Result<Result<Tenant, Vec<Violation>>, BadReview> {
-    // Before anything is built from the object: its size is bounded (see admission::limits).
-    let over = admission::limits::check_json(raw_object.get())
-        .map_err(|e| BadReview(format!("malformed AdmissionReview: request.object: {e}")))?;
-    if !over.is_empty() {
-        return Ok(Err(over));
-    }
-    let mut tenant = match admission::parse_tenant_str(raw_object.get()) {
+    // The size limits are checked as the object is parsed: nothing over them is built.
+    let mut tenant = match admission::parse_tenant_checked(raw_object.get())
+        .map_err(|e| BadReview(format!("malformed AdmissionReview: request.object: {e}")))?
+    {
         Ok(tenant) => tenant,
-        Err(violation) => return Ok(Err(vec![violation])),
+        Err(unfit) => return Ok(Err(unfit.into_violations())),
     };
     // The object carries its namespace on CREATE only after defaulting by the apiserver;
     // the request always has it.
@@ -242,12 +239,8 @@ fn received_tenant(
 }
 
 /// /mutate: the patch that defaults the object as received, when defaulting changes anything.
-fn mutate(
-    raw_object: &RawValue,
-    new: Tenant,
-    config: &DefaultsConfig,
-) -> Result<Decision, BadReview> {
-    let (patch, _) = defaulting_patch_of_json(raw_object.get(), new, config)
+fn mutate(new: Tenant, config: &DefaultsConfig) -> Result<Decision, BadReview> {
+    let (patch, _) = defaulting_patch_of_typed(new, config)
         .map_err(|e| BadReview(format!("cannot default the object: {e}")))?;
     if patch.0.is_empty() {
         return Ok(Decision::allow());
@@ -306,16 +299,9 @@ fn stored_tenant(
     let Some(raw) = request.old_object else {
         return Err(BadReview("UPDATE review without request.oldObject".into()));
     };
-    let over = admission::limits::check_json(raw.get())
+    let parsed = admission::parse_tenant_checked(raw.get())
         .map_err(|e| BadReview(format!("malformed AdmissionReview: request.oldObject: {e}")))?;
-    if !over.is_empty() {
-        warnings.push(
-            "the stored Tenant is over the size limits; changes to pools could not be checked against it"
-                .to_owned(),
-        );
-        return Ok(None);
-    }
-    match admission::parse_tenant_str(raw.get()) {
+    match parsed {
         Ok(mut old) => {
             if old.namespace().is_empty() {
                 old.metadata.namespace = Some(namespace.to_owned());
@@ -324,7 +310,14 @@ fn stored_tenant(
         }
         // Stored while the webhook was off, or by an older schema: the new object is
         // still judged in full, only the comparison with the old one is impossible.
-        Err(violation) => {
+        Err(Unfit::OverLimits(_)) => {
+            warnings.push(
+                "the stored Tenant is over the size limits; changes to pools could not be checked against it"
+                    .to_owned(),
+            );
+            Ok(None)
+        }
+        Err(Unfit::NotATenant(violation)) => {
             warnings.push(format!(
                 "the stored Tenant is not valid ({}); changes to pools could not be checked against it",
                 violation.message()

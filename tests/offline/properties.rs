@@ -1,7 +1,7 @@
 //! Properties over arbitrary input: no JSON makes parsing, defaulting, validation or patching panic;
 //! defaulting is idempotent; the patch always applies and yields the defaulted Tenant.
 
-use hanzo_s3_operator::admission::patch::{defaulting_patch, defaulting_patch_of_json};
+use hanzo_s3_operator::admission::patch::{defaulting_patch, defaulting_patch_of_typed};
 use hanzo_s3_operator::admission::{DefaultsConfig, defaulted, parse_tenant, review};
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -140,6 +140,30 @@ proptest! {
         }
     }
 
+    /// The webhook's one-pass parse refuses what the separate walk and typed parse refuse, and
+    /// builds the same Tenant from the rest: arbitrary JSON, Tenants, and Tenants written with a key
+    /// twice or over a limit.
+    #[test]
+    fn the_one_pass_parse_answers_as_the_two_passes(
+        any in json_value(),
+        doc in tenant_doc(),
+        twice in any::<bool>(),
+        servers in prop::sample::select(vec![4, 1_000, 1_001]),
+    ) {
+        one_pass_answers_as_two(&any.to_string());
+        let mut doc = doc;
+        if let Some(pool) = doc.pointer_mut("/spec/pools/0") {
+            pool["servers"] = json!(servers);
+        }
+        let text = doc.to_string();
+        one_pass_answers_as_two(&text);
+        if twice {
+            // The same key written twice, in the spec and in an unknown field's object.
+            let text = text.replacen("\"spec\":{", "\"spec\":{\"image\":\"a\",\"x\":{\"k\":1,\"k\":2},", 1);
+            one_pass_answers_as_two(&text);
+        }
+    }
+
     #[test]
     fn defaulting_is_idempotent_and_the_patch_yields_the_defaulted_tenant(doc in tenant_doc()) {
         let config = DefaultsConfig::default();
@@ -150,13 +174,54 @@ proptest! {
             let mut patched = doc.clone();
             json_patch::patch(&mut patched, &patch).unwrap();
             prop_assert_eq!(&parse_tenant(&patched).unwrap(), &expected);
-            // The webhook's path (JSON text, owned Tenant) answers the same patch.
-            let (from_text, after) = defaulting_patch_of_json(&doc.to_string(), t.clone(), &config).unwrap();
-            prop_assert_eq!(&from_text, &patch);
+            // The webhook's path (the typed Tenant only, no tree of the object) answers the same
+            // patch, and that patch changes only the fields it names.
+            let (from_typed, after) = defaulting_patch_of_typed(t.clone(), &config).unwrap();
+            prop_assert_eq!(&from_typed, &patch);
             prop_assert_eq!(after, expected);
+            let written: Vec<String> = patch.0.iter().map(|op| op.path().to_string()).collect();
+            let mut untouched = Vec::new();
+            leaves(&doc, String::new(), &mut untouched);
+            for pointer in untouched {
+                // Under a written field, or an empty object a field was written into.
+                let related = |w: &String| {
+                    pointer == *w || pointer.starts_with(&format!("{w}/")) || w.starts_with(&format!("{pointer}/"))
+                };
+                if written.iter().any(related) {
+                    continue;
+                }
+                prop_assert_eq!(patched.pointer(&pointer), doc.pointer(&pointer), "{} changed", pointer);
+            }
             // Validation of the old and the new form never panics, with or without `old`.
             let _ = review(Some(&t), &once, &config);
         }
+    }
+}
+
+fn one_pass_answers_as_two(text: &str) {
+    use hanzo_s3_operator::admission::{parse_tenant_checked, parse_tenant_two_passes};
+    match (parse_tenant_checked(text), parse_tenant_two_passes(text)) {
+        (Ok(one), Ok(two)) => assert_eq!(one, two, "one pass and two disagree on {text}"),
+        (Err(_), Err(_)) => {}
+        (one, two) => panic!("one pass {one:?}, two passes {two:?}, on {text}"),
+    }
+}
+
+/// The JSON pointer of every scalar and empty container in `value`.
+fn leaves(value: &Value, at: String, out: &mut Vec<String>) {
+    let escape = |k: &str| k.replace('~', "~0").replace('/', "~1");
+    match value {
+        Value::Object(map) if !map.is_empty() => {
+            for (k, v) in map {
+                leaves(v, format!("{at}/{}", escape(k)), out);
+            }
+        }
+        Value::Array(items) if !items.is_empty() => {
+            for (i, v) in items.iter().enumerate() {
+                leaves(v, format!("{at}/{i}"), out);
+            }
+        }
+        _ => out.push(at),
     }
 }
 

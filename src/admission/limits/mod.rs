@@ -2,9 +2,10 @@
 //!
 //! A Tenant is small: a handful of pools, a few dozen list entries. Parsing, defaulting and diffing
 //! cost memory in proportion to what the object holds, and one Tenant of 10,000 pools took 176 MiB
-//! to judge. So the webhook walks the raw JSON once first, keeping only the current path, and
-//! refuses an object over these limits with every offending field named; nothing bigger is ever
-//! built. The limits are far above any real tenant (and documented in docs/operations.md):
+//! to judge. So the webhook checks these limits as it parses (the typed parse goes through the
+//! walk, [`typed`], and stops at the first limit crossed), and refuses an object over them with
+//! every offending field named (the walk alone, once more, for the message); nothing bigger is
+//! ever built. The limits are far above any real tenant (and documented in docs/operations.md):
 //!
 //! | what | at most |
 //! |---|---|
@@ -30,6 +31,9 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 
 use super::shape::{self, Step};
 use super::violation::{Reason, Violation, push_index, push_key};
+
+mod typed;
+pub(crate) use typed::parse as parse_within;
 
 pub const MAX_POOLS: usize = 128;
 pub const MAX_ENTRIES: usize = 1_000;
@@ -59,6 +63,16 @@ struct Walk<'de> {
 }
 
 impl Walk<'_> {
+    fn new() -> Self {
+        Walk {
+            path: Vec::new(),
+            keys: Vec::new(),
+            total: 0,
+            violations: Vec::new(),
+            suppressed: 0,
+        }
+    }
+
     fn field(&self) -> String {
         let mut out = String::new();
         for segment in &self.path {
@@ -327,13 +341,7 @@ impl<'de> Visitor<'de> for Node<'_, 'de> {
 /// What the walk found: the violations, or an error when the input is not JSON at all (the caller
 /// reports that as it reports any parse error).
 pub fn check<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Violation>, D::Error> {
-    let mut walk = Walk {
-        path: Vec::new(),
-        keys: Vec::new(),
-        total: 0,
-        violations: Vec::new(),
-        suppressed: 0,
-    };
+    let mut walk = Walk::new();
     Node {
         walk: &mut walk,
         depth: 0,
