@@ -2,7 +2,8 @@
 # Load benchmark of the webhook server (the release binary, `run --standalone`) next to a bare
 # rustls + axum echo server (the ceiling), on loopback: /validate and /mutate, 2/10/50 KB Tenants,
 # HTTP/1.1 keep-alive, new connections and HTTP/2. Not a test: at most 10,000 requests or 2 s a cell.
-# Writes benches/results/webhook.md (numbers, date, machine, command) and prints it.
+# Writes benches/results/webhook.md (numbers, date, machine, command) and prints it, then the
+# h2load run of benches/webhook_h2load.rs (benches/results/webhook-h2load.md).
 #   benches/webhook.sh                  # this checkout
 #   benches/webhook.sh --baseline REV   # and, in the same run, the binary built from commit REV
 # HANZO_BENCH_SMOKE=1: 30 requests or 0.1 s a cell (proves it works); HANZO_BENCH_OUT=DIR: write there.
@@ -28,3 +29,6 @@ cargo bench --bench webhook_load
 out="${HANZO_BENCH_OUT:-benches/results}/webhook.md"
 echo "==> wrote ${out}"
 cat "${out}"
+echo "==> cargo bench --bench webhook_h2load (h2load, from scripts/setup.sh's nghttp2-client)"
+cargo bench --bench webhook_h2load
+echo "==> wrote ${HANZO_BENCH_OUT:-benches/results}/webhook-h2load.md"

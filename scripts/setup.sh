@@ -8,10 +8,11 @@
 #   curl        the client commands `dev --real-node` prints (SigV4-signed S3 requests)
 #   jq          the README pipes validate -o json into it
 #   zsh, fish   the tests load `completion zsh|fish` in the shells they are for
+#   nghttp2-client  h2load, the HTTP/2 load generator of benches/webhook_h2load.rs
 # Everything else (Kubernetes, containerd, CNI, CoreDNS, MinIO, kustomize, helm) is built from Go
 # modules by crates/local-cluster/build.sh and build-node.sh.
 set -euo pipefail
-packages=(runc iptables conntrack buildah curl jq zsh fish)
+packages=(runc iptables conntrack buildah curl jq zsh fish nghttp2-client)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
