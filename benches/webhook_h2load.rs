@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use hanzo_testkit::bench;
-use serde_json::json;
 
 const STREAMS: &str = "16";
 const ENDPOINTS: [&str; 3] = ["/healthz", "/validate", "/mutate"];
@@ -25,19 +24,6 @@ fn requests() -> &'static str {
 
 fn rounds() -> usize {
     if bench::smoke() { 1 } else { 5 }
-}
-
-/// The same 10 KB review as webhook_load's: CREATE of a Tenant with 11 pools and no defaults set,
-/// so /mutate answers with a patch.
-fn review() -> Vec<u8> {
-    let mut t = bench::tenant_of(11);
-    t["spec"]["image"] = json!("ghcr.io/hanzos3/s3:RELEASE.2025-04-08T15-41-24Z");
-    serde_json::to_vec(
-        &json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
-        "uid": "bench", "kind": {"group": "minio.min.io", "version": "v2", "kind": "Tenant"},
-        "namespace": "storage", "name": "bench", "operation": "CREATE", "object": t}}),
-    )
-    .unwrap()
 }
 
 /// Requests per second of one h2load run (a POST of `body`, or a GET without one), after checking
@@ -114,7 +100,8 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let body = dir.path().join("review-10KB.json");
-    let bytes = review();
+    // The same 10 KB review as webhook_load's.
+    let bytes = bench::create_review(11);
     std::fs::write(&body, &bytes).unwrap();
     let mut binaries: Vec<(String, PathBuf)> = vec![(
         "ours".to_owned(),

@@ -21,7 +21,6 @@ use hanzo_testkit::bench;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt;
 
@@ -38,17 +37,6 @@ struct Cell {
     rps: f64,
     p50: Duration,
     p99: Duration,
-}
-
-fn review(pools: usize) -> Vec<u8> {
-    let mut t = bench::tenant_of(pools);
-    t["spec"]["image"] = json!("ghcr.io/hanzos3/s3:RELEASE.2025-04-08T15-41-24Z");
-    serde_json::to_vec(
-        &json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
-        "uid": "bench", "kind": {"group": "minio.min.io", "version": "v2", "kind": "Tenant"},
-        "namespace": "storage", "name": "bench", "operation": "CREATE", "object": t}}),
-    )
-    .unwrap()
 }
 
 async fn tls_connect(
@@ -296,7 +284,7 @@ fn main() {
         let mut table = format!("{header}\n{rule}\n");
         println!("{header}");
         for pools in [2usize, 11, 57] {
-            let body = Bytes::from(review(pools));
+            let body = Bytes::from(bench::create_review(pools));
             let size = format!("{} KB", body.len() / 1024);
             if !selected("HANZO_WEBHOOK_SIZES", &size) {
                 continue;

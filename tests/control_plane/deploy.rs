@@ -207,8 +207,26 @@ async fn the_base_applies_and_its_service_account_can_do_the_operators_work_and_
             .unwrap();
     }
 
-    // A whole reconciliation under the ServiceAccount's identity.
+    // A whole reconciliation under the ServiceAccount's identity, once the apiserver has dropped
+    // the deleted webhooks (its configuration informer lags the deletion, by more on a loaded
+    // machine, and a create meanwhile would be sent to the URL where nothing listens).
     let ns = cp.create_namespace("deployed").await.unwrap();
+    let probe: hanzo_s3_operator::api::tenant::Tenant = hanzo_testkit::TenantBuilder::new("probe")
+        .pool(hanzo_testkit::PoolBuilder::named("p0", 4, 1))
+        .typed();
+    let tenants: Api<hanzo_s3_operator::api::tenant::Tenant> = Api::namespaced(admin.clone(), &ns);
+    let dry_run = kube::api::PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while let Err(e) = tenants.create(&dry_run, &probe).await {
+        assert!(
+            Instant::now() < deadline,
+            "the apiserver still calls the deleted webhooks after 30 s: {e}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     support::reconcile_to_ready(&cp, &admin, sa.clone(), &ns, Vec::new()).await;
 
     // And nothing more.

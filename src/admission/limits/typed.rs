@@ -188,8 +188,8 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Wrap<'_, 'de, V> {
             within(self.walk)?;
         }
         let mut len = 0;
-        let value = self.visitor.visit_seq(CheckedSeq {
-            seq,
+        let value = self.visitor.visit_seq(Entries {
+            access: seq,
             walk: &mut *self.walk,
             depth: self.depth,
             len: &mut len,
@@ -202,8 +202,8 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Wrap<'_, 'de, V> {
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
         let first_key = self.walk.keys.len();
         let mut len = 0;
-        let value = self.visitor.visit_map(CheckedMap {
-            map,
+        let value = self.visitor.visit_map(Entries {
+            access: map,
             walk: &mut *self.walk,
             depth: self.depth,
             len: &mut len,
@@ -220,27 +220,31 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Wrap<'_, 'de, V> {
     }
 }
 
-/// Counted as it goes: a list over its limit stops the pass at the first item too many.
-fn counted<E: de::Error>(walk: &mut Walk, len: usize) -> Result<(), E> {
-    walk.count_entry();
-    if walk.total > MAX_TOTAL_ENTRIES {
-        return Err(E::custom("too many entries"));
-    }
-    if len > MAX_POOLS.min(MAX_ENTRIES) {
-        walk.check_len(len, "items");
-        within(walk)?;
-    }
-    Ok(())
-}
-
-struct CheckedSeq<'a, 'de, A> {
-    seq: A,
+/// The items of a list or the entries of a map, counted as they go: one over its limit stops the
+/// pass at the first entry too many.
+struct Entries<'a, 'de, A> {
+    access: A,
     walk: &'a mut Walk<'de>,
     depth: usize,
     len: &'a mut usize,
 }
 
-impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for CheckedSeq<'_, 'de, A> {
+impl<'de, A> Entries<'_, 'de, A> {
+    fn counted<E: de::Error>(&mut self) -> Result<(), E> {
+        *self.len += 1;
+        self.walk.count_entry();
+        if self.walk.total > MAX_TOTAL_ENTRIES {
+            return Err(E::custom("too many entries"));
+        }
+        if *self.len > MAX_POOLS.min(MAX_ENTRIES) {
+            self.walk.check_len(*self.len, "entries");
+            within(self.walk)?;
+        }
+        Ok(())
+    }
+}
+
+impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for Entries<'_, 'de, A> {
     type Error = A::Error;
 
     fn next_element_seed<T: DeserializeSeed<'de>>(
@@ -248,32 +252,22 @@ impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for CheckedSeq<'_, 'de, A> {
         seed: T,
     ) -> Result<Option<T::Value>, A::Error> {
         self.walk.path.push(Segment::Index(*self.len));
-        let item = self.seq.next_element_seed(CheckedSeed {
-            seed,
-            walk: &mut *self.walk,
-            depth: self.depth + 1,
-        })?;
+        let item = self
+            .access
+            .next_element_seed(CheckedSeed::down(seed, self.walk, self.depth))?;
         self.walk.path.pop();
         if item.is_some() {
-            *self.len += 1;
-            counted(self.walk, *self.len)?;
+            self.counted()?;
         }
         Ok(item)
     }
 
     fn size_hint(&self) -> Option<usize> {
-        self.seq.size_hint()
+        self.access.size_hint()
     }
 }
 
-struct CheckedMap<'a, 'de, A> {
-    map: A,
-    walk: &'a mut Walk<'de>,
-    depth: usize,
-    len: &'a mut usize,
-}
-
-impl<'de, A: MapAccess<'de>> MapAccess<'de> for CheckedMap<'_, 'de, A> {
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for Entries<'_, 'de, A> {
     type Error = A::Error;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(
@@ -281,7 +275,7 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for CheckedMap<'_, 'de, A> {
         seed: K,
     ) -> Result<Option<K::Value>, A::Error> {
         let mut key = None;
-        let value = self.map.next_key_seed(CaptureKey {
+        let value = self.access.next_key_seed(CaptureKey {
             seed,
             key: &mut key,
         })?;
@@ -298,26 +292,16 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for CheckedMap<'_, 'de, A> {
     }
 
     fn next_value_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<T::Value, A::Error> {
-        let value = self.map.next_value_seed(CheckedSeed {
-            seed,
-            walk: &mut *self.walk,
-            depth: self.depth + 1,
-        })?;
+        let value = self
+            .access
+            .next_value_seed(CheckedSeed::down(seed, self.walk, self.depth))?;
         self.walk.path.pop();
-        *self.len += 1;
-        self.walk.count_entry();
-        if self.walk.total > MAX_TOTAL_ENTRIES {
-            return Err(de::Error::custom("too many entries"));
-        }
-        if *self.len > MAX_ENTRIES {
-            self.walk.check_len(*self.len, "entries");
-            within(self.walk)?;
-        }
+        self.counted()?;
         Ok(value)
     }
 
     fn size_hint(&self) -> Option<usize> {
-        self.map.size_hint()
+        self.access.size_hint()
     }
 }
 
@@ -326,6 +310,17 @@ struct CheckedSeed<'a, 'de, T> {
     seed: T,
     walk: &'a mut Walk<'de>,
     depth: usize,
+}
+
+impl<'a, 'de, T> CheckedSeed<'a, 'de, T> {
+    /// The seed of an item or value of a list or map at `depth`.
+    fn down(seed: T, walk: &'a mut Walk<'de>, depth: usize) -> Self {
+        CheckedSeed {
+            seed,
+            walk,
+            depth: depth + 1,
+        }
+    }
 }
 
 impl<'de, T: DeserializeSeed<'de>> DeserializeSeed<'de> for CheckedSeed<'_, 'de, T> {
