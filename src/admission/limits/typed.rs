@@ -67,6 +67,26 @@ impl<'w, 'de, D: Deserializer<'de>> Checked<'w, 'de, D> {
     }
 }
 
+/// Calls `$wrap!` with every `Deserializer` method that hands a visitor on as it is (all but
+/// `deserialize_seq` and `deserialize_ignored_any`, which the wrappers below treat apart).
+macro_rules! forwarded_methods {
+    ($wrap:ident) => {
+        $wrap! {
+            deserialize_any, deserialize_bool, deserialize_i8, deserialize_i16, deserialize_i32,
+            deserialize_i64, deserialize_i128, deserialize_u8, deserialize_u16, deserialize_u32,
+            deserialize_u64, deserialize_u128, deserialize_f32, deserialize_f64, deserialize_char,
+            deserialize_str, deserialize_string, deserialize_bytes, deserialize_byte_buf,
+            deserialize_option, deserialize_unit, deserialize_map, deserialize_identifier,
+            deserialize_unit_struct(name: &'static str),
+            deserialize_newtype_struct(name: &'static str),
+            deserialize_tuple(len: usize),
+            deserialize_tuple_struct(name: &'static str, len: usize),
+            deserialize_struct(name: &'static str, fields: &'static [&'static str]),
+            deserialize_enum(name: &'static str, variants: &'static [&'static str]),
+        }
+    };
+}
+
 macro_rules! checked_methods {
     ($($method:ident $(($($arg:ident: $ty:ty),*))?),* $(,)?) => {$(
         fn $method<V: Visitor<'de>>(self, $($($arg: $ty,)*)? visitor: V) -> Result<V::Value, D::Error> {
@@ -79,19 +99,7 @@ macro_rules! checked_methods {
 impl<'de, D: Deserializer<'de>> Deserializer<'de> for Checked<'_, 'de, D> {
     type Error = D::Error;
 
-    checked_methods! {
-        deserialize_any, deserialize_bool, deserialize_i8, deserialize_i16, deserialize_i32,
-        deserialize_i64, deserialize_i128, deserialize_u8, deserialize_u16, deserialize_u32,
-        deserialize_u64, deserialize_u128, deserialize_f32, deserialize_f64, deserialize_char,
-        deserialize_str, deserialize_string, deserialize_bytes, deserialize_byte_buf,
-        deserialize_option, deserialize_unit, deserialize_map, deserialize_identifier,
-        deserialize_unit_struct(name: &'static str),
-        deserialize_newtype_struct(name: &'static str),
-        deserialize_tuple(len: usize),
-        deserialize_tuple_struct(name: &'static str, len: usize),
-        deserialize_struct(name: &'static str, fields: &'static [&'static str]),
-        deserialize_enum(name: &'static str, variants: &'static [&'static str]),
-    }
+    forwarded_methods!(checked_methods);
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
         let (de, visitor) = self.enter(visitor, true)?;
@@ -366,20 +374,8 @@ macro_rules! key_methods {
 impl<'de, D: Deserializer<'de>> Deserializer<'de> for KeyDeserializer<'_, 'de, D> {
     type Error = D::Error;
 
-    key_methods! {
-        deserialize_any, deserialize_bool, deserialize_i8, deserialize_i16, deserialize_i32,
-        deserialize_i64, deserialize_i128, deserialize_u8, deserialize_u16, deserialize_u32,
-        deserialize_u64, deserialize_u128, deserialize_f32, deserialize_f64, deserialize_char,
-        deserialize_str, deserialize_string, deserialize_bytes, deserialize_byte_buf,
-        deserialize_option, deserialize_unit, deserialize_seq, deserialize_map,
-        deserialize_identifier, deserialize_ignored_any,
-        deserialize_unit_struct(name: &'static str),
-        deserialize_newtype_struct(name: &'static str),
-        deserialize_tuple(len: usize),
-        deserialize_tuple_struct(name: &'static str, len: usize),
-        deserialize_struct(name: &'static str, fields: &'static [&'static str]),
-        deserialize_enum(name: &'static str, variants: &'static [&'static str]),
-    }
+    forwarded_methods!(key_methods);
+    key_methods! { deserialize_seq, deserialize_ignored_any }
 
     fn is_human_readable(&self) -> bool {
         self.de.is_human_readable()
