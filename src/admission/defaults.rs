@@ -4,6 +4,8 @@
 //!
 //! Idempotent: defaulting a defaulted Tenant changes nothing.
 
+use serde_json::Value;
+
 use crate::api::defaults_schema::{
     DEFAULT_IMAGE_PULL_POLICY, DEFAULT_KES_KEY_NAME, DEFAULT_KES_REPLICAS, DEFAULT_MOUNT_PATH,
     DEFAULT_POD_MANAGEMENT_POLICY, DEFAULT_REQUEST_AUTO_CERT,
@@ -12,8 +14,6 @@ use crate::api::names::{
     DEFAULT_CERT_ORGANIZATION, DEFAULT_CLUSTER_DOMAIN, default_pool_name,
     default_service_account_name, wildcard_common_name,
 };
-use serde_json::Value;
-
 use crate::api::tenant::{CertificateConfig, Tenant};
 
 /// Pinned Hanzo S3 server image, used when `TENANT_S3_IMAGE` is not set.
@@ -212,34 +212,36 @@ fn defaults_into(tenant: &mut Tenant, config: &DefaultsConfig, record: &mut Reco
     // pool appended later would be missing from the certificate. Empty means "every pod host name".
     if !name.is_empty() && !tenant.namespace().is_empty() {
         let common_name = wildcard_common_name(tenant, &config.cluster_domain);
-        let slot = &mut tenant.spec.cert_config;
-        if slot.is_none() {
-            let cert = CertificateConfig {
-                common_name: Some(common_name),
-                organization_name: vec![DEFAULT_CERT_ORGANIZATION.to_owned()],
-                ..CertificateConfig::default()
-            };
-            record.filled(
-                &["spec", "certConfig"],
-                || serde_json::json!({"commonName": cert.common_name, "organizationName": cert.organization_name}),
-                false,
-            );
-            *slot = Some(cert);
-            return;
-        }
-        let cert = slot.get_or_insert_with(CertificateConfig::default);
-        record.fill(
-            &mut cert.common_name,
-            &["spec", "certConfig", "commonName"],
-            || common_name,
-        );
-        if cert.organization_name.is_empty() {
-            cert.organization_name = vec![DEFAULT_CERT_ORGANIZATION.to_owned()];
-            record.filled(
-                &["spec", "certConfig", "organizationName"],
-                || Value::from(vec![DEFAULT_CERT_ORGANIZATION]),
-                false,
-            );
+        match tenant.spec.cert_config.as_mut() {
+            // Written whole, one field of the patch.
+            None => {
+                let cert = CertificateConfig {
+                    common_name: Some(common_name),
+                    organization_name: vec![DEFAULT_CERT_ORGANIZATION.to_owned()],
+                    ..CertificateConfig::default()
+                };
+                record.filled(
+                    &["spec", "certConfig"],
+                    || serde_json::json!({"commonName": cert.common_name, "organizationName": cert.organization_name}),
+                    false,
+                );
+                tenant.spec.cert_config = Some(cert);
+            }
+            Some(cert) => {
+                record.fill(
+                    &mut cert.common_name,
+                    &["spec", "certConfig", "commonName"],
+                    || common_name,
+                );
+                if cert.organization_name.is_empty() {
+                    cert.organization_name = vec![DEFAULT_CERT_ORGANIZATION.to_owned()];
+                    record.filled(
+                        &["spec", "certConfig", "organizationName"],
+                        || Value::from(vec![DEFAULT_CERT_ORGANIZATION]),
+                        false,
+                    );
+                }
+            }
         }
     }
 }

@@ -34,16 +34,16 @@ pub fn defaulting_patch(
     config: &DefaultsConfig,
 ) -> Result<(Patch, Tenant), PatchError> {
     let (patch, after) = defaulting_patch_of_typed(tenant.clone(), config)?;
-    Ok((fit_to(original, patch)?, after))
+    check_applies(original, &patch)?;
+    Ok((patch, after))
 }
 
 /// The patch that defaults the object `tenant` was parsed from, and the defaulted Tenant: the
 /// webhook's, which has the object only as text and never builds a tree of it.
 pub fn defaulting_patch_of_typed(
-    tenant: Tenant,
+    mut tenant: Tenant,
     config: &DefaultsConfig,
 ) -> Result<(Patch, Tenant), PatchError> {
-    let mut tenant = tenant;
     // Absent, `{}` and a spec of unknown fields all read as the empty spec (the last is refused for
     // its missing pools anyway): the defaulted one replaces it whole, wherever it was missing.
     let spec_was_empty = tenant.spec == TenantSpec::default();
@@ -94,81 +94,28 @@ fn by_tokens(a: &[String], b: &[String]) -> Ordering {
     a.len().cmp(&b.len())
 }
 
-/// Adds, as empty objects, the ancestors of `parent` the original lacks or holds as null (a Tenant
-/// sent without `spec` still parses, and defaulting fills it in; found by fuzzing). Only object
-/// members are created: a missing list entry is left for the check that follows to refuse.
-fn add_missing_objects(
-    original: &Value,
-    parent: &str,
-    added: &mut Vec<String>,
-    ops: &mut Vec<PatchOperation>,
-) {
-    let mut at = String::new();
-    for token in parent.split('/').skip(1) {
-        let container = original.pointer(&at);
-        at.push('/');
-        at.push_str(token);
-        if added.iter().any(|a| at.starts_with(a.as_str())) {
-            continue;
-        }
-        match original.pointer(&at) {
-            Some(v) if !v.is_null() => continue,
-            // Under an object (or one we just added) only; the null itself is replaced by `add`.
-            _ if container.is_none_or(Value::is_object) => {}
-            _ => return,
-        }
-        let Ok(path) = PointerBuf::parse(at.clone()) else {
-            return;
-        };
-        ops.push(PatchOperation::Add(AddOperation {
-            path,
-            value: Value::Object(Default::default()),
-        }));
-        added.push(at.clone());
-    }
-}
-
-/// Rewrites ops whose target exists in the round-trip but not in the original (a field the round
-/// trip filled in, like a missing pool name serialized as ""), and checks every op's target, all
-/// without copying the original.
-fn fit_to(original: &Value, patch: Patch) -> Result<Patch, PatchError> {
-    let mut added: Vec<String> = Vec::new();
-    let mut ops = Vec::with_capacity(patch.0.len());
-    for op in patch.0 {
-        let op = match op {
-            PatchOperation::Replace(r) if original.pointer(r.path.as_str()).is_none() => {
-                PatchOperation::Add(AddOperation {
-                    path: r.path,
-                    value: r.value,
-                })
+/// Checks that every op applies to `original` as it is: an `add` under an object or list the
+/// original has, a `replace` of a field it has. The recording makes them so (see the module's
+/// doc); this holds the CLI's patch to it, without copying the original.
+fn check_applies(original: &Value, patch: &Patch) -> Result<(), PatchError> {
+    for op in &patch.0 {
+        let path = op.path().as_str();
+        let applies = match op {
+            PatchOperation::Add(_) => {
+                let parent = path.rsplit_once('/').map_or("", |(p, _)| p);
+                original
+                    .pointer(parent)
+                    .is_some_and(|v| v.is_object() || v.is_array())
             }
-            PatchOperation::Remove(r) if original.pointer(r.path.as_str()).is_none() => continue,
-            other => other,
+            _ => original.pointer(path).is_some(),
         };
-        let path = op.path().to_string();
-        let parent = path.rsplit_once('/').map_or("", |(p, _)| p);
-        if matches!(op, PatchOperation::Add(_)) {
-            add_missing_objects(original, parent, &mut added, &mut ops);
-        }
-        let parent_ok = original
-            .pointer(parent)
-            .is_some_and(|v| v.is_object() || v.is_array())
-            || added.iter().any(|a| parent.starts_with(a.as_str()));
-        let target_ok = match &op {
-            PatchOperation::Add(_) => parent_ok,
-            _ => original.pointer(&path).is_some(),
-        };
-        if !target_ok {
+        if !applies {
             return Err(PatchError::DoesNotApply(format!(
                 "{path} has no parent in the object"
             )));
         }
-        if matches!(op, PatchOperation::Add(_)) {
-            added.push(path);
-        }
-        ops.push(op);
     }
-    Ok(Patch(ops))
+    Ok(())
 }
 
 #[cfg(test)]

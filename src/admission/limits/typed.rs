@@ -195,16 +195,14 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Wrap<'_, 'de, V> {
             self.walk.check_list_fits();
             within(self.walk)?;
         }
+        // Its length is checked item by item (Entries::counted).
         let mut len = 0;
-        let value = self.visitor.visit_seq(Entries {
+        self.visitor.visit_seq(Entries {
             access: seq,
-            walk: &mut *self.walk,
+            walk: self.walk,
             depth: self.depth,
             len: &mut len,
-        })?;
-        self.walk.check_len(len, "items");
-        within(self.walk)?;
-        Ok(value)
+        })
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
@@ -216,7 +214,7 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Wrap<'_, 'de, V> {
             depth: self.depth,
             len: &mut len,
         })?;
-        self.walk.check_len(len, "entries");
+        // Its length was checked entry by entry (Entries::counted); its keys only now.
         self.walk.check_duplicate_keys(first_key);
         within(self.walk)?;
         Ok(value)
@@ -238,6 +236,8 @@ struct Entries<'a, 'de, A> {
 }
 
 impl<'de, A> Entries<'_, 'de, A> {
+    /// One more entry: over a limit, the pass stops here. Every limit is at least
+    /// `MAX_POOLS.min(MAX_ENTRIES)`, so shorter lists and maps need no check at all.
     fn counted<E: de::Error>(&mut self) -> Result<(), E> {
         *self.len += 1;
         self.walk.count_entry();
