@@ -87,14 +87,13 @@ impl Ca {
         &self.cert_pem
     }
 
-    /// Never logged, never written to disk by the operator; only into the CA Secret.
-    /// A key for `purpose`, derived from the CA's private key: secret to whoever cannot read the
-    /// CA Secret, and the same in every replica and after a restart.
-    pub fn derived_key(&self, purpose: &str) -> ring::hmac::Key {
-        let secret = ring::digest::digest(&ring::digest::SHA256, self.key_pem.as_bytes());
-        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_ref());
-        let derived = ring::hmac::sign(&key, purpose.as_bytes());
-        ring::hmac::Key::new(ring::hmac::HMAC_SHA256, derived.as_ref())
+    /// The secret keys derived for other purposes start from ([`derived_key`]): a digest of the
+    /// CA's private key. The CA Secret keeps the first CA's once a CA is rotated, so what was
+    /// derived from it stays the same.
+    pub fn derivation_seed(&self) -> Vec<u8> {
+        ring::digest::digest(&ring::digest::SHA256, self.key_pem.as_bytes())
+            .as_ref()
+            .to_vec()
     }
 
     pub fn key_pem(&self) -> &str {
@@ -156,6 +155,29 @@ pub fn not_after_of_pem(pem: &[u8]) -> Option<SystemTime> {
     let (_, cert) = x509_parser::parse_x509_certificate(&der).ok()?;
     let seconds = u64::try_from(cert.validity().not_after.timestamp()).ok()?;
     Some(SystemTime::UNIX_EPOCH + Duration::from_secs(seconds))
+}
+
+/// A key for `purpose`, derived from a CA's [`Ca::derivation_seed`]: secret to whoever cannot read
+/// the CA Secret, and the same in every replica and after a restart.
+pub fn derived_key(seed: &[u8], purpose: &str) -> ring::hmac::Key {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, seed);
+    let derived = ring::hmac::sign(&key, purpose.as_bytes());
+    ring::hmac::Key::new(ring::hmac::HMAC_SHA256, derived.as_ref())
+}
+
+/// A short name for the first certificate of a PEM bundle: the first 8 bytes of the SHA-256 of its
+/// DER, in hex (`None` when no certificate parses).
+pub fn fingerprint_of_pem(pem: &[u8]) -> Option<String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let der = CertificateDer::pem_slice_iter(pem).next()?.ok()?;
+    let digest = ring::digest::digest(&ring::digest::SHA256, der.as_ref());
+    Some(
+        digest.as_ref()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+    )
 }
 
 /// The names a webhook Service is reached by: `svc`, `svc.ns`, `svc.ns.svc`.

@@ -72,6 +72,8 @@ pub struct ServingCertificates<P> {
     cert: Arc<ServingCert>,
     published: Option<String>,
     signed_by: Option<String>,
+    /// Where each CA read goes for the reconciler (tenants' certificates and trust).
+    tenants: Option<tokio::sync::watch::Sender<Arc<StoredCa>>>,
 }
 
 impl<P: BundlePublisher> ServingCertificates<P> {
@@ -92,7 +94,15 @@ impl<P: BundlePublisher> ServingCertificates<P> {
             cert,
             published: None,
             signed_by: None,
+            tenants: None,
         }
+    }
+
+    /// Sends every CA read that differs from the last (its bundle, signer or trust mark) to
+    /// `tenants`.
+    pub fn with_tenants(mut self, tenants: tokio::sync::watch::Sender<Arc<StoredCa>>) -> Self {
+        self.tenants = Some(tenants);
+        self
     }
 
     pub fn with_policy(mut self, policy: RotationPolicy) -> Self {
@@ -104,9 +114,10 @@ impl<P: BundlePublisher> ServingCertificates<P> {
     /// re-sign the serving certificate if the signing CA changed or its own renewal is due. When
     /// publishing fails nothing is re-signed: the served certificate stays one the published
     /// bundle trusts.
-    pub async fn refresh(&mut self) -> Result<StoredCa, RefreshError> {
-        let stored =
-            store::ensure_ca_with(self.client.clone(), &self.namespace, &self.policy).await?;
+    pub async fn refresh(&mut self) -> Result<Arc<StoredCa>, RefreshError> {
+        let stored = Arc::new(
+            store::ensure_ca_with(self.client.clone(), &self.namespace, &self.policy).await?,
+        );
         if self.published.as_deref() != Some(stored.bundle_pem.as_str()) {
             self.publisher
                 .publish(&stored.bundle_pem)
@@ -135,6 +146,17 @@ impl<P: BundlePublisher> ServingCertificates<P> {
                     .map_or(0, |d| d.as_secs() / 86400),
                 "serving certificate signed"
             );
+        }
+        if let Some(tenants) = &self.tenants {
+            tenants.send_if_modified(|held| {
+                let changed = held.bundle_pem != stored.bundle_pem
+                    || held.ca.cert_pem() != stored.ca.cert_pem()
+                    || held.trust_mark != stored.trust_mark;
+                if changed {
+                    *held = stored.clone();
+                }
+                changed
+            });
         }
         Ok(stored)
     }
@@ -165,7 +187,11 @@ impl<P: BundlePublisher> ServingCertificates<P> {
                 self.published = None;
             }
             retry = match self.refresh().await {
-                Ok(_) => period,
+                // A rotation step due sooner than the next round is taken when it is due.
+                Ok(stored) => stored
+                    .next_step_at
+                    .and_then(|at| at.duration_since(SystemTime::now()).ok())
+                    .map_or(period, |due| period.min(due + Duration::from_secs(1))),
                 Err(error) => {
                     let retry = Duration::from_secs(5).min(period);
                     tracing::warn!(%error, retry_in = ?retry, "certificate refresh failed");

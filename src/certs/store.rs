@@ -12,8 +12,16 @@
 //!    stays in the bundle as the previous CA;
 //! 3. **forget**: `keep_previous_for` later the previous CA leaves the bundle (every replica has
 //!    re-signed its serving certificate within one refresh period of the promotion).
+//!
+//! A rotation is due when a third of the CA's life is left, or when someone asks for one
+//! (`hanzo-s3-operator rotate-ca`, [`announce_now`]). Tenants follow the same steps on their own
+//! pace (`reconcile::configuration`): their servers read the CAs they trust only when they start,
+//! so a tenant's certificate is signed by a promoted CA only once every server of it restarted
+//! trusting it. The Secret counts the rotations and keeps the first CA's derivation seed, so keys
+//! derived from it (the pod-template hashes) outlive the CA.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use k8s_openapi::ByteString;
@@ -34,6 +42,11 @@ const NEXT_SINCE_KEY: &str = "next-since";
 /// The CA that signed before the current one, trusted until `previous-until`.
 const PREVIOUS_CERT_KEY: &str = "previous-ca.crt";
 const PREVIOUS_UNTIL_KEY: &str = "previous-until";
+/// How many CAs were announced since the first: tenants' pod templates carry the CA they trust
+/// only once there was one.
+const ROTATIONS_KEY: &str = "rotations";
+/// The seed of derived keys (hex), written at the first rotation: the first CA's.
+const SEED_KEY: &str = "derivation-seed";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -67,10 +80,70 @@ impl Default for RotationPolicy {
 
 /// The CA to sign with, and the bundle the webhook configurations must trust.
 pub struct StoredCa {
-    pub ca: Ca,
+    pub ca: Arc<Ca>,
     /// PEM of every CA to trust: the previous one (while kept), the current one, the next one
     /// (once announced).
     pub bundle_pem: String,
+    /// Once a CA was ever rotated: the fingerprint of the newest CA of the bundle, which a
+    /// server must have been started with to trust every CA that may sign. `None` before the
+    /// first rotation, so that pod templates made before rotations existed stay as they were.
+    pub trust_mark: Option<String>,
+    /// When the next rotation step is due, if one is planned (promote, forget).
+    pub next_step_at: Option<SystemTime>,
+    seed: Vec<u8>,
+}
+
+impl StoredCa {
+    /// A CA that is never rotated (standalone, tests).
+    pub fn single(ca: Arc<Ca>) -> StoredCa {
+        StoredCa {
+            bundle_pem: ca.cert_pem().to_owned(),
+            seed: ca.derivation_seed(),
+            ca,
+            trust_mark: None,
+            next_step_at: None,
+        }
+    }
+
+    /// The fingerprint of the CA that signs now.
+    pub fn signer(&self) -> String {
+        super::fingerprint_of_pem(self.ca.cert_pem().as_bytes()).unwrap_or_default()
+    }
+
+    /// A key for `purpose` that stays the same across rotations.
+    pub fn derived_key(&self, purpose: &str) -> ring::hmac::Key {
+        super::derived_key(&self.seed, purpose)
+    }
+}
+
+/// The stored CA as this replica last read it: the reconciler signs tenants' certificates with
+/// it, and is woken when it changes.
+#[derive(Clone)]
+pub struct SharedCa(tokio::sync::watch::Receiver<Arc<StoredCa>>);
+
+impl SharedCa {
+    /// One that never changes.
+    pub fn fixed(stored: StoredCa) -> SharedCa {
+        SharedCa(tokio::sync::watch::channel(Arc::new(stored)).1)
+    }
+
+    /// One that changes with what is sent to the returned sender.
+    pub fn channel(stored: Arc<StoredCa>) -> (tokio::sync::watch::Sender<Arc<StoredCa>>, SharedCa) {
+        let (tx, rx) = tokio::sync::watch::channel(stored);
+        (tx, SharedCa(rx))
+    }
+
+    pub fn current(&self) -> Arc<StoredCa> {
+        self.0.borrow().clone()
+    }
+
+    /// Yields each time the stored CA changes (not for the value held at the start).
+    pub fn changes(&self) -> impl futures::Stream<Item = ()> + Send + 'static {
+        futures::stream::unfold(self.0.clone(), |mut rx| async move {
+            rx.changed().await.ok()?;
+            Some(((), rx))
+        })
+    }
 }
 
 /// One CA as stored: certificate, key (absent for the previous CA) and expiry.
@@ -89,6 +162,9 @@ struct CaState {
     next: Option<(CaPem, SystemTime)>,
     /// The replaced CA's certificate and until when it stays trusted (None: no deadline known).
     previous: Option<(String, Option<SystemTime>)>,
+    rotations: u64,
+    /// Written at the first rotation; before it, the current CA's own.
+    seed: Option<Vec<u8>>,
 }
 
 /// What one call does to the Secret.
@@ -147,6 +223,12 @@ fn advance(
         }),
         Step::Announce => Some(CaState {
             next: Some((fresh_ca()?, now)),
+            rotations: state.rotations + 1,
+            seed: match (&state.seed, &state.current) {
+                (Some(seed), _) => Some(seed.clone()),
+                (None, Some(c)) => Some(seed_of(c)?),
+                (None, None) => None,
+            },
             ..state.clone()
         }),
         Step::Promote => {
@@ -160,6 +242,7 @@ fn advance(
                     .map(|c| (c.cert.clone(), Some(now + policy.keep_previous_for))),
                 current: Some(next),
                 next: None,
+                ..state.clone()
             })
         }
         Step::ForgetPrevious => Some(CaState {
@@ -167,6 +250,25 @@ fn advance(
             ..state.clone()
         }),
     })
+}
+
+fn seed_of(ca: &CaPem) -> Result<Vec<u8>, CertError> {
+    Ok(Ca::from_pem(&ca.cert, &ca.key, ca.not_after)?.derivation_seed())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    let text = text.trim();
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 fn unix(t: SystemTime) -> String {
@@ -222,10 +324,19 @@ fn parse(secret: &Secret) -> Result<CaState, StoreError> {
     let previous = field(secret, PREVIOUS_CERT_KEY)
         .map(|cert| Ok::<_, StoreError>((cert, time_field(secret, PREVIOUS_UNTIL_KEY)?)))
         .transpose()?;
+    let rotations = match field(secret, ROTATIONS_KEY) {
+        Some(n) => n.trim().parse().map_err(|_| incomplete(ROTATIONS_KEY))?,
+        None => 0,
+    };
+    let seed = field(secret, SEED_KEY)
+        .map(|h| unhex(&h).ok_or_else(|| incomplete(SEED_KEY)))
+        .transpose()?;
     Ok(CaState {
         current: Some(current),
         next,
         previous,
+        rotations,
+        seed,
     })
 }
 
@@ -250,6 +361,12 @@ fn data(state: &CaState) -> BTreeMap<String, ByteString> {
         if let Some(until) = until {
             put(PREVIOUS_UNTIL_KEY, unix(*until));
         }
+    }
+    if state.rotations > 0 {
+        put(ROTATIONS_KEY, state.rotations.to_string());
+    }
+    if let Some(seed) = &state.seed {
+        put(SEED_KEY, hex(seed));
     }
     data
 }
@@ -297,14 +414,29 @@ fn bundle(state: &CaState) -> String {
     pem
 }
 
-fn stored(state: &CaState) -> Result<StoredCa, StoreError> {
+/// When the step after `state` is due by time (promote, forget), if one is.
+fn next_step_at(state: &CaState, policy: &RotationPolicy) -> Option<SystemTime> {
+    if let Some((_, since)) = &state.next {
+        return Some(*since + policy.announce_for);
+    }
+    state.previous.as_ref().and_then(|(_, until)| *until)
+}
+
+fn stored(state: &CaState, policy: &RotationPolicy) -> Result<StoredCa, StoreError> {
     let current = state
         .current
         .as_ref()
         .ok_or_else(|| StoreError::Incomplete(CA_SECRET.into(), CERT_KEY))?;
+    let ca = Ca::from_pem(&current.cert, &current.key, current.not_after)?;
+    let newest = state.next.as_ref().map_or(current, |(n, _)| n);
     Ok(StoredCa {
-        ca: Ca::from_pem(&current.cert, &current.key, current.not_after)?,
+        seed: state.seed.clone().unwrap_or_else(|| ca.derivation_seed()),
+        ca: Arc::new(ca),
         bundle_pem: bundle(state),
+        trust_mark: (state.rotations > 0)
+            .then(|| super::fingerprint_of_pem(newest.cert.as_bytes()))
+            .flatten(),
+        next_step_at: next_step_at(state, policy),
     })
 }
 
@@ -320,6 +452,60 @@ pub async fn ensure_ca_with(
     namespace: &str,
     policy: &RotationPolicy,
 ) -> Result<StoredCa, StoreError> {
+    update(client, namespace, policy, plan).await
+}
+
+/// What [`announce_now`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Announced {
+    /// A next CA is now in the bundle.
+    Now,
+    /// One already was, since then.
+    Already(SystemTime),
+}
+
+/// Starts a rotation now, whatever the CA's age (a key thought exposed, a test): a next CA is
+/// stored beside the current one. The running operators take the remaining steps on their
+/// schedule. Creates the CA if there is none.
+pub async fn announce_now(
+    client: kube::Client,
+    namespace: &str,
+) -> Result<(StoredCa, Announced), StoreError> {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let before = match secrets.get_opt(CA_SECRET).await? {
+        Some(secret) => parse(&secret)?,
+        None => CaState::default(),
+    };
+    if let Some((_, since)) = before.next {
+        let stored = stored(&before, &RotationPolicy::default())?;
+        return Ok((stored, Announced::Already(since)));
+    }
+    let announce = |state: &CaState, now, policy: &RotationPolicy| match state {
+        CaState { current: None, .. } => Step::Create,
+        CaState { next: None, .. } => Step::Announce,
+        _ => plan(state, now, policy),
+    };
+    let mut stored = update(
+        client.clone(),
+        namespace,
+        &RotationPolicy::default(),
+        announce,
+    )
+    .await?;
+    if before.current.is_none() {
+        // Created just now: announce beside it.
+        stored = update(client, namespace, &RotationPolicy::default(), announce).await?;
+    }
+    Ok((stored, Announced::Now))
+}
+
+/// Reads the Secret and writes the step `planner` picks, re-reading after a conflict.
+async fn update(
+    client: kube::Client,
+    namespace: &str,
+    policy: &RotationPolicy,
+    planner: impl Fn(&CaState, SystemTime, &RotationPolicy) -> Step,
+) -> Result<StoredCa, StoreError> {
     let secrets: Api<Secret> = Api::namespaced(client, namespace);
     for _ in 0..5 {
         let existing = secrets.get_opt(CA_SECRET).await?;
@@ -328,9 +514,9 @@ pub async fn ensure_ca_with(
             None => CaState::default(),
         };
         let now = SystemTime::now();
-        let step = plan(&state, now, policy);
+        let step = planner(&state, now, policy);
         let Some(next) = advance(&state, step, now, policy)? else {
-            return stored(&state);
+            return stored(&state, policy);
         };
         let written = match &existing {
             None => {
@@ -353,8 +539,8 @@ pub async fn ensure_ca_with(
         };
         match written {
             Ok(_) => {
-                tracing::info!(namespace, secret = CA_SECRET, step = ?step, "operator CA updated");
-                return stored(&next);
+                tracing::info!(namespace, secret = CA_SECRET, step = ?step, rotations = next.rotations, "operator CA updated");
+                return stored(&next, policy);
             }
             Err(kube::Error::Api(e)) if e.code == 409 => continue,
             Err(e) => return Err(e.into()),
@@ -362,7 +548,7 @@ pub async fn ensure_ca_with(
     }
     // Five conflicts in a row: someone else keeps writing it; use what is there.
     let secret = secrets.get(CA_SECRET).await?;
-    stored(&parse(&secret)?)
+    stored(&parse(&secret)?, policy)
 }
 
 #[cfg(test)]
@@ -425,6 +611,58 @@ mod tests {
     }
 
     #[test]
+    fn derived_keys_and_the_trust_mark_follow_a_rotation() {
+        let policy = policy();
+        let t0 = SystemTime::now();
+        let first = CaState {
+            current: Some(ca_pem(CA_VALIDITY, t0)),
+            ..CaState::default()
+        };
+        let tag = |s: &StoredCa| {
+            ring::hmac::sign(&s.derived_key("p"), b"x")
+                .as_ref()
+                .to_vec()
+        };
+        let before = stored(&first, &policy).unwrap();
+        let announced = advance(&first, Step::Announce, t0, &policy)
+            .unwrap()
+            .unwrap();
+        let (next, _) = announced.next.clone().unwrap();
+        let during = stored(&announced, &policy).unwrap();
+        assert_eq!(
+            during.trust_mark,
+            crate::certs::fingerprint_of_pem(next.cert.as_bytes()),
+            "servers must start trusting the announced CA"
+        );
+        assert_eq!(during.signer(), before.signer(), "the first CA still signs");
+        assert_eq!(during.next_step_at, Some(t0 + policy.announce_for));
+        let promoted = advance(&announced, Step::Promote, t0, &policy)
+            .unwrap()
+            .unwrap();
+        // Through the Secret, as another replica reads it.
+        let read = parse(&secret_for("ops", &promoted, None)).unwrap();
+        let after = stored(&read, &policy).unwrap();
+        assert_ne!(after.signer(), before.signer());
+        assert_eq!(
+            after.trust_mark, during.trust_mark,
+            "promoting restarts nothing"
+        );
+        assert_eq!(
+            tag(&after),
+            tag(&before),
+            "derived keys outlive the first CA"
+        );
+        let forgotten = advance(&read, Step::ForgetPrevious, t0, &policy)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            stored(&forgotten, &policy).unwrap().trust_mark,
+            during.trust_mark,
+            "forgetting restarts nothing"
+        );
+    }
+
+    #[test]
     fn no_secret_means_create_and_a_fresh_ca_is_kept() {
         let now = SystemTime::now();
         assert_eq!(plan(&CaState::default(), now, &policy()), Step::Create);
@@ -432,7 +670,14 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(plan(&state, now, &policy()), Step::Keep);
-        assert!(stored(&state).is_ok());
+        let stored = stored(&state, &policy()).unwrap();
+        assert_eq!(stored.trust_mark, None, "no mark before the first rotation");
+        assert_eq!(
+            stored.bundle_pem,
+            stored.ca.cert_pem(),
+            "a tenant's ca.crt written before rotations existed reads as the bundle"
+        );
+        assert_eq!(stored.next_step_at, None);
     }
 
     #[test]
@@ -442,6 +687,8 @@ mod tests {
             current: Some(ca_pem(CA_VALIDITY, now)),
             next: Some((ca_pem(CA_VALIDITY, now), now)),
             previous: Some(("-----BEGIN CERTIFICATE-----\nold\n".into(), Some(now))),
+            rotations: 3,
+            seed: Some(vec![0, 1, 254, 255]),
         };
         let secret = secret_for("ops", &state, Some("7".into()));
         assert_eq!(secret.metadata.resource_version.as_deref(), Some("7"));

@@ -7,6 +7,7 @@ pub mod crd;
 pub mod default;
 #[cfg(feature = "dev")]
 pub mod dev;
+pub mod rotate_ca;
 pub mod run;
 pub mod validate;
 pub mod webhook_config;
@@ -47,6 +48,7 @@ pub enum Command {
     Backstop(backstop::BackstopArgs),
     Run(run::RunArgs),
     WebhookConfig(webhook_config::WebhookConfigArgs),
+    RotateCa(rotate_ca::RotateCaArgs),
     Conformance(conformance::ConformanceArgs),
     #[cfg(feature = "dev")]
     Dev(dev::DevArgs),
@@ -62,6 +64,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Backstop(args) => backstop::run(&args),
         Command::Run(args) => run::run(&args),
         Command::WebhookConfig(args) => webhook_config::run(&args),
+        Command::RotateCa(args) => rotate_ca::run(&args),
         Command::Conformance(args) => conformance::run(&args),
         #[cfg(feature = "dev")]
         Command::Dev(args) => dev::run(&args),

@@ -96,10 +96,18 @@ pub struct RunArgs {
     /// 90d or 300s; each is signed again when a third of it is left.
     #[arg(long, env = "TENANT_CERTIFICATE_LIFETIME", default_value = "90d", value_parser = super::parse_duration, value_name = "DURATION")]
     pub tenant_certificate_lifetime: std::time::Duration,
+    /// How long a rotation of the operator CA announces the next CA (in every bundle: webhook
+    /// configurations, tenants' ca.crt) before it signs. Tenants' certificates move to it only
+    /// once their servers restarted trusting it, whatever this says.
+    #[arg(long, env = "CA_ANNOUNCE_FOR", default_value = "15m", value_parser = super::parse_duration, value_name = "DURATION")]
+    pub ca_announce_for: std::time::Duration,
+    /// How long the replaced CA stays in the bundles after the next one signs.
+    #[arg(long, env = "CA_KEEP_PREVIOUS_FOR", default_value = "24h", value_parser = super::parse_duration, value_name = "DURATION")]
+    pub ca_keep_previous_for: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
-enum RunError {
+pub(super) enum RunError {
     #[error(transparent)]
     Serve(#[from] server::ServeError),
     #[error(transparent)]
@@ -172,11 +180,13 @@ async fn run_async(args: &RunArgs) -> Result<(), RunError> {
     }
     let client = client(args).await?;
     let listener = server::bind(args.listen).await?;
-    let stored = serving_certificate(args, &client, &cert, &stop).await?;
+    let ca = serving_certificate(args, &client, &cert, &stop).await?;
     // Every replica serves the webhooks; only the holder of the Lease reconciles. Tenants' TLS
-    // certificates are signed by the operator CA read at start.
+    // certificates are signed by the operator CA as this replica last read it.
     let reconciler = (!args.no_reconcile).then(|| {
-        let mut settings = Settings::new(defaults.clone(), Arc::new(stored.ca), args.ready_when);
+        let mut settings =
+            Settings::new(defaults.clone(), ca.current().ca.clone(), args.ready_when);
+        settings.ca = ca;
         settings.namespaces = args.watch_namespaces.clone();
         settings.concurrency = args.max_concurrent_reconciles;
         settings.tenant_certificate_lifetime = args.tenant_certificate_lifetime;
@@ -203,13 +213,14 @@ async fn run_async(args: &RunArgs) -> Result<(), RunError> {
 
 /// The serving certificate: externally managed files, or signed by the operator CA (whose bundle
 /// is published to the webhook configurations before any certificate it signs is served). Either
-/// way, the operator CA that signs Tenants' certificates.
+/// way, the operator CA that signs Tenants' certificates, as each refresh reads it (with
+/// externally managed files: as read at start).
 async fn serving_certificate(
     args: &RunArgs,
     client: &kube::Client,
     cert: &Arc<ServingCert>,
     stop: &tokio::sync::watch::Receiver<bool>,
-) -> Result<store::StoredCa, RunError> {
+) -> Result<store::SharedCa, RunError> {
     if let (Some(cert_file), Some(key_file)) = (&args.tls_cert_file, &args.tls_key_file) {
         load_files(cert, cert_file, key_file)?;
         tokio::spawn(reload_files(
@@ -219,7 +230,8 @@ async fn serving_certificate(
             stopped(stop.clone()),
         ));
         // Tenants' TLS certificates are still signed by the operator CA.
-        return Ok(store::ensure_ca(client.clone(), &args.namespace).await?);
+        let stored = store::ensure_ca_with(client.clone(), &args.namespace, &policy(args)).await?;
+        return Ok(store::SharedCa::fixed(stored));
     }
     let publisher = (!args.no_webhook_config).then(|| WebhookConfigurations {
         client: client.clone(),
@@ -232,10 +244,23 @@ async fn serving_certificate(
         serving_names(args),
         cert.clone(),
         publisher,
-    );
+    )
+    .with_policy(policy(args));
     let stored = certificates.refresh().await?;
-    tokio::spawn(certificates.run(REFRESH_PERIOD, stopped(stop.clone())));
-    Ok(stored)
+    let (tenants, shared) = store::SharedCa::channel(stored);
+    tokio::spawn(
+        certificates
+            .with_tenants(tenants)
+            .run(REFRESH_PERIOD, stopped(stop.clone())),
+    );
+    Ok(shared)
+}
+
+fn policy(args: &RunArgs) -> store::RotationPolicy {
+    store::RotationPolicy {
+        announce_for: args.ca_announce_for,
+        keep_previous_for: args.ca_keep_previous_for,
+    }
 }
 
 /// No cluster: a CA generated in memory, a certificate for localhost and 127.0.0.1, and reviews
@@ -288,7 +313,14 @@ fn server_options(args: &RunArgs) -> Result<server::ServerOptions, RunError> {
 }
 
 async fn client(args: &RunArgs) -> Result<kube::Client, RunError> {
-    let mut config = match &args.kubeconfig {
+    client_of(args.kubeconfig.as_deref()).await
+}
+
+/// A client from `kubeconfig`, or else from the environment (in-cluster, $KUBECONFIG).
+pub(super) async fn client_of(
+    kubeconfig: Option<&std::path::Path>,
+) -> Result<kube::Client, RunError> {
+    let mut config = match kubeconfig {
         Some(path) => {
             let kubeconfig = kube::config::Kubeconfig::read_from(path)
                 .map_err(|e| RunError::Client(e.to_string()))?;

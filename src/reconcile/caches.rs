@@ -253,6 +253,17 @@ impl Caches {
             .map(|v| v.0.clone())
     }
 
+    /// An annotation of a Secret the operator wrote (those the caches keep).
+    pub fn own_secret_annotation(&self, namespace: &str, name: &str, key: &str) -> Option<String> {
+        self.own_secrets
+            .get(&ObjectRef::new(name).within(namespace))?
+            .metadata
+            .annotations
+            .as_ref()?
+            .get(key)
+            .cloned()
+    }
+
     /// The resourceVersion the watch last saw of a Secret, without fetching it.
     pub fn secret_version(&self, namespace: &str, name: &str) -> Option<String> {
         let key = ObjectRef::<PartialObjectMeta<Secret>>::new(name).within(namespace);
@@ -296,27 +307,39 @@ pub mod slim {
     }
 
     /// A server's pod: its metadata without annotations but the hash of the root credentials its
-    /// servers started with (a rollout restarts them together when it changes).
+    /// servers started with (a rollout restarts them together when it changes) and the CA it
+    /// started trusting (a tenant's certificate moves to a new CA only once every server does).
     pub fn pod(pod: &mut super::CachedPod) {
-        let kept = pod
-            .metadata
+        use crate::reconcile::desired::{CREDENTIALS_HASH_ANNOTATION, TRUSTED_CA_ANNOTATION};
+        keep_annotations(
+            &mut pod.metadata,
+            &[CREDENTIALS_HASH_ANNOTATION, TRUSTED_CA_ANNOTATION],
+        );
+    }
+
+    /// `meta` without managed fields or annotations but `kept`.
+    fn keep_annotations(meta: &mut ObjectMeta, kept: &[&str]) {
+        let kept: std::collections::BTreeMap<String, String> = meta
             .annotations
-            .as_mut()
-            .and_then(|a| a.remove(crate::reconcile::desired::CREDENTIALS_HASH_ANNOTATION));
-        metadata(&mut pod.metadata);
-        if let Some(hash) = kept {
-            pod.metadata.annotations = Some(std::collections::BTreeMap::from([(
-                crate::reconcile::desired::CREDENTIALS_HASH_ANNOTATION.to_owned(),
-                hash,
-            )]));
+            .take()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(k, _)| kept.contains(&k.as_str()))
+            .collect();
+        metadata(meta);
+        if !kept.is_empty() {
+            meta.annotations = Some(kept);
         }
     }
 
-    /// Metadata, the CA certificate the health check trusts and the certificate whose expiry the
-    /// renewal follows: never a private key or a credential, which the operator writes but does
+    /// Metadata (with the CA that signed a TLS Secret), the CA certificate the health check trusts
+    /// and the certificate whose expiry the renewal follows: never a private key or a credential, which the operator writes but does
     /// not need to hold.
     pub fn own_secret(secret: &mut Secret) {
-        metadata(&mut secret.metadata);
+        keep_annotations(
+            &mut secret.metadata,
+            &[crate::reconcile::desired::SIGNED_BY_ANNOTATION],
+        );
         secret.string_data = None;
         if let Some(data) = secret.data.as_mut() {
             data.retain(|key, _| key == "ca.crt" || key == "tls.crt");

@@ -11,7 +11,7 @@ use kube::api::{Api, ObjectMeta};
 use super::apply::{Version, apply};
 use super::caches::Owned;
 use super::context::Context;
-use super::desired;
+use super::desired::{self, SIGNED_BY_ANNOTATION};
 use super::events::EventType;
 use super::outcome::{AtStep, Blocked, Step, Stop, StopKind};
 use super::report;
@@ -20,7 +20,7 @@ use crate::admission;
 use crate::admission::validate::erasure::{self, ServerSettings};
 use crate::api::names::{configuration_secret_name, tls_secret_name};
 use crate::api::tenant::Tenant;
-use crate::certs::Ca;
+use crate::certs::store::StoredCa;
 use crate::s3admin::Credentials;
 
 /// What the workloads need from this phase.
@@ -85,7 +85,8 @@ pub async fn apply_configuration(ctx: &Context, tenant: &Tenant) -> Result<Confi
     let entries = user_configuration(ctx, tenant).await?;
     let (admin, ldap) = admin_of(&entries);
     let text = desired::render_config_env(&entries);
-    let key = ctx.settings.ca.derived_key(ANNOTATION_KEY_PURPOSE);
+    let ca = ctx.settings.ca.current();
+    let key = ca.derived_key(ANNOTATION_KEY_PURPOSE);
     let credentials = admin
         .as_ref()
         .map(|c| format!("{}\n{}", c.access_key, c.secret_key))
@@ -94,6 +95,10 @@ pub async fn apply_configuration(ctx: &Context, tenant: &Tenant) -> Result<Confi
         config_hash: sealed_hash(&key, &text),
         credentials_hash: sealed_hash(&key, &credentials),
         erasure: ServerSettings::of_env(&tenant.spec.env).with_configuration(&entries),
+        trust_mark: ca
+            .trust_mark
+            .clone()
+            .filter(|_| tenant.spec.request_auto_cert.unwrap_or(true)),
     };
     let writes = apply_rendered(ctx, tenant, text).await?;
     let (tls_writes, certificate_due_in) = ensure_tls(ctx, tenant).await?;
@@ -184,11 +189,82 @@ async fn apply_rendered(ctx: &Context, tenant: &Tenant, rendered: String) -> Res
     Ok(usize::from(written))
 }
 
-/// The TLS Secret of requestAutoCert: made when missing, and signed again when less than a third
-/// of its lifetime is left (the servers read it from a Secret volume, which the kubelet updates,
-/// and reload it within a minute, without a restart). One the cache does not hold may exist
-/// unlabelled, made by a user: it is asked for, and left alone. Returns the writes and when the
-/// certificate is due next.
+/// What the TLS Secret of requestAutoCert holds, as the cache has it.
+#[derive(Debug, Default)]
+struct TlsSeen {
+    not_after: Option<SystemTime>,
+    ca_pem: Option<Vec<u8>>,
+    /// The signing CA's fingerprint: the annotation, or for a Secret written before it, the
+    /// first CA of `ca.crt` (then the only one).
+    signer: Option<String>,
+}
+
+/// What the TLS Secret needs now.
+#[derive(Debug, PartialEq, Eq)]
+enum TlsAction {
+    /// Nothing; the certificate is due for renewal in this long.
+    Keep(Duration),
+    /// Signed (again) by the current CA, with the current bundle as `ca.crt`.
+    Sign(SignReason),
+    /// The operator CA changed, and some server started before it trusted the new one: its
+    /// certificate stays until the rollout restarted every server.
+    WaitForTrust,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SignReason {
+    Missing,
+    Renewal,
+    /// The bundle changed (a CA announced or forgotten): the same CA signs again, `ca.crt` is
+    /// the new bundle.
+    Bundle,
+    /// A promoted CA signs, now that every server trusts it.
+    NewCa,
+}
+
+/// The one decision of the TLS Secret. `servers_trust` says whether every server of the tenant
+/// started trusting the current CA.
+fn tls_action(
+    seen: &TlsSeen,
+    bundle_pem: &str,
+    signer: &str,
+    servers_trust: bool,
+    lifetime: Duration,
+    now: SystemTime,
+) -> TlsAction {
+    let Some(not_after) = seen.not_after else {
+        return TlsAction::Sign(SignReason::Missing);
+    };
+    let same_signer = seen.signer.as_deref() == Some(signer);
+    let expired = not_after <= now;
+    if !same_signer && !servers_trust && !expired {
+        return TlsAction::WaitForTrust;
+    }
+    if crate::certs::due_for_renewal_at(not_after, lifetime, now) {
+        return TlsAction::Sign(SignReason::Renewal);
+    }
+    if !same_signer {
+        return TlsAction::Sign(SignReason::NewCa);
+    }
+    if seen.ca_pem.as_deref() != Some(bundle_pem.as_bytes()) {
+        return TlsAction::Sign(SignReason::Bundle);
+    }
+    TlsAction::Keep(
+        (not_after - lifetime / 3)
+            .duration_since(now)
+            .unwrap_or_default(),
+    )
+}
+
+/// How soon a tenant waiting for its servers to trust a new CA is looked at again.
+const TRUST_RECHECK: Duration = Duration::from_secs(10);
+
+/// The TLS Secret of requestAutoCert: made when missing, signed again when less than a third of its
+/// lifetime is left, and following a rotation of the operator CA (`ca.crt` is the bundle of
+/// every CA that may sign; a promoted CA signs once every server started trusting it). The
+/// servers read it from a Secret volume, which the kubelet updates, and reload the certificate
+/// within a minute, without a restart. One the cache does not hold may exist unlabelled, made by a
+/// user: it is asked for, and left alone. Returns the writes and when to look again.
 async fn ensure_tls(ctx: &Context, tenant: &Tenant) -> Result<(usize, Option<Duration>), Stop> {
     if !tenant.spec.request_auto_cert.unwrap_or(true) {
         return Ok((0, None));
@@ -197,55 +273,84 @@ async fn ensure_tls(ctx: &Context, tenant: &Tenant) -> Result<(usize, Option<Dur
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
     let tls_name = tls_secret_name(tenant);
     let lifetime = ctx.settings.tenant_certificate_lifetime;
-    let expiry = ctx
-        .caches
-        .own_secret_value(ns, &tls_name, "tls.crt")
-        .and_then(|pem| crate::certs::not_after_of_pem(&pem));
-    let renew_in = |not_after: SystemTime| {
-        (not_after - lifetime / 3)
-            .duration_since(SystemTime::now())
-            .unwrap_or_default()
+    let ca = ctx.settings.ca.current();
+    let signer = ca.signer();
+    let ca_pem = ctx.caches.own_ca(ns, &tls_name);
+    let seen = TlsSeen {
+        not_after: ctx
+            .caches
+            .own_secret_value(ns, &tls_name, "tls.crt")
+            .and_then(|pem| crate::certs::not_after_of_pem(&pem)),
+        signer: ctx
+            .caches
+            .own_secret_annotation(ns, &tls_name, SIGNED_BY_ANNOTATION)
+            .or_else(|| crate::certs::fingerprint_of_pem(ca_pem.as_deref()?)),
+        ca_pem,
     };
-    match expiry {
-        Some(not_after) if !crate::certs::due_for_renewal(not_after, lifetime) => {
-            return Ok((0, Some(renew_in(not_after))));
-        }
-        Some(_) => {}
-        None if ctx.caches.version(Owned::Secret, ns, &tls_name).is_some()
+    if seen.not_after.is_none()
+        && (ctx.caches.version(Owned::Secret, ns, &tls_name).is_some()
             || secrets
                 .get_metadata_opt(&tls_name)
                 .await
                 .at(Step::Certificate)?
-                .is_some() =>
-        {
-            return Ok((0, None));
-        }
-        None => {}
+                .is_some())
+    {
+        return Ok((0, None));
     }
-    let (tls, not_after) = tls_secret(
-        tenant,
-        &ctx.settings.ca,
-        &ctx.settings.defaults.cluster_domain,
+    let servers_trust = ctx
+        .caches
+        .pods_of(tenant)
+        .iter()
+        .all(|pod| pod.annotation(desired::TRUSTED_CA_ANNOTATION) == Some(signer.as_str()));
+    let reason = match tls_action(
+        &seen,
+        &ca.bundle_pem,
+        &signer,
+        servers_trust,
         lifetime,
-    )
-    .at(Step::Certificate)?;
+        SystemTime::now(),
+    ) {
+        TlsAction::Keep(due_in) => return Ok((0, Some(due_in))),
+        TlsAction::WaitForTrust => {
+            tracing::info!(namespace = ns, tenant = tenant.name(), ca = %signer, "the operator CA changed: the certificate is signed again once every server restarted trusting it");
+            return Ok((0, Some(TRUST_RECHECK)));
+        }
+        TlsAction::Sign(reason) => reason,
+    };
+    let (tls, not_after) = tls_secret(tenant, &ca, &ctx.settings.defaults.cluster_domain, lifetime)
+        .at(Step::Certificate)?;
     let written = apply(&ctx.applied, &secrets, tls, None, Version::Resource)
         .await
         .at(Step::Certificate)?;
-    if expiry.is_some() {
+    let said = match reason {
+        SignReason::Missing => None,
+        SignReason::Renewal => Some(("CertificateRenewed", "signed again")),
+        SignReason::Bundle => Some((
+            "CertificateTrustUpdated",
+            "signed again with the operator's new CA bundle as ca.crt",
+        )),
+        SignReason::NewCa => Some((
+            "CertificateCaRotated",
+            "signed by the operator's new CA, which every server now trusts",
+        )),
+    };
+    if let Some((reason, what)) = said {
         report::publish(
             &ctx.events,
             tenant,
             EventType::Normal,
-            "CertificateRenewed",
+            reason,
             format!(
-                "the TLS certificate in Secret {tls_name:?} was signed again, valid for {} s; the servers reload it without a restart",
+                "the TLS certificate in Secret {tls_name:?} was {what}, valid for {} s; the servers reload it without a restart",
                 lifetime.as_secs()
             ),
         )
         .await;
     }
-    Ok((usize::from(written), Some(renew_in(not_after))))
+    let due_in = (not_after - lifetime / 3)
+        .duration_since(SystemTime::now())
+        .unwrap_or_default();
+    Ok((usize::from(written), Some(due_in)))
 }
 
 fn owned_meta(tenant: &Tenant, name: String) -> ObjectMeta {
@@ -296,27 +401,118 @@ pub fn certificate_names(tenant: &Tenant, domain: &str) -> Vec<String> {
     names
 }
 
-/// The tenant's TLS Secret, signed by the operator CA, and when its certificate expires.
+/// The TLS Secret, signed by the operator CA that signs now, with the bundle of every CA that may
+/// sign as `ca.crt`, and when its certificate expires.
 fn tls_secret(
     tenant: &Tenant,
-    ca: &Ca,
+    ca: &StoredCa,
     domain: &str,
     lifetime: Duration,
 ) -> Result<(Secret, SystemTime), crate::certs::CertError> {
-    let pair = ca.sign_serving_for(&certificate_names(tenant, domain), lifetime)?;
+    let pair = ca
+        .ca
+        .sign_serving_for(&certificate_names(tenant, domain), lifetime)?;
     let not_after = pair.not_after;
+    let mut metadata = owned_meta(tenant, tls_secret_name(tenant));
+    metadata.annotations = Some(BTreeMap::from([(
+        SIGNED_BY_ANNOTATION.to_owned(),
+        ca.signer(),
+    )]));
     let secret = Secret {
-        metadata: owned_meta(tenant, tls_secret_name(tenant)),
+        metadata,
         type_: Some("kubernetes.io/tls".to_owned()),
         data: Some(BTreeMap::from([
             ("tls.crt".to_owned(), ByteString(pair.cert_pem.into_bytes())),
             ("tls.key".to_owned(), ByteString(pair.key_pem.into_bytes())),
             (
                 "ca.crt".to_owned(),
-                ByteString(ca.cert_pem().as_bytes().to_vec()),
+                ByteString(ca.bundle_pem.as_bytes().to_vec()),
             ),
         ])),
         ..Secret::default()
     };
     Ok((secret, not_after))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIFETIME: Duration = Duration::from_secs(300);
+
+    fn seen(now: SystemTime, left: u64, signer: &str, bundle: &str) -> TlsSeen {
+        TlsSeen {
+            not_after: Some(now + Duration::from_secs(left)),
+            ca_pem: Some(bundle.as_bytes().to_vec()),
+            signer: Some(signer.to_owned()),
+        }
+    }
+
+    #[test]
+    fn a_ca_rotation_moves_the_certificate_only_once_every_server_trusts_the_new_ca() {
+        let now = SystemTime::now();
+        let act = |seen: &TlsSeen, bundle, signer, trust| {
+            tls_action(seen, bundle, signer, trust, LIFETIME, now)
+        };
+        // Steady: nothing until a third of the lifetime is left.
+        let steady = seen(now, 250, "c1", "C1");
+        assert_eq!(
+            act(&steady, "C1", "c1", false),
+            TlsAction::Keep(Duration::from_secs(150))
+        );
+        // Announced: the same CA signs again, ca.crt carries both.
+        assert_eq!(
+            act(&steady, "C1N2", "c1", false),
+            TlsAction::Sign(SignReason::Bundle)
+        );
+        // Promoted: wait for the servers, however the bundle reads.
+        let announced = seen(now, 250, "c1", "C1N2");
+        assert_eq!(
+            act(&announced, "C1N2", "n2", false),
+            TlsAction::WaitForTrust
+        );
+        // ... even when renewal is due: the old key no longer signs, the certificate still serves.
+        assert_eq!(
+            act(&seen(now, 50, "c1", "C1N2"), "C1N2", "n2", false),
+            TlsAction::WaitForTrust
+        );
+        assert_eq!(
+            act(&announced, "C1N2", "n2", true),
+            TlsAction::Sign(SignReason::NewCa)
+        );
+        // An expired certificate is replaced whatever the servers trust: nothing is lost by it.
+        assert_eq!(
+            act(&seen(now, 0, "c1", "C1N2"), "C1N2", "n2", false),
+            TlsAction::Sign(SignReason::Renewal)
+        );
+        // Forgotten: the bundle shrinks, the same CA signs again.
+        assert_eq!(
+            act(&seen(now, 250, "n2", "C1N2"), "N2", "n2", false),
+            TlsAction::Sign(SignReason::Bundle)
+        );
+        assert_eq!(
+            act(&TlsSeen::default(), "N2", "n2", false),
+            TlsAction::Sign(SignReason::Missing)
+        );
+    }
+
+    #[test]
+    fn the_tls_secret_carries_the_bundle_and_names_its_signer() {
+        let tenant: Tenant = serde_json::from_value(serde_json::json!({
+            "apiVersion": "minio.min.io/v2", "kind": "Tenant",
+            "metadata": {"name": "t", "namespace": "ns", "uid": "u"},
+            "spec": {"pools": [{"name": "p", "servers": 4, "volumesPerServer": 1}]}
+        }))
+        .unwrap();
+        let first = std::sync::Arc::new(crate::certs::Ca::generate("a").unwrap());
+        let mut stored = StoredCa::single(first.clone());
+        stored.bundle_pem = format!("{}{}", first.cert_pem(), "extra\n");
+        let (secret, _) = tls_secret(&tenant, &stored, "cluster.local", LIFETIME).unwrap();
+        let data = secret.data.unwrap();
+        assert_eq!(data["ca.crt"].0, stored.bundle_pem.as_bytes());
+        assert_eq!(
+            secret.metadata.annotations.unwrap()[SIGNED_BY_ANNOTATION],
+            crate::certs::fingerprint_of_pem(first.cert_pem().as_bytes()).unwrap()
+        );
+    }
 }

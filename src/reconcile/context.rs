@@ -11,6 +11,7 @@ use super::events::Events;
 use super::memory::TenantMemory;
 use crate::admission::DefaultsConfig;
 use crate::certs::Ca;
+use crate::certs::store::{SharedCa, StoredCa};
 
 /// What `Ready` requires.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -28,8 +29,9 @@ pub enum ReadyWhen {
 #[derive(Clone)]
 pub struct Settings {
     pub defaults: DefaultsConfig,
-    /// Signs tenants' TLS certificates (requestAutoCert) and is trusted by the health probe.
-    pub ca: Arc<Ca>,
+    /// Signs tenants' TLS certificates (requestAutoCert) and is trusted by the health probe; the
+    /// CA as the store last held it (rotations included).
+    pub ca: SharedCa,
     pub ready_when: ReadyWhen,
     /// Reconcile Tenants in these namespaces only (all when empty).
     pub namespaces: Vec<String>,
@@ -50,7 +52,7 @@ impl Settings {
     pub fn new(defaults: DefaultsConfig, ca: Arc<Ca>, ready_when: ReadyWhen) -> Settings {
         Settings {
             defaults,
-            ca,
+            ca: SharedCa::fixed(StoredCa::single(ca)),
             ready_when,
             namespaces: Vec::new(),
             concurrency: DEFAULT_CONCURRENCY,

@@ -83,7 +83,9 @@ async fn controller(
         tenants.clone(),
     )
     .with_config(controller::Config::default().concurrency(settings.concurrency))
-    .trigger_backoff(NoPause);
+    .trigger_backoff(NoPause)
+    // A rotation step of the operator CA changes what every TLS tenant's Secret and pods hold.
+    .reconcile_all_on(settings.ca.changes());
     let (controller, caches) = watch_owned(controller, client, namespace, tenants);
     let context = Arc::new(Context {
         events: Events::new(client.clone(), FIELD_MANAGER, instance),

@@ -39,6 +39,13 @@ pub const CONFIG_HASH_ANNOTATION: &str = "hanzo.ai/configuration-hash";
 /// with them, so servers of two values cannot form one cluster: when it changes, every server
 /// restarts together instead of one at a time.
 pub const CREDENTIALS_HASH_ANNOTATION: &str = "hanzo.ai/root-credentials-hash";
+/// The newest operator CA a server of a requestAutoCert tenant trusts: the server reads its CAs
+/// only when it starts, so a rotation of the operator CA restarts the servers (one at a time)
+/// before any certificate the new CA signs is served. Absent until the first rotation.
+pub const TRUSTED_CA_ANNOTATION: &str = "hanzo.ai/trusted-ca";
+/// On a tenant's TLS Secret: the CA that signed its certificate (its fingerprint), which the
+/// certificate alone does not tell apart from another CA of the same name.
+pub const SIGNED_BY_ANNOTATION: &str = "hanzo.ai/signed-by";
 /// How long a server may take to answer at all after it starts (slow drives, a first format)
 /// before its startup probe fails it, and how long the rollout waits for a restarted server.
 pub const STARTUP_ALLOWANCE_SECONDS: i32 = 600;
@@ -56,6 +63,8 @@ pub struct Rendered {
     pub config_hash: String,
     pub credentials_hash: String,
     pub erasure: ServerSettings,
+    /// [`TRUSTED_CA_ANNOTATION`], once the operator CA was rotated.
+    pub trust_mark: Option<String>,
 }
 
 /// Everything the reconciler applies for one Tenant.
@@ -545,6 +554,9 @@ fn pod_metadata(
         CREDENTIALS_HASH_ANNOTATION.to_owned(),
         rendered.credentials_hash.clone(),
     );
+    if let Some(mark) = &rendered.trust_mark {
+        annotations.insert(TRUSTED_CA_ANNOTATION.to_owned(), mark.clone());
+    }
     (labels, annotations)
 }
 

@@ -252,7 +252,7 @@ pub async fn tenant_endpoint(
     let mut roots = rustls::RootCertStore::empty();
     // Both CAs are ours or the user's Secret's: one that does not parse is left out, and the
     // health check then says which certificate it could not verify.
-    let _ = client::add_pem(&mut roots, ctx.settings.ca.cert_pem().as_bytes());
+    let _ = client::add_pem(&mut roots, ctx.settings.ca.current().bundle_pem.as_bytes());
     if let Some(ca) = mounted {
         let _ = client::add_pem(&mut roots, &ca);
     }

@@ -23,6 +23,7 @@
 //! few hundred milliseconds, were starved of the 2 cores (16 of 24 Tenants never reconciled).
 
 mod backstop;
+mod ca_rotation;
 mod client_certificates;
 mod deploy;
 mod deploy_helm;

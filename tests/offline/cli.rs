@@ -244,6 +244,7 @@ fn the_cli_reference_is_current() {
         "backstop",
         "run",
         "webhook-config",
+        "rotate-ca",
         "conformance",
     ] {
         let help = cli()

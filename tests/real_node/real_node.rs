@@ -163,6 +163,9 @@ fn helm_install(cp: &ControlPlane) -> Result<(), String> {
             &s3_image,
             "logLevel=info\\,hanzo_s3_operator=debug",
             &lifetime,
+            // A rotation of the operator CA (rollouts.rs) within minutes, not a day.
+            "caRotation.announceFor=30s",
+            "caRotation.keepPreviousFor=10m",
         ],
     )
 }

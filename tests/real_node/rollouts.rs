@@ -206,11 +206,16 @@ async fn ready_server(client: &kube::Client, not: Option<&str>) -> String {
 }
 
 /// The notAfter (Unix seconds) of the certificate a server serves at `ip`, verified against the
-/// operator CA under the Service's name.
+/// CAs the clients trust under the Service's name.
 async fn served_not_after(setup: &Setup, ip: &str) -> Option<u64> {
+    served_not_after_under(&std::fs::read(&setup.ca_file).ok()?, ip).await
+}
+
+/// [`served_not_after`], verified against the CAs of `roots_pem` only.
+async fn served_not_after_under(roots_pem: &[u8], ip: &str) -> Option<u64> {
     use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
     let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(&setup.ca_file).ok()? {
+    for cert in CertificateDer::pem_slice_iter(roots_pem) {
         roots.add(cert.ok()?).ok()?;
     }
     let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
@@ -229,6 +234,40 @@ async fn served_not_after(setup: &Setup, ip: &str) -> Option<u64> {
     let der = tls.get_ref().1.peer_certificates()?.first()?.clone();
     let (_, cert) = x509_parser::parse_x509_certificate(&der).ok()?;
     u64::try_from(cert.validity().not_after.timestamp()).ok()
+}
+
+/// A key of the tenant's TLS Secret.
+async fn tls_secret_value(client: &kube::Client, key: &str) -> Vec<u8> {
+    let secret = Api::<Secret>::namespaced(client.clone(), NS)
+        .get(&format!("{NAME}-tls"))
+        .await
+        .unwrap();
+    secret.data.unwrap().remove(key).unwrap().0
+}
+
+/// Starts a rotation of the operator CA with `rotate-ca`, as a user would, and returns the next
+/// CA (PEM).
+async fn rotate_ca(setup: &Setup, client: &kube::Client) -> Vec<u8> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hanzo-s3-operator"))
+        .args(["rotate-ca", "--namespace", OPERATOR_NS, "--kubeconfig"])
+        .arg(setup.cp.kubeconfig_path())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && said.starts_with("announced a next operator CA"),
+        "rotate-ca: {said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Api::<Secret>::namespaced(client.clone(), OPERATOR_NS)
+        .get("hanzo-s3-operator-ca")
+        .await
+        .unwrap()
+        .data
+        .unwrap()
+        .remove("next-ca.crt")
+        .expect("the next CA beside the current one")
+        .0
 }
 
 /// The notAfter of the certificate in the tenant's TLS Secret.
@@ -755,6 +794,61 @@ async fn changes_under_s3_load_lose_no_object_and_fail_no_request_unless_every_s
         ),
         before,
         "no server restarted and no StatefulSet changed for the operator's upgrade"
+    );
+
+    // A rotation of the operator CA (`rotate-ca`). The tenant's ca.crt gains the next CA at once;
+    // the servers read their CAs only when they start, so they restart one at a time to trust
+    // it; only then does the promoted CA sign the tenant's certificate, which the servers reload.
+    // The load's client follows the tenant's ca.crt as trust-manager would distribute it: its CA
+    // file gains the next CA as soon as the Secret carries it (and keeps the first, which other
+    // tests' clients still read).
+    measured.push(
+        under_load(
+            setup,
+            &client,
+            ("operator CA rotation (rotate-ca)", "one at a time"),
+            async || {
+                let before = pod_uids(&client).await;
+                let next = rotate_ca(setup, &client).await;
+                let next_text = String::from_utf8_lossy(&next).into_owned();
+                let published = wait_for(
+                    Duration::from_secs(60),
+                    "the next CA in the tenant's ca.crt",
+                    || async {
+                        let bundle = tls_secret_value(&client, "ca.crt").await;
+                        String::from_utf8_lossy(&bundle)
+                            .contains(next_text.trim())
+                            .then_some(())
+                    },
+                )
+                .await;
+                if let Err(e) = published {
+                    panic!("{e}\n{}", diagnose(setup, NS).await);
+                }
+                let mut trusted = std::fs::read(&setup.ca_file).unwrap();
+                trusted.extend_from_slice(&next);
+                let staged = setup.ca_file.with_extension("next");
+                std::fs::write(&staged, &trusted).unwrap();
+                std::fs::rename(&staged, &setup.ca_file).unwrap();
+                wait_replaced_and_rolled_out(setup, &client, &before, Duration::from_secs(600))
+                    .await;
+                let served = wait_for(
+                    Duration::from_secs(300),
+                    "every server serving a certificate of the next CA",
+                    || async {
+                        for (ip, _) in servers(&client).await.values() {
+                            served_not_after_under(&next, ip).await?;
+                        }
+                        Some(())
+                    },
+                )
+                .await;
+                if let Err(e) = served {
+                    panic!("{e}\n{}", diagnose(setup, NS).await);
+                }
+            },
+        )
+        .await,
     );
 
     // A pool added: the servers learn the pools only when they start, so every server of the

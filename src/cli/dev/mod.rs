@@ -236,6 +236,7 @@ async fn start_operator(client: &kube::Client, args: &DevArgs) -> Result<Running
         ReadyWhen::PodsReady
     };
     let ca_pem = stored.ca.cert_pem().to_owned();
+    let ca = stored.ca.clone();
     let operator = Operator {
         client: Some(client.clone()),
         defaults: defaults.clone(),
@@ -245,7 +246,8 @@ async fn start_operator(client: &kube::Client, args: &DevArgs) -> Result<Running
         reconciler: Some(Reconciler {
             settings: Settings {
                 tenant_certificate_lifetime: args.tenant_certificate_lifetime,
-                ..Settings::new(defaults, Arc::new(stored.ca), ready_when)
+                ca: store::SharedCa::fixed(stored),
+                ..Settings::new(defaults, ca, ready_when)
             },
             lease: None,
         }),

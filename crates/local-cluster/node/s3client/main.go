@@ -14,7 +14,9 @@
 // Credentials come from S3_ACCESS_KEY and S3_SECRET_KEY (never from arguments, which other users of
 // the machine can read), the server's address from --endpoint host:port. --server-name sets the host
 // name the certificate must carry (and the Host header); --resolve-to sends the connection to
-// another address, as curl's --resolve does (a Service's ClusterIP, say).
+// another address, as curl's --resolve does (a Service's ClusterIP, say). The --ca file is read
+// again when it changes, as a client following a published trust bundle does (a rotation of the
+// operator CA: the tests replace the file with the tenant's new ca.crt).
 package main
 
 import (
@@ -32,6 +34,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -108,15 +111,20 @@ func main() {
 		return dialer.DialContext(ctx, network, addr)
 	}
 	if *caFile != "" {
-		pem, err := os.ReadFile(*caFile)
-		if err != nil {
+		roots := &reloadingRoots{path: *caFile}
+		if _, err := roots.get(); err != nil {
 			fail("CA: %v", err)
 		}
-		roots := x509.NewCertPool()
-		if !roots.AppendCertsFromPEM(pem) {
-			fail("CA: no certificate in %s", *caFile)
+		// Go verifies against a fixed pool: the chain is verified here instead, against the
+		// file as it is at each handshake.
+		transport.TLSClientConfig = &tls.Config{
+			InsecureSkipVerify: true,
+			MinVersion:         tls.VersionTLS12,
+			ServerName:         host,
+			VerifyConnection: func(cs tls.ConnectionState) error {
+				return roots.verify(cs, host)
+			},
 		}
-		transport.TLSClientConfig = &tls.Config{RootCAs: roots, ServerName: host, MinVersion: tls.VersionTLS12}
 	}
 	options := &minio.Options{
 		Creds:     credentials.NewStaticV4(access, secret, ""),
@@ -250,4 +258,51 @@ func emit(r report, started time.Time) {
 func fail(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "s3client: "+format+"\n", args...)
 	os.Exit(1)
+}
+
+// reloadingRoots is the CA file, read again whenever its modification time changes.
+type reloadingRoots struct {
+	path string
+	mu   sync.Mutex
+	mod  time.Time
+	pool *x509.CertPool
+}
+
+func (r *reloadingRoots) get() (*x509.CertPool, error) {
+	st, err := os.Stat(r.path)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.pool != nil && st.ModTime().Equal(r.mod) {
+		return r.pool, nil
+	}
+	pem, err := os.ReadFile(r.path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("no certificate in %s", r.path)
+	}
+	r.pool, r.mod = pool, st.ModTime()
+	return pool, nil
+}
+
+// verify checks the server's chain and name against the CAs of the file now.
+func (r *reloadingRoots) verify(cs tls.ConnectionState, host string) error {
+	if len(cs.PeerCertificates) == 0 {
+		return errors.New("the server presented no certificate")
+	}
+	roots, err := r.get()
+	if err != nil {
+		return fmt.Errorf("CA: %w", err)
+	}
+	opts := x509.VerifyOptions{Roots: roots, DNSName: host, Intermediates: x509.NewCertPool()}
+	for _, c := range cs.PeerCertificates[1:] {
+		opts.Intermediates.AddCert(c)
+	}
+	_, err = cs.PeerCertificates[0].Verify(opts)
+	return err
 }
