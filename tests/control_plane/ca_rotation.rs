@@ -189,3 +189,39 @@ async fn a_tls_tenant_trusts_a_rotated_ca_before_it_is_signed_by_it() {
     let _ = stop.send(());
     controller.await.unwrap();
 }
+
+/// `rotate-ca` as a user runs it: it creates the CA when there is none and announces a next one;
+/// asked again during the rotation, it says so and changes nothing.
+#[tokio::test]
+async fn rotate_ca_announces_a_next_ca_once() {
+    let cp = hanzo_testkit::control_plane::shared();
+    let admin = cp.client().await.unwrap();
+    let ns = cp.create_namespace("rotate-ca").await.unwrap();
+    let rotate = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_hanzo-s3-operator"))
+            .args(["rotate-ca", "--namespace", &ns, "--kubeconfig"])
+            .arg(cp.kubeconfig_path())
+            .env_remove("POD_NAMESPACE")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let said = rotate();
+    assert!(said.starts_with("announced a next operator CA ("), "{said}");
+    let secrets: Api<Secret> = Api::namespaced(admin.clone(), &ns);
+    let data = secrets.get(store::CA_SECRET).await.unwrap().data.unwrap();
+    let next = fingerprint_of_pem(&data["next-ca.crt"].0).unwrap();
+    assert!(said.contains(&next), "names the next CA: {said}");
+    assert_ne!(fingerprint_of_pem(&data["ca.crt"].0).unwrap(), next);
+    assert_eq!(data["rotations"].0, b"1");
+    let again = rotate();
+    assert!(
+        again.starts_with(&format!(
+            "a rotation is already under way: the next CA ({next})"
+        )),
+        "{again}"
+    );
+    let after = secrets.get(store::CA_SECRET).await.unwrap().data.unwrap();
+    assert_eq!(after, data, "asked again, nothing changed");
+}
