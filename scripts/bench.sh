@@ -19,7 +19,8 @@
 #                                # from the snapshot too; root; ~3 min)     -> real-node-side-by-side.md
 #   scripts/bench.sh day2        # changes to a running tenant under S3 load on the real node
 #                                # (an environment variable, an image, the root password, evictions,
-#                                # a certificate renewal): failed requests and objects lost per
+#                                # a certificate renewal, a rotation of the operator CA, an operator
+#                                # upgrade, a pool added): failed requests and objects lost per
 #                                # change (root; the real-node tier's `rollouts` test, ~12 min)
 #                                #                                                   -> day2.md
 #   scripts/bench.sh all [SNAPSHOT]

@@ -398,7 +398,7 @@ fn write_results(measured: &[Measured]) {
         list 64 KiB checksummed objects through its Service with minio-go's standard retries (3 \
         after the first attempt, exponential backoff with jitter, 0.2 s to 1 s); every acknowledged \
         object is read back after each change. Each change is measured from its start to every \
-        server on the new template and the Tenant Ready again, with 5 s of load before and after.\n\n\
+        server on the new template and the Tenant Ready again, with 5 s of load before and after         (the operator CA's rotation: from `rotate-ca` to every server serving a certificate of the         new CA, the load's client reading the tenant's ca.crt again when it changes).\n\n\
         | change | servers restarted | duration | requests | failed after retries | failed attempts before retries | longest failing stretch (after / before retries) | objects lost |\n\
         |---|---|---|---|---|---|---|---|\n",
         if std::env::var_os("CI").is_some() {
