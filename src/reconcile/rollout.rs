@@ -14,8 +14,10 @@
 //! - a server going away or starting is waited for;
 //! - a change of the root credentials restarts every server together: servers authenticate each
 //!   other with them, so servers of two values cannot form one cluster;
-//! - so does a pool added: its servers cannot join servers that do not know it, and a server
-//!   learns the pools only when it starts;
+//! - so does a pool added, once its servers run, and they restart with the others: they cannot
+//!   join servers that do not know it, and a server learns the pools only when it starts;
+//! - servers restarting together get a second to stop, not their drain: no server is left for
+//!   the drained requests to go to;
 //! - a restarted server that is not Ready must be waiting for peers with its configuration (its
 //!   log says so), or it is given [`STARTUP_ALLOWANCE_SECONDS`] before the rollout stops;
 //! - servers waiting for peers with their configuration get them: the next servers restart
@@ -145,12 +147,21 @@ pub async fn advance(
         restart_together(ctx, tenant, &outdated, &why).await?;
         return Ok(count.in_progress(why));
     }
-    if let Some(pool) = added_pool(tenant, &servers) {
+    if let Some((index, pool)) = added_pool(tenant, &servers) {
+        // The new pool's servers restart too: started before the others knew them, they were
+        // seen to take 30 s and more to form the larger cluster after the others restarted
+        // (the failing stretch of benches/results/day2.md); started together, every server
+        // forms it from a clean start.
+        let together: Vec<&Server> = outdated
+            .iter()
+            .copied()
+            .chain(servers.iter().filter(|s| s.pool == index))
+            .collect();
         let why = format!(
-            "pool {pool:?} was added: all {} servers of the other pools restart together with the new pools (a server learns the pools only when it starts, and the new pool's servers cannot join servers that do not know it)",
-            outdated.len()
+            "pool {pool:?} was added: all {} servers restart together, the new pool's with the others' (a server learns the pools only when it starts, and the new pool's servers cannot join servers that do not know it)",
+            together.len()
         );
-        restart_together(ctx, tenant, &outdated, &why).await?;
+        restart_together(ctx, tenant, &together, &why).await?;
         return Ok(count.in_progress(why));
     }
     let mut waiting_for_peers = Vec::new();
@@ -171,7 +182,7 @@ pub async fn advance(
 /// real node: they never do while the others run the previous pools, so restarting those one at
 /// a time behind the cluster's consent never starts). The S3 server's own procedure for an
 /// expansion restarts every server together, and so does this rollout.
-fn added_pool<'a>(tenant: &'a Tenant, servers: &[Server]) -> Option<&'a str> {
+fn added_pool<'a>(tenant: &'a Tenant, servers: &[Server]) -> Option<(usize, &'a str)> {
     tenant
         .spec
         .pools
@@ -181,7 +192,7 @@ fn added_pool<'a>(tenant: &'a Tenant, servers: &[Server]) -> Option<&'a str> {
             let mut of_pool = servers.iter().filter(|s| s.pool == *index).peekable();
             of_pool.peek().is_some() && of_pool.all(|s| s.updated && !s.pod.ready())
         })
-        .map(|(_, pool)| pool.name.as_str())
+        .map(|(index, pool)| (index, pool.name.as_str()))
 }
 
 /// What to wait for before any server restarts: one going away or starting, or a pod not made yet.
@@ -448,11 +459,29 @@ async fn cannot_spare(
 
 /// Deletes `pod` (the StatefulSet controller makes it again from the current template).
 async fn restart(ctx: &Context, tenant: &Tenant, pod: &CachedPod) -> Result<(), StepError> {
+    restart_within(ctx, tenant, pod, None).await
+}
+
+/// How long a server restarted with all the others gets to stop. Its drain before stopping (a
+/// few seconds, so the Service sends its requests to the others first) serves no one when every
+/// server goes at once: from the first deletion on, the Service has no server to send requests to,
+/// and each second of drain is a second more of outage. Requests in flight still get the server's
+/// own shutdown (SIGTERM, then 2 s).
+const TOGETHER_GRACE_SECONDS: u32 = 1;
+
+/// Deletes `pod`, with `grace` seconds to stop instead of its own when given.
+async fn restart_within(
+    ctx: &Context,
+    tenant: &Tenant,
+    pod: &CachedPod,
+    grace: Option<u32>,
+) -> Result<(), StepError> {
     let params = DeleteParams {
         preconditions: Some(Preconditions {
             uid: pod.metadata.uid.clone(),
             resource_version: None,
         }),
+        grace_period_seconds: grace,
         ..DeleteParams::default()
     };
     match Api::<Pod>::namespaced(ctx.client.clone(), tenant.namespace())
@@ -477,7 +506,7 @@ async fn restart_together(
     why: &str,
 ) -> Result<(), StepError> {
     for server in outdated {
-        restart(ctx, tenant, &server.pod).await?;
+        restart_within(ctx, tenant, &server.pod, Some(TOGETHER_GRACE_SECONDS)).await?;
     }
     report::publish(
         &ctx.events,
