@@ -172,12 +172,12 @@ pub fn fingerprint_of_pem(pem: &[u8]) -> Option<String> {
     use rustls::pki_types::pem::PemObject;
     let der = CertificateDer::pem_slice_iter(pem).next()?.ok()?;
     let digest = ring::digest::digest(&ring::digest::SHA256, der.as_ref());
-    Some(
-        digest.as_ref()[..8]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
-    )
+    Some(hex(&digest.as_ref()[..8]))
+}
+
+/// `bytes` in lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The names a webhook Service is reached by: `svc`, `svc.ns`, `svc.ns.svc`.

@@ -90,6 +90,8 @@ pub struct StoredCa {
     pub trust_mark: Option<String>,
     /// When the next rotation step is due, if one is planned (promote, forget).
     pub next_step_at: Option<SystemTime>,
+    /// The fingerprint of the CA that signs now (read once: every pass over a TLS tenant asks).
+    signer: String,
     seed: Vec<u8>,
 }
 
@@ -99,6 +101,7 @@ impl StoredCa {
         StoredCa {
             bundle_pem: ca.cert_pem().to_owned(),
             seed: ca.derivation_seed(),
+            signer: fingerprint(&ca),
             ca,
             trust_mark: None,
             next_step_at: None,
@@ -106,14 +109,18 @@ impl StoredCa {
     }
 
     /// The fingerprint of the CA that signs now.
-    pub fn signer(&self) -> String {
-        super::fingerprint_of_pem(self.ca.cert_pem().as_bytes()).unwrap_or_default()
+    pub fn signer(&self) -> &str {
+        &self.signer
     }
 
     /// A key for `purpose` that stays the same across rotations.
     pub fn derived_key(&self, purpose: &str) -> ring::hmac::Key {
         super::derived_key(&self.seed, purpose)
     }
+}
+
+fn fingerprint(ca: &Ca) -> String {
+    super::fingerprint_of_pem(ca.cert_pem().as_bytes()).unwrap_or_default()
 }
 
 /// The stored CA as this replica last read it: the reconciler signs tenants' certificates with
@@ -256,10 +263,6 @@ fn seed_of(ca: &CaPem) -> Result<Vec<u8>, CertError> {
     Ok(Ca::from_pem(&ca.cert, &ca.key, ca.not_after)?.derivation_seed())
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn unhex(text: &str) -> Option<Vec<u8>> {
     let text = text.trim();
     if !text.len().is_multiple_of(2) {
@@ -366,7 +369,7 @@ fn data(state: &CaState) -> BTreeMap<String, ByteString> {
         put(ROTATIONS_KEY, state.rotations.to_string());
     }
     if let Some(seed) = &state.seed {
-        put(SEED_KEY, hex(seed));
+        put(SEED_KEY, super::hex(seed));
     }
     data
 }
@@ -431,6 +434,7 @@ fn stored(state: &CaState, policy: &RotationPolicy) -> Result<StoredCa, StoreErr
     let newest = state.next.as_ref().map_or(current, |(n, _)| n);
     Ok(StoredCa {
         seed: state.seed.clone().unwrap_or_else(|| ca.derivation_seed()),
+        signer: fingerprint(&ca),
         ca: Arc::new(ca),
         bundle_pem: bundle(state),
         trust_mark: (state.rotations > 0)
@@ -480,10 +484,11 @@ pub async fn announce_now(
         let stored = stored(&before, &RotationPolicy::default())?;
         return Ok((stored, Announced::Already(since)));
     }
-    let announce = |state: &CaState, now, policy: &RotationPolicy| match state {
+    let announce = |state: &CaState, _: SystemTime, _: &RotationPolicy| match state {
         CaState { current: None, .. } => Step::Create,
         CaState { next: None, .. } => Step::Announce,
-        _ => plan(state, now, policy),
+        // Announced meanwhile by someone else: that rotation goes on, on the operators' schedule.
+        _ => Step::Keep,
     };
     let mut stored = update(
         client.clone(),

@@ -184,9 +184,7 @@ async fn run_async(args: &RunArgs) -> Result<(), RunError> {
     // Every replica serves the webhooks; only the holder of the Lease reconciles. Tenants' TLS
     // certificates are signed by the operator CA as this replica last read it.
     let reconciler = (!args.no_reconcile).then(|| {
-        let mut settings =
-            Settings::new(defaults.clone(), ca.current().ca.clone(), args.ready_when);
-        settings.ca = ca;
+        let mut settings = Settings::following(defaults.clone(), ca, args.ready_when);
         settings.namespaces = args.watch_namespaces.clone();
         settings.concurrency = args.max_concurrent_reconciles;
         settings.tenant_certificate_lifetime = args.tenant_certificate_lifetime;

@@ -332,9 +332,9 @@ pub mod slim {
         }
     }
 
-    /// Metadata (with the CA that signed a TLS Secret), the CA certificate the health check trusts
-    /// and the certificate whose expiry the renewal follows: never a private key or a credential, which the operator writes but does
-    /// not need to hold.
+    /// Metadata (with the CA that signed a TLS Secret), the CA certificate the health check
+    /// trusts and the certificate whose expiry the renewal follows: never a private key or a
+    /// credential, which the operator writes but does not need to hold.
     pub fn own_secret(secret: &mut Secret) {
         keep_annotations(
             &mut secret.metadata,

@@ -74,11 +74,7 @@ const ANNOTATION_KEY_PURPOSE: &str = "pod template annotations";
 /// holds credentials, so it is keyed (HMAC-SHA256) with a key derived from the operator CA's. It is
 /// the same in every operator version, so an upgrade of the operator changes no pod template.
 fn sealed_hash(key: &ring::hmac::Key, text: &str) -> String {
-    let tag = ring::hmac::sign(key, text.as_bytes());
-    tag.as_ref()[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::certs::hex(&ring::hmac::sign(key, text.as_bytes()).as_ref()[..8])
 }
 
 pub async fn apply_configuration(ctx: &Context, tenant: &Tenant) -> Result<Configured, Stop> {
@@ -297,15 +293,17 @@ async fn ensure_tls(ctx: &Context, tenant: &Tenant) -> Result<(usize, Option<Dur
     {
         return Ok((0, None));
     }
-    let servers_trust = ctx
-        .caches
-        .pods_of(tenant)
-        .iter()
-        .all(|pod| pod.annotation(desired::TRUSTED_CA_ANNOTATION) == Some(signer.as_str()));
+    // The pods are asked only when the signer changed, the one case the answer decides.
+    let servers_trust = seen.signer.as_deref() == Some(signer)
+        || ctx
+            .caches
+            .pods_of(tenant)
+            .iter()
+            .all(|pod| pod.annotation(desired::TRUSTED_CA_ANNOTATION) == Some(signer));
     let reason = match tls_action(
         &seen,
         &ca.bundle_pem,
-        &signer,
+        signer,
         servers_trust,
         lifetime,
         SystemTime::now(),
@@ -416,7 +414,7 @@ fn tls_secret(
     let mut metadata = owned_meta(tenant, tls_secret_name(tenant));
     metadata.annotations = Some(BTreeMap::from([(
         SIGNED_BY_ANNOTATION.to_owned(),
-        ca.signer(),
+        ca.signer().to_owned(),
     )]));
     let secret = Secret {
         metadata,

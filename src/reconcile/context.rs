@@ -49,10 +49,16 @@ pub struct Settings {
 pub const DEFAULT_CONCURRENCY: u16 = 16;
 
 impl Settings {
+    /// Settings with a CA that is never rotated.
     pub fn new(defaults: DefaultsConfig, ca: Arc<Ca>, ready_when: ReadyWhen) -> Settings {
+        Settings::following(defaults, SharedCa::fixed(StoredCa::single(ca)), ready_when)
+    }
+
+    /// Settings that follow the CA as `ca` changes.
+    pub fn following(defaults: DefaultsConfig, ca: SharedCa, ready_when: ReadyWhen) -> Settings {
         Settings {
             defaults,
-            ca: SharedCa::fixed(StoredCa::single(ca)),
+            ca,
             ready_when,
             namespaces: Vec::new(),
             concurrency: DEFAULT_CONCURRENCY,

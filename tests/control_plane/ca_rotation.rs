@@ -87,16 +87,15 @@ async fn a_tls_tenant_trusts_a_rotated_ca_before_it_is_signed_by_it() {
     // The operator's CA Secret lives in a namespace of its own, as in a cluster.
     let ca_ns = cp.create_namespace("rotation-ca").await.unwrap();
     let first = store::ensure_ca(admin.clone(), &ca_ns).await.unwrap();
-    let first_signer = first.signer();
+    let first_signer = first.signer().to_owned();
     let (send, shared) = SharedCa::channel(Arc::new(first));
 
     let watched = ns.clone();
     let operator = admin.clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let controller = tokio::spawn(async move {
-        let ca = shared.current().ca.clone();
-        let mut settings = Settings::new(DefaultsConfig::default(), ca, ReadyWhen::PodsReady);
-        settings.ca = shared;
+        let mut settings =
+            Settings::following(DefaultsConfig::default(), shared, ReadyWhen::PodsReady);
         settings.namespaces = vec![watched];
         hanzo_s3_operator::reconcile::run(operator, settings, async move {
             let _ = stopped.await;

@@ -236,7 +236,6 @@ async fn start_operator(client: &kube::Client, args: &DevArgs) -> Result<Running
         ReadyWhen::PodsReady
     };
     let ca_pem = stored.ca.cert_pem().to_owned();
-    let ca = stored.ca.clone();
     let operator = Operator {
         client: Some(client.clone()),
         defaults: defaults.clone(),
@@ -246,8 +245,7 @@ async fn start_operator(client: &kube::Client, args: &DevArgs) -> Result<Running
         reconciler: Some(Reconciler {
             settings: Settings {
                 tenant_certificate_lifetime: args.tenant_certificate_lifetime,
-                ca: store::SharedCa::fixed(stored),
-                ..Settings::new(defaults, ca, ready_when)
+                ..Settings::following(defaults, store::SharedCa::fixed(stored), ready_when)
             },
             lease: None,
         }),
