@@ -135,6 +135,8 @@ run_one() {
       echo "==> cargo bench --bench real_node_side_by_side"
       cargo bench --bench real_node_side_by_side ;;
     day2)
+      # The node's images follow their sources (the S3 server's entrypoint among them).
+      crates/local-cluster/build-node.sh >/dev/null
       echo "==> HANZO_DAY2_RESULTS=${out_dir}/day2.md cargo test --test real_node rollouts"
       HANZO_DAY2_RESULTS="$(cd "${out_dir}" && pwd)/day2.md" cargo test --test real_node rollouts -- --nocapture
       cat "${out_dir}/day2.md" ;;

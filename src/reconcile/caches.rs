@@ -306,14 +306,26 @@ pub mod slim {
         metadata(object.meta_mut());
     }
 
-    /// A server's pod: its metadata without annotations but the hash of the root credentials its
-    /// servers started with (a rollout restarts them together when it changes) and the CA it
-    /// started trusting (a tenant's certificate moves to a new CA only once every server does).
+    /// A server's pod: its metadata without annotations but those the rollout reads: the hashes
+    /// of its template and of the configuration and root credentials its server started with
+    /// (what changed decides how the server restarts), the steps of a restart in place, and the
+    /// CA it started trusting (a tenant's certificate moves to a new CA only once every server
+    /// does).
     pub fn pod(pod: &mut super::CachedPod) {
-        use crate::reconcile::desired::{CREDENTIALS_HASH_ANNOTATION, TRUSTED_CA_ANNOTATION};
+        use crate::reconcile::desired::{
+            CONFIG_HASH_ANNOTATION, CONFIGURED_AT_ANNOTATION, CREDENTIALS_HASH_ANNOTATION,
+            RESTARTED_FOR_ANNOTATION, TEMPLATE_HASH_ANNOTATION, TRUSTED_CA_ANNOTATION,
+        };
         keep_annotations(
             &mut pod.metadata,
-            &[CREDENTIALS_HASH_ANNOTATION, TRUSTED_CA_ANNOTATION],
+            &[
+                CONFIG_HASH_ANNOTATION,
+                CREDENTIALS_HASH_ANNOTATION,
+                TEMPLATE_HASH_ANNOTATION,
+                TRUSTED_CA_ANNOTATION,
+                CONFIGURED_AT_ANNOTATION,
+                RESTARTED_FOR_ANNOTATION,
+            ],
         );
     }
 
@@ -630,9 +642,9 @@ mod tests {
         slim::pod(&mut pod);
         assert_eq!(
             serde_json::to_value(&pod).unwrap(),
-            json!({"metadata": {"name": "t-p0-0", "annotations": {"hanzo.ai/root-credentials-hash": "h"}},
+            json!({"metadata": {"name": "t-p0-0", "annotations": {"hanzo.ai/root-credentials-hash": "h", "hanzo.ai/configuration-hash": "c"}},
                 "status": {"podIP": "10.0.0.9"}}),
-            "the rollout compares the credentials a server started with"
+            "the rollout compares the configuration and credentials a server started with, and nothing else"
         );
 
         let mut secret: Secret = serde_json::from_value(json!({"metadata": {"name": "t-tls"},

@@ -80,15 +80,23 @@ fn sealed_hash(key: &ring::hmac::Key, text: &str) -> String {
 pub async fn apply_configuration(ctx: &Context, tenant: &Tenant) -> Result<Configured, Stop> {
     let entries = user_configuration(ctx, tenant).await?;
     let (admin, ldap) = admin_of(&entries);
-    let text = desired::render_config_env(&entries);
+    // The operator's variables first: the user's entries win, as they did over the container's
+    // environment (the file is read after it).
+    let operator = desired::configured_env(tenant, &ctx.settings.defaults.cluster_domain);
+    let mut text = desired::render_config_file(&operator, &entries);
     let ca = ctx.settings.ca.current();
     let key = ca.derived_key(ANNOTATION_KEY_PURPOSE);
+    let config_hash = sealed_hash(&key, &text);
+    text.push_str(&desired::render_config_env(&[(
+        desired::CONFIGURATION_MARK.to_owned(),
+        config_hash.clone(),
+    )]));
     let credentials = admin
         .as_ref()
         .map(|c| format!("{}\n{}", c.access_key, c.secret_key))
         .unwrap_or_default();
     let rendered = desired::Rendered {
-        config_hash: sealed_hash(&key, &text),
+        config_hash,
         credentials_hash: sealed_hash(&key, &credentials),
         erasure: ServerSettings::of_env(&tenant.spec.env).with_configuration(&entries),
         trust_mark: ca
@@ -141,7 +149,7 @@ async fn user_configuration(ctx: &Context, tenant: &Tenant) -> Result<Vec<(Strin
         .and_then(|d| d.get("config.env"))
         .map(|b| String::from_utf8_lossy(&b.0).into_owned())
         .unwrap_or_default();
-    let entries = desired::parse_config_env(&config_env);
+    let entries = desired::user_entries(&config_env);
     // Before anything is written: rendered, such a configuration would stop every server.
     let layout = erasure::validate_with_configuration(tenant, &entries);
     if !layout.is_empty() {

@@ -35,6 +35,19 @@ pub const CONFIG_DIR: &str = "/tmp/minio";
 pub const CONFIG_FILE: &str = "/tmp/minio/config.env";
 /// Pod-template annotation: a hash of the rendered configuration, so a credentials change rolls pods.
 pub const CONFIG_HASH_ANNOTATION: &str = "hanzo.ai/configuration-hash";
+/// The last entry of the rendered `config.env`: the hash of the rest of it, which the server shows
+/// among its variables (the admin API's server info, as `MINIO_OPERATOR_CONFIGURATION` on the
+/// MinIO image) and so tells which configuration it read when it last started.
+pub const CONFIGURATION_MARK: &str = "S3_OPERATOR_CONFIGURATION";
+/// Pod-template annotation: a hash of the template without the configuration's hashes. Pods with
+/// the current one need only their configuration file re-read (reconcile/rollout.rs).
+pub const TEMPLATE_HASH_ANNOTATION: &str = "hanzo.ai/template-hash";
+/// On a pod restarted in place (reconcile/in_place.rs): when it was given the new configuration
+/// (Unix seconds).
+pub const CONFIGURED_AT_ANNOTATION: &str = "hanzo.ai/configured-at";
+/// On a pod restarted in place: the configuration its server was asked to restart with, and when
+/// (`<hash>@<Unix seconds>`).
+pub const RESTARTED_FOR_ANNOTATION: &str = "hanzo.ai/restarted-for";
 /// Pod-template annotation: a hash of the root credentials alone. Servers authenticate each other
 /// with them, so servers of two values cannot form one cluster: when it changes, every server
 /// restarts together instead of one at a time.
@@ -258,22 +271,41 @@ fn env(name: &str, value: String) -> EnvVar {
     }
 }
 
-/// The server's environment: what the operator computes, then `spec.env`, which wins.
-pub fn server_env(tenant: &Tenant, cluster_domain: &str) -> Vec<EnvVar> {
+/// The server container's environment: where its configuration file is, and the entries of
+/// `spec.env` that take their value from elsewhere (a Secret, a field), which only the kubelet can
+/// resolve. Every other variable is in the file ([`configured_env`]).
+pub fn server_env(tenant: &Tenant) -> Vec<EnvVar> {
+    let mut vars = vec![env("S3_CONFIG_ENV_FILE", CONFIG_FILE.to_owned())];
+    vars.extend(
+        tenant
+            .spec
+            .env
+            .iter()
+            .filter(|e| e.value_from.is_some())
+            .cloned(),
+    );
+    vars
+}
+
+/// The variables the operator puts in `config.env` before the user's entries: what it computes
+/// (`S3_ARGS`, the server URL, the domains), then the values of `spec.env`, which win. In the file
+/// and not in the pod template, so that a change of them (a pool added, a variable changed)
+/// restarts the servers in place, together (reconcile/rollout.rs): a pod template change would
+/// replace the pods, and the servers compare these variables with their peers before they join.
+pub fn configured_env(tenant: &Tenant, cluster_domain: &str) -> Vec<(String, String)> {
     let ns = tenant.namespace();
     let scheme = if tenant.tls() { "https" } else { "http" };
     let mut computed = vec![
-        env("S3_ARGS", server_endpoints(tenant, cluster_domain)),
-        env("S3_CONFIG_ENV_FILE", CONFIG_FILE.to_owned()),
-        env(
+        ("S3_ARGS", server_endpoints(tenant, cluster_domain)),
+        (
             "S3_SERVER_URL",
             format!(
                 "{scheme}://{S3_SERVICE_NAME}.{ns}.svc.{cluster_domain}:{}",
                 if tenant.tls() { 443 } else { 80 }
             ),
         ),
-        env("S3_PROMETHEUS_JOB_ID", "minio-job".to_owned()),
-        env("S3_UPDATE", "off".to_owned()),
+        ("S3_PROMETHEUS_JOB_ID", "minio-job".to_owned()),
+        ("S3_UPDATE", "off".to_owned()),
     ];
     let features = tenant.spec.features.as_ref();
     let domains = features.and_then(|f| f.domains.as_ref());
@@ -282,17 +314,25 @@ pub fn server_env(tenant: &Tenant, cluster_domain: &str) -> Vec<EnvVar> {
         s3_domains.push(format!("{ns}.svc.{cluster_domain}"));
     }
     if !s3_domains.is_empty() {
-        computed.push(env("S3_DOMAIN", s3_domains.join(",")));
+        computed.push(("S3_DOMAIN", s3_domains.join(",")));
     }
     if let Some(console) = domains
         .and_then(|d| d.console.clone())
         .filter(|c| !c.is_empty())
     {
-        computed.push(env("S3_BROWSER_REDIRECT_URL", console));
+        computed.push(("S3_BROWSER_REDIRECT_URL", console));
     }
-    computed.retain(|c| !tenant.spec.env.iter().any(|u| u.name == c.name));
-    computed.extend(tenant.spec.env.iter().cloned());
+    let user = &tenant.spec.env;
     computed
+        .into_iter()
+        .filter(|(name, _)| !user.iter().any(|u| u.name == *name))
+        .map(|(name, value)| (name.to_owned(), value))
+        .chain(
+            user.iter()
+                .filter(|e| e.value_from.is_none())
+                .map(|e| (e.name.clone(), e.value.clone().unwrap_or_default())),
+        )
+        .collect()
 }
 
 pub fn server_args(tenant: &Tenant) -> Vec<String> {
@@ -438,12 +478,7 @@ fn pod_volumes(tenant: &Tenant) -> Vec<Volume> {
 }
 
 /// The StatefulSet of one pool, whose pods carry the hashes of what was `rendered` for them.
-pub fn pool_statefulset(
-    tenant: &Tenant,
-    pool: &Pool,
-    cluster_domain: &str,
-    rendered: &Rendered,
-) -> StatefulSet {
+pub fn pool_statefulset(tenant: &Tenant, pool: &Pool, rendered: &Rendered) -> StatefulSet {
     let spec = &tenant.spec;
     let (pod_labels, pod_annotations) = pod_metadata(tenant, pool, rendered);
     let mut selector = tenant_pod_labels(tenant);
@@ -452,7 +487,7 @@ pub fn pool_statefulset(
     sts_labels.insert(POOL_LABEL.to_owned(), pool.name.clone());
     sts_labels.insert(TENANT_LABEL.to_owned(), tenant.name().to_owned());
 
-    let server = server_container(tenant, pool, cluster_domain);
+    let server = server_container(tenant, pool);
     let mut containers = vec![server];
     if let Some(side) = &spec.side_cars {
         containers.extend(side.containers.iter().cloned());
@@ -486,37 +521,47 @@ pub fn pool_statefulset(
                     when_scaled: Some("Retain".to_owned()),
                 },
             ),
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta {
-                    labels: Some(pod_labels),
-                    annotations: Some(pod_annotations),
-                    ..ObjectMeta::default()
-                }),
-                spec: Some(PodSpec {
-                    containers,
-                    init_containers: Some(spec.init_containers.clone()).filter(|c| !c.is_empty()),
-                    volumes: Some(pod_volumes(tenant)),
-                    service_account_name: spec.service_account_name.clone(),
-                    scheduler_name: tenant
-                        .scheduler
-                        .as_ref()
-                        .map(|s| s.name.clone())
-                        .filter(|n| !n.is_empty()),
-                    priority_class_name: spec.priority_class_name.clone().filter(|p| !p.is_empty()),
-                    image_pull_secrets,
-                    affinity: pool.affinity.clone(),
-                    node_selector: Some(pool.node_selector.clone()).filter(|n| !n.is_empty()),
-                    tolerations: Some(pool.tolerations.clone()).filter(|t| !t.is_empty()),
-                    topology_spread_constraints: Some(pool.topology_spread_constraints.clone())
-                        .filter(|t| !t.is_empty()),
-                    security_context: Some(pod_security_context(pool)),
-                    runtime_class_name: pool.runtime_class_name.clone().filter(|r| !r.is_empty()),
-                    termination_grace_period_seconds: pool.termination_grace_period_seconds,
-                    // The servers never call the Kubernetes API: no token in their pods.
-                    automount_service_account_token: Some(false),
-                    ..PodSpec::default()
-                }),
-            },
+            template: with_hashes(
+                PodTemplateSpec {
+                    metadata: Some(ObjectMeta {
+                        labels: Some(pod_labels),
+                        annotations: Some(pod_annotations),
+                        ..ObjectMeta::default()
+                    }),
+                    spec: Some(PodSpec {
+                        containers,
+                        init_containers: Some(spec.init_containers.clone())
+                            .filter(|c| !c.is_empty()),
+                        volumes: Some(pod_volumes(tenant)),
+                        service_account_name: spec.service_account_name.clone(),
+                        scheduler_name: tenant
+                            .scheduler
+                            .as_ref()
+                            .map(|s| s.name.clone())
+                            .filter(|n| !n.is_empty()),
+                        priority_class_name: spec
+                            .priority_class_name
+                            .clone()
+                            .filter(|p| !p.is_empty()),
+                        image_pull_secrets,
+                        affinity: pool.affinity.clone(),
+                        node_selector: Some(pool.node_selector.clone()).filter(|n| !n.is_empty()),
+                        tolerations: Some(pool.tolerations.clone()).filter(|t| !t.is_empty()),
+                        topology_spread_constraints: Some(pool.topology_spread_constraints.clone())
+                            .filter(|t| !t.is_empty()),
+                        security_context: Some(pod_security_context(pool)),
+                        runtime_class_name: pool
+                            .runtime_class_name
+                            .clone()
+                            .filter(|r| !r.is_empty()),
+                        termination_grace_period_seconds: pool.termination_grace_period_seconds,
+                        // The servers never call the Kubernetes API: no token in their pods.
+                        automount_service_account_token: Some(false),
+                        ..PodSpec::default()
+                    }),
+                },
+                rendered,
+            ),
             volume_claim_templates: Some(claims).filter(|c| !c.is_empty()),
             // The reconciler replaces the servers itself, one at a time behind the S3 health
             // (reconcile/rollout.rs): the StatefulSet controller's rolling update moves on once a
@@ -533,7 +578,8 @@ pub fn pool_statefulset(
 }
 
 /// The labels and annotations of a pool's pods: the user's (`poolsMetadata`, the pool's), the
-/// operator's labels that select them, and the hashes of what was rendered for them.
+/// operator's labels that select them, and the CA the servers trust. The hashes of the
+/// configuration come after the template's own ([`with_hashes`]).
 fn pod_metadata(
     tenant: &Tenant,
     pool: &Pool,
@@ -546,6 +592,29 @@ fn pod_metadata(
     labels.insert(POOL_LABEL.to_owned(), pool.name.clone());
     let mut annotations = shared.map(|m| m.annotations.clone()).unwrap_or_default();
     annotations.extend(pool.annotations.clone());
+    if let Some(mark) = &rendered.trust_mark {
+        annotations.insert(TRUSTED_CA_ANNOTATION.to_owned(), mark.clone());
+    }
+    (labels, annotations)
+}
+
+/// `template` with its annotations of what it is: [`TEMPLATE_HASH_ANNOTATION`], a hash of
+/// everything in it but the configuration, then the hashes of the configuration and of the root
+/// credentials. A pod whose template hash is the current one differs from the current template in
+/// its configuration alone, which its server reads from a file: the rollout restarts such servers
+/// in place instead of replacing their pods.
+fn with_hashes(mut template: PodTemplateSpec, rendered: &Rendered) -> PodTemplateSpec {
+    let serialized = serde_json::to_vec(&template).unwrap_or_default();
+    let digest = ring::digest::digest(&ring::digest::SHA256, &serialized);
+    let annotations = template
+        .metadata
+        .get_or_insert_with(ObjectMeta::default)
+        .annotations
+        .get_or_insert_with(BTreeMap::new);
+    annotations.insert(
+        TEMPLATE_HASH_ANNOTATION.to_owned(),
+        crate::certs::hex(&digest.as_ref()[..8]),
+    );
     annotations.insert(
         CONFIG_HASH_ANNOTATION.to_owned(),
         rendered.config_hash.clone(),
@@ -554,15 +623,12 @@ fn pod_metadata(
         CREDENTIALS_HASH_ANNOTATION.to_owned(),
         rendered.credentials_hash.clone(),
     );
-    if let Some(mark) = &rendered.trust_mark {
-        annotations.insert(TRUSTED_CA_ANNOTATION.to_owned(), mark.clone());
-    }
-    (labels, annotations)
+    template
 }
 
 /// The server's container: its arguments, environment, ports, volumes, and the checks that say it
 /// started and serves.
-fn server_container(tenant: &Tenant, pool: &Pool, cluster_domain: &str) -> Container {
+fn server_container(tenant: &Tenant, pool: &Pool) -> Container {
     let spec = &tenant.spec;
     let console = if tenant.tls() {
         CONSOLE_TLS_PORT
@@ -593,7 +659,7 @@ fn server_container(tenant: &Tenant, pool: &Pool, cluster_domain: &str) -> Conta
         image: spec.image.clone(),
         image_pull_policy: spec.image_pull_policy.clone(),
         args: Some(server_args(tenant)),
-        env: Some(server_env(tenant, cluster_domain)),
+        env: Some(server_env(tenant)),
         ports: Some(ports),
         volume_mounts: Some(volume_mounts(tenant, pool)),
         resources: pool.resources.clone(),
@@ -663,7 +729,7 @@ fn drain_before_stop() -> Lifecycle {
     }
 }
 
-pub fn desired(tenant: &Tenant, cluster_domain: &str, rendered: &Rendered) -> DesiredObjects {
+pub fn desired(tenant: &Tenant, rendered: &Rendered) -> DesiredObjects {
     DesiredObjects {
         services: services(tenant),
         service_account: service_account(tenant),
@@ -671,7 +737,7 @@ pub fn desired(tenant: &Tenant, cluster_domain: &str, rendered: &Rendered) -> De
             .spec
             .pools
             .iter()
-            .map(|p| pool_statefulset(tenant, p, cluster_domain, rendered))
+            .map(|p| pool_statefulset(tenant, p, rendered))
             .collect(),
         disruption_budgets: disruption_budgets(tenant, &rendered.erasure),
     }
@@ -731,6 +797,31 @@ pub fn parse_config_env(text: &str) -> Vec<(String, String)> {
             };
             Some((key.trim().to_owned(), unquoted.to_owned()))
         })
+        .collect()
+}
+
+/// The line of the rendered `config.env` after which the configuration Secret's entries come
+/// (they win over the operator's above it: the file is read in order). Read back, only what
+/// follows it is the user's: users often name their configuration Secret `<tenant>-configuration`,
+/// the name the operator renders it under, and the operator's entries must not come back as theirs.
+pub const USER_SECTION: &str = "# The configuration Secret's entries (they win over those above):";
+
+/// The `config.env` the operator renders: its own variables (`operator`), then the user's.
+pub fn render_config_file(operator: &[(String, String)], user: &[(String, String)]) -> String {
+    format!(
+        "# Rendered by hanzo-s3-operator from the Tenant (spec.env, the pools, the domains):\n{}{USER_SECTION}\n{}",
+        render_config_env(operator),
+        render_config_env(user)
+    )
+}
+
+/// The user's entries of a configuration Secret's `config.env`: all of it, or when the operator
+/// rendered it (the same Secret), what follows [`USER_SECTION`], without [`CONFIGURATION_MARK`].
+pub fn user_entries(text: &str) -> Vec<(String, String)> {
+    let user = text.split_once(USER_SECTION).map_or(text, |(_, user)| user);
+    parse_config_env(user)
+        .into_iter()
+        .filter(|(k, _)| k != CONFIGURATION_MARK)
         .collect()
 }
 

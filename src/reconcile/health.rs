@@ -142,7 +142,12 @@ async fn ask_s3(
             return Ok(unhealthy(observed, why));
         }
         Err(error) => log_admin_error(tenant, "list buckets", &error),
-        Ok(()) => {}
+        // The credentials the servers accept: after a rotation, the restart that gives them the
+        // new ones is asked with these (reconcile/in_place.rs).
+        Ok(()) => ctx.memory.remember_admin(
+            tenant.metadata.uid.as_deref().unwrap_or_default(),
+            client.credentials(),
+        ),
     }
     match client.storage_info().await {
         Ok(info) => observed.storage = Some(storage_of(&info, health.write_quorum)),

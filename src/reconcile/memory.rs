@@ -1,7 +1,9 @@
 //! What the controller remembers of each Tenant between passes, by uid: its consecutive failures
 //! (the retry backoff), since when its cluster has been forming (how soon to look again), the last
 //! status it wrote (so a pass that runs before the watch brings that write back does not write it
-//! again), and the users and buckets provisioned (so a healthy Tenant costs its server nothing).
+//! again), the users and buckets provisioned (so a healthy Tenant costs its server nothing), and
+//! the root credentials its servers last accepted (a restart after their rotation is asked with
+//! them).
 //! Forgotten when the Tenant's watch reports it deleted, so the memory is bounded by the
 //! Tenants that exist, not by every Tenant ever created.
 
@@ -10,6 +12,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::time::Instant;
+
+use crate::s3admin::Credentials;
 
 #[derive(Default)]
 pub struct TenantMemory(Mutex<HashMap<String, Remembered>>);
@@ -21,11 +25,15 @@ struct Remembered {
     /// The resourceVersion the last status write was made on top of, and a hash of that status.
     status_written: Option<(String, u64)>,
     provisioned: ProvisionedRecord,
+    /// The root credentials the servers last accepted: after a rotation, the servers take the
+    /// new ones only once they restart, which the rollout asks them with these.
+    admin: Option<Credentials>,
 }
 
 impl Remembered {
     fn is_empty(&self) -> bool {
-        self.failures == 0
+        self.admin.is_none()
+            && self.failures == 0
             && self.forming_since.is_none()
             && self.status_written.is_none()
             && self.provisioned.is_empty()
@@ -120,6 +128,18 @@ impl TenantMemory {
 
     pub fn remember_provisioned(&self, uid: &str, record: ProvisionedRecord) {
         self.with(uid, |r| r.provisioned = record);
+    }
+
+    pub fn remember_admin(&self, uid: &str, credentials: &Credentials) {
+        self.with(uid, |r| r.admin = Some(credentials.clone()));
+    }
+
+    /// The root credentials the servers last accepted, if any were seen.
+    pub fn admin(&self, uid: &str) -> Option<Credentials> {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|map| map.get(uid).and_then(|r| r.admin.clone()))
     }
 
     pub fn forget(&self, uid: &str) {

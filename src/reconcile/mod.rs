@@ -5,7 +5,8 @@
 //! which runs the phases in order, each in a file of its own: `guard` (valid, first in its
 //! namespace), `configuration` (credentials and TLS Secrets), `workloads` (ServiceAccount, Services,
 //! StatefulSets, disruption budgets), `rollout` (servers on an older template replaced, one at a
-//! time behind the S3 health), `health` (servers ready, the S3 cluster's own answer, drives and usage),
+//! time behind the S3 health, or restarted together in place by `in_place` when only their
+//! configuration file changed), `health` (servers ready, the S3 cluster's own answer, drives and usage),
 //! `provisioning` (users and buckets, once healthy), `decommission` (a pool asked to retire). The
 //! phases share `context` (settings, client, caches, memory) and end in `outcome`s; what they saw is
 //! `observed`, what the status says of it is decided in `status` (pure) and written by `report`.
@@ -22,6 +23,7 @@ pub mod desired;
 pub mod events;
 pub mod guard;
 pub mod health;
+pub mod in_place;
 pub mod leader;
 pub mod memory;
 pub mod observed;
@@ -30,6 +32,7 @@ pub mod pass;
 pub mod provisioning;
 pub mod report;
 pub mod rollout;
+pub mod servers;
 pub mod status;
 pub mod workloads;
 

@@ -121,7 +121,7 @@ async fn phases(ctx: &Context, stored: &Tenant, tenant: &Tenant) -> Result<Done,
         let note = format!("{writes} object(s) created or updated");
         report::publish(&ctx.events, stored, EventType::Normal, "Applied", note).await;
     }
-    let rollout = rollout::advance(ctx, tenant, &configured.rendered).await?;
+    let rollout = rollout::advance(ctx, tenant, &configured).await?;
     let (mut observed, admin) = health::observe(ctx, tenant, configured.admin.as_ref()).await?;
     let Some(admin) = admin else {
         return Ok(Done {

@@ -31,19 +31,24 @@
 //! benches/results/day2.md.
 
 use std::cmp::Reverse;
-use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, LogParams, Preconditions};
+use kube::api::{Api, LogParams};
 
 use super::caches::CachedPod;
+use super::configuration::Configured;
 use super::context::{Context, ReadyWhen};
-use super::desired::{CREDENTIALS_HASH_ANNOTATION, Rendered, STARTUP_ALLOWANCE_SECONDS};
+use super::desired::{
+    self, CONFIG_HASH_ANNOTATION, CREDENTIALS_HASH_ANNOTATION, Rendered, STARTUP_ALLOWANCE_SECONDS,
+    TEMPLATE_HASH_ANNOTATION,
+};
 use super::events::EventType;
 use super::health;
+use super::in_place;
 use super::observed::Rollout;
-use super::outcome::{AtStep, Step, StepError};
+use super::outcome::StepError;
 use super::report;
+use super::servers::{Count, Server, restart_together, restart_within};
 use crate::api::names::{POOL_LABEL, SERVER_CONTAINER_NAME, pool_statefulset_name};
 use crate::api::tenant::Tenant;
 use crate::s3admin::{AdminClient, Credentials};
@@ -62,52 +67,20 @@ const FAILED_TO_START: &[&str] = &[
 /// What the S3 server logs while it waits for peers that run what it runs.
 const WAITING_FOR_PEERS: &[&str] = &["with valid configuration", "mismatching configuration"];
 
-/// A server's pod, with what the rollout needs to know of it.
-struct Server {
-    pod: Arc<CachedPod>,
-    pool: usize,
-    ordinal: i32,
-    updated: bool,
-}
-
-/// How far a rollout got: what every step reports with.
-#[derive(Clone, Copy)]
-struct Count {
-    updated: usize,
-    servers: usize,
-}
-
-impl Count {
-    fn in_progress(self, step: String) -> Rollout {
-        Rollout::InProgress {
-            updated: self.updated,
-            servers: self.servers,
-            step,
-        }
-    }
-
-    fn stopped(self, server: String, why: String) -> Rollout {
-        Rollout::Stopped {
-            updated: self.updated,
-            servers: self.servers,
-            server,
-            why,
-        }
-    }
-}
-
 pub async fn advance(
     ctx: &Context,
     tenant: &Tenant,
-    rendered: &Rendered,
+    configured: &Configured,
 ) -> Result<Rollout, StepError> {
+    let rendered = &configured.rendered;
+    let admin = configured.admin.as_ref();
     let servers_wanted: usize = tenant
         .spec
         .pools
         .iter()
         .map(|p| usize::try_from(p.servers).unwrap_or(0))
         .sum();
-    let Some(servers) = classify(ctx, tenant) else {
+    let Some(servers) = classify(ctx, tenant, rendered) else {
         let none = Count {
             updated: 0,
             servers: servers_wanted,
@@ -135,11 +108,21 @@ pub async fn advance(
     }
     // A pod without the annotation predates it (an older operator made it): nothing says its
     // credentials differ, and restarting every server would be the costlier mistake.
+    // Servers that differ in their configuration file alone restart in place, together.
+    let in_place = ctx.settings.ready_when == ReadyWhen::S3Healthy && in_place::possible(&outdated);
+    let in_place_started = in_place
+        && outdated
+            .iter()
+            .any(|s| s.pod.annotation(CONFIG_HASH_ANNOTATION) == Some(&rendered.config_hash));
     if outdated.iter().any(|s| {
         s.pod
             .annotation(CREDENTIALS_HASH_ANNOTATION)
             .is_some_and(|h| h != rendered.credentials_hash)
-    }) {
+    }) || (in_place_started && added_pool(tenant, &servers).is_none())
+    {
+        if in_place {
+            return in_place::step(ctx, tenant, rendered, admin, count, &outdated, &[]).await;
+        }
         let why = format!(
             "the root credentials changed: all {} servers on the previous template restart together (servers authenticate each other with them, so two values cannot form one cluster)",
             outdated.len()
@@ -148,6 +131,10 @@ pub async fn advance(
         return Ok(count.in_progress(why));
     }
     if let Some((index, pool)) = added_pool(tenant, &servers) {
+        if in_place {
+            let new_pool: Vec<&Server> = servers.iter().filter(|s| s.pool == index).collect();
+            return in_place::step(ctx, tenant, rendered, admin, count, &outdated, &new_pool).await;
+        }
         // The new pool's servers restart too: started before the others knew them, they were
         // seen to take 30 s and more to form the larger cluster after the others restarted
         // (the failing stretch of benches/results/day2.md); started together, every server
@@ -173,6 +160,11 @@ pub async fn advance(
                 return Ok(count.stopped(joining.pod.name().to_owned(), why));
             }
         }
+    }
+    // The first restarted server (the canary) got as far as comparing its configuration with
+    // its peers': the others take it in place.
+    if in_place && !waiting_for_peers.is_empty() {
+        return in_place::step(ctx, tenant, rendered, admin, count, &outdated, &[]).await;
     }
     restart_next(ctx, tenant, count, &outdated, &waiting_for_peers).await
 }
@@ -266,7 +258,7 @@ async fn restart_next(
 
 /// The tenant's server pods, each marked with whether it runs its pool's current template; `None`
 /// while a StatefulSet controller has not taken its pool's template yet.
-fn classify(ctx: &Context, tenant: &Tenant) -> Option<Vec<Server>> {
+fn classify(ctx: &Context, tenant: &Tenant, rendered: &Rendered) -> Option<Vec<Server>> {
     let ns = tenant.namespace();
     let mut revisions = Vec::new();
     for pool in &tenant.spec.pools {
@@ -276,7 +268,18 @@ fn classify(ctx: &Context, tenant: &Tenant) -> Option<Vec<Server>> {
         if status.observed_generation < sts.metadata.generation {
             return None;
         }
-        revisions.push((pool.name.as_str(), name, status.update_revision.clone()?));
+        let template_hash = desired::pool_statefulset(tenant, pool, rendered)
+            .spec
+            .template
+            .metadata
+            .and_then(|m| m.annotations)
+            .and_then(|mut a| a.remove(TEMPLATE_HASH_ANNOTATION));
+        revisions.push((
+            pool.name.as_str(),
+            name,
+            status.update_revision.clone()?,
+            template_hash,
+        ));
     }
     let servers = ctx
         .caches
@@ -284,13 +287,20 @@ fn classify(ctx: &Context, tenant: &Tenant) -> Option<Vec<Server>> {
         .into_iter()
         .filter_map(|pod| {
             let pool_name = pod.metadata.labels.as_ref()?.get(POOL_LABEL)?;
-            let pool = revisions.iter().position(|(p, _, _)| p == pool_name)?;
-            let (_, sts, revision) = &revisions[pool];
+            let pool = revisions.iter().position(|(p, _, _, _)| p == pool_name)?;
+            let (_, sts, revision, template_hash) = &revisions[pool];
             let ordinal = pod.name().strip_prefix(sts.as_str())?.strip_prefix('-')?;
+            // A pod restarted in place takes the current revision only once its server runs
+            // the configuration; one that was handed a configuration since is not up to date.
+            let configured = pod
+                .annotation(CONFIG_HASH_ANNOTATION)
+                .is_none_or(|h| h == rendered.config_hash);
             Some(Server {
-                updated: pod.revision() == Some(revision.as_str()),
+                updated: pod.revision() == Some(revision.as_str()) && configured,
                 ordinal: ordinal.parse().ok()?,
                 pool,
+                revision: revision.clone(),
+                template_hash: template_hash.clone(),
                 pod,
             })
         })
@@ -460,63 +470,6 @@ async fn cannot_spare(
 /// Deletes `pod` (the StatefulSet controller makes it again from the current template).
 async fn restart(ctx: &Context, tenant: &Tenant, pod: &CachedPod) -> Result<(), StepError> {
     restart_within(ctx, tenant, pod, None).await
-}
-
-/// How long a server restarted with all the others gets to stop. Its drain before stopping (a
-/// few seconds, so the Service sends its requests to the others first) serves no one when every
-/// server goes at once: from the first deletion on, the Service has no server to send requests to,
-/// and each second of drain is a second more of outage. Requests in flight still get the server's
-/// own shutdown (SIGTERM, then 2 s).
-const TOGETHER_GRACE_SECONDS: u32 = 1;
-
-/// Deletes `pod`, with `grace` seconds to stop instead of its own when given.
-async fn restart_within(
-    ctx: &Context,
-    tenant: &Tenant,
-    pod: &CachedPod,
-    grace: Option<u32>,
-) -> Result<(), StepError> {
-    let params = DeleteParams {
-        preconditions: Some(Preconditions {
-            uid: pod.metadata.uid.clone(),
-            resource_version: None,
-        }),
-        grace_period_seconds: grace,
-        ..DeleteParams::default()
-    };
-    match Api::<Pod>::namespaced(ctx.client.clone(), tenant.namespace())
-        .delete(pod.name(), &params)
-        .await
-    {
-        // Gone already, or replaced since the cache saw it: the next pass sees what is there.
-        Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => Ok(()),
-        Err(e) => Err(e).at(Step::Rollout),
-        Ok(_) => {
-            crate::metrics::count_api_write();
-            Ok(())
-        }
-    }
-}
-
-/// Every server on the previous template at once, with one event.
-async fn restart_together(
-    ctx: &Context,
-    tenant: &Tenant,
-    outdated: &[&Server],
-    why: &str,
-) -> Result<(), StepError> {
-    for server in outdated {
-        restart_within(ctx, tenant, &server.pod, Some(TOGETHER_GRACE_SECONDS)).await?;
-    }
-    report::publish(
-        &ctx.events,
-        tenant,
-        EventType::Normal,
-        "RestartingAllServers",
-        why.to_owned(),
-    )
-    .await;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ pub async fn apply_workloads(
         service_account,
         statefulsets,
         disruption_budgets,
-    } = desired::desired(tenant, &ctx.settings.defaults.cluster_domain, rendered);
+    } = desired::desired(tenant, rendered);
     let cached = ctx
         .caches
         .version(Owned::ServiceAccount, ns, &service_account.name_any());

@@ -126,6 +126,26 @@ pub struct StorageInfo {
     pub backend: Backend,
 }
 
+/// The parts of the admin `info` answer the rollout reads: every server of the cluster as it sees
+/// itself.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct ServerInfo {
+    #[serde(default, deserialize_with = "nullable")]
+    pub servers: Vec<ServerProperties>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct ServerProperties {
+    /// `online`, or `offline` for a server the one asked could not reach.
+    #[serde(default)]
+    pub state: String,
+    #[serde(default)]
+    pub endpoint: String,
+    /// The server's `MINIO*` variables (values of credentials redacted by the server).
+    #[serde(rename = "minio_env_vars", default, deserialize_with = "nullable")]
+    pub variables: std::collections::BTreeMap<String, String>,
+}
+
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct Drive {
     #[serde(default)]
@@ -276,6 +296,10 @@ impl AdminClient {
         }
     }
 
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
     pub fn endpoint(&self) -> &Endpoint {
         &self.endpoint
     }
@@ -417,6 +441,20 @@ impl AdminClient {
                 message: String::new(),
             }),
         }
+    }
+
+    /// Every server of the cluster: whether it is online, and the variables it started with.
+    pub async fn server_info(&self) -> Result<ServerInfo, AdminError> {
+        self.admin_json(http::Method::GET, "/info", "").await
+    }
+
+    /// Restarts every server of the cluster in place, together (each executes itself again a
+    /// quarter second after the answer: the server's own procedure for a change its peers must
+    /// share, which re-reads the configuration file and the certificates).
+    pub async fn restart_servers(&self) -> Result<(), AdminError> {
+        let path = format!("{ADMIN}/service?action=restart&type=2");
+        self.expect_ok("service restart", http::Method::POST, &path, Vec::new())
+            .await
     }
 
     /// Every pool with its decommission state.

@@ -64,15 +64,30 @@ async fn until<T>(what: &str, timeout: Duration, mut probe: impl AsyncFnMut() ->
     }
 }
 
-fn s3_args(sts: &StatefulSet) -> String {
-    sts.spec.template.spec.as_ref().unwrap().containers[0]
-        .env
-        .as_ref()
+/// `S3_ARGS` as the servers read it: from the configuration file the operator renders.
+async fn s3_args(client: &kube::Client, ns: &str) -> String {
+    let secret = Api::<Secret>::namespaced(client.clone(), ns)
+        .get("store-configuration")
+        .await
+        .unwrap();
+    let text = String::from_utf8(secret.data.unwrap()["config.env"].0.clone()).unwrap();
+    hanzo_s3_operator::reconcile::desired::parse_config_env(&text)
+        .into_iter()
+        .find(|(k, _)| k == "S3_ARGS")
+        .map(|(_, v)| v)
         .unwrap()
-        .iter()
-        .find(|e| e.name == "S3_ARGS")
-        .and_then(|e| e.value.clone())
-        .unwrap()
+}
+
+/// The configuration hash a pool's pods are made with.
+fn config_hash(sts: &StatefulSet) -> Option<String> {
+    sts.spec
+        .template
+        .metadata
+        .as_ref()?
+        .annotations
+        .as_ref()?
+        .get(hanzo_s3_operator::reconcile::desired::CONFIG_HASH_ANNOTATION)
+        .cloned()
 }
 
 #[tokio::test]
@@ -117,7 +132,7 @@ async fn a_two_pool_tenant_becomes_ready_grows_heals_and_leaves_its_data_behind(
     let p0 = sts_api.get("store-p0").await.unwrap();
     assert_eq!(p0.spec.replicas, Some(4));
     assert_eq!(p0.spec.service_name.as_deref(), Some("store-hl"));
-    let args = s3_args(&p0);
+    let args = s3_args(&client, &ns).await;
     assert!(
         args.contains(&format!(
             "https://store-p0-{{0...3}}.store-hl.{ns}.svc.cluster.local/export{{0...1}}"
@@ -283,8 +298,12 @@ async fn a_two_pool_tenant_becomes_ready_grows_heals_and_leaves_its_data_behind(
         Duration::from_secs(60),
         async || {
             let all = sts_api.list(&ListParams::default()).await.ok()?.items;
-            (all.len() == 3 && all.iter().all(|s| s3_args(s).contains("store-p2-{0...1}")))
-                .then_some(())
+            let hashes: std::collections::BTreeSet<Option<String>> =
+                all.iter().map(config_hash).collect();
+            (all.len() == 3
+                && hashes.len() == 1
+                && s3_args(&client, &ns).await.contains("store-p2-{0...1}"))
+            .then_some(())
         },
     )
     .await;

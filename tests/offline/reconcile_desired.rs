@@ -90,7 +90,6 @@ fn the_statefulset_carries_go_names_args_env_and_claims() {
     let sts = desired::pool_statefulset(
         &t,
         &t.spec.pools[0],
-        "cluster.local",
         &desired::Rendered {
             config_hash: "h1".into(),
             credentials_hash: "c1".into(),
@@ -121,19 +120,18 @@ fn the_statefulset_carries_go_names_args_env_and_claims() {
             "--quiet"
         ]
     );
-    let env: Vec<(String, String)> = c
-        .env
-        .clone()
-        .unwrap()
-        .into_iter()
-        .map(|e| (e.name, e.value.unwrap_or_default()))
-        .collect();
-    let names: Vec<&str> = env.iter().map(|(n, _)| n.as_str()).collect();
+    let env: Vec<String> = c.env.clone().unwrap().into_iter().map(|e| e.name).collect();
+    assert_eq!(
+        env,
+        ["S3_CONFIG_ENV_FILE"],
+        "every other variable is in the configuration file, which the servers re-read when they restart in place"
+    );
+    let file = desired::configured_env(&t, "cluster.local");
+    let names: Vec<&str> = file.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
         [
             "S3_ARGS",
-            "S3_CONFIG_ENV_FILE",
             "S3_SERVER_URL",
             "S3_PROMETHEUS_JOB_ID",
             "S3_UPDATE",
@@ -142,7 +140,7 @@ fn the_statefulset_carries_go_names_args_env_and_claims() {
         ]
     );
     assert_eq!(
-        env.iter().find(|(n, _)| n == "S3_DOMAIN").unwrap().1,
+        file.iter().find(|(n, _)| n == "S3_DOMAIN").unwrap().1,
         "mine",
         "spec.env wins over the computed value"
     );
@@ -211,5 +209,89 @@ fn config_env_is_parsed_like_the_go_operator_and_rendered_back() {
     assert_eq!(
         render_config_env(&entries[1..2]),
         "export S3_ROOT_PASSWORD=\"p=\\\"x\"\n"
+    );
+}
+
+#[test]
+fn the_template_hash_ignores_the_configuration_and_follows_everything_else() {
+    let template_of = |t: &Tenant, config: &str| {
+        let sts = desired::pool_statefulset(
+            t,
+            &t.spec.pools[0],
+            &desired::Rendered {
+                config_hash: config.into(),
+                credentials_hash: config.into(),
+                ..desired::Rendered::default()
+            },
+        );
+        sts.spec.template.metadata.unwrap().annotations.unwrap()
+    };
+    let hash = |a: &std::collections::BTreeMap<String, String>| {
+        a[desired::TEMPLATE_HASH_ANNOTATION].clone()
+    };
+    let t = tenant(json!([pool("a", 4, 2)]), json!({}));
+    let (first, second) = (template_of(&t, "h1"), template_of(&t, "h2"));
+    assert_eq!(
+        hash(&first),
+        hash(&second),
+        "a configuration change alone restarts servers in place"
+    );
+    assert_ne!(
+        first[desired::CONFIG_HASH_ANNOTATION],
+        second[desired::CONFIG_HASH_ANNOTATION]
+    );
+    let env = tenant(
+        json!([pool("a", 4, 2)]),
+        json!({"env": [{"name": "S3_BROWSER", "value": "off"}]}),
+    );
+    assert_eq!(
+        hash(&template_of(&env, "h1")),
+        hash(&first),
+        "a variable is in the configuration file, not the template"
+    );
+    let image = tenant(json!([pool("a", 4, 2)]), json!({"image": "elsewhere/s3:2"}));
+    assert_ne!(
+        hash(&template_of(&image, "h1")),
+        hash(&first),
+        "an image change replaces the pods"
+    );
+    let from_secret = tenant(
+        json!([pool("a", 4, 2)]),
+        json!({"env": [{"name": "S3_X", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]}),
+    );
+    assert_ne!(
+        hash(&template_of(&from_secret, "h1")),
+        hash(&first),
+        "a variable only the kubelet can resolve stays in the template"
+    );
+}
+
+#[test]
+fn a_rendered_configuration_read_back_gives_the_users_entries_only() {
+    // Users often name their configuration Secret `<tenant>-configuration`, the name the
+    // operator renders it under: reading it back must not make the operator's entries theirs.
+    let user = vec![
+        ("S3_ROOT_USER".to_owned(), "admin".to_owned()),
+        ("S3_DOMAIN".to_owned(), "theirs".to_owned()),
+    ];
+    let operator = vec![(
+        "S3_ARGS".to_owned(),
+        "https://t-p0-{0...3}/export".to_owned(),
+    )];
+    let mut text = desired::render_config_file(&operator, &user);
+    text.push_str(&desired::render_config_env(&[(
+        desired::CONFIGURATION_MARK.to_owned(),
+        "h".to_owned(),
+    )]));
+    assert_eq!(desired::user_entries(&text), user);
+    let again = desired::render_config_file(&operator, &desired::user_entries(&text));
+    assert!(
+        text.starts_with(&again),
+        "rendering its own output changes nothing:\n{text}\n{again}"
+    );
+    assert_eq!(
+        desired::user_entries("export S3_ROOT_USER=\"admin\"\nexport S3_DOMAIN=\"theirs\"\n"),
+        user,
+        "a Secret the operator did not render is the user's, all of it"
     );
 }

@@ -557,8 +557,9 @@ async fn a_tls_tenant_stores_objects_grows_by_a_pool_heals_a_wiped_drive_and_out
     );
     eprintln!("put {put}\nverify {verify}");
 
-    // 2. A second pool, appended through the webhooks: every server restarts knowing both pools,
-    //    earlier objects stay readable and new writes succeed.
+    // 2. A second pool, appended through the webhooks: every server restarts knowing both pools
+    //    (the first pool's in place, in the pods they ran in), earlier objects stay readable and
+    //    new writes succeed.
     let before: Vec<(String, String)> = pods_of(&client, ns)
         .await
         .iter()
@@ -573,40 +574,56 @@ async fn a_tls_tenant_stores_objects_grows_by_a_pool_heals_a_wiped_drive_and_out
     let expansion = Instant::now();
     wait_for(
         Duration::from_secs(420),
-        "8 restarted servers knowing both pools",
+        "8 ready servers on their pool's current revision",
         || {
             let client = client.clone();
-            let before = before.clone();
             async move {
                 let pods = pods_of(&client, ns).await;
-                let all_new = pods.len() == 8
+                let sts = Api::<StatefulSet>::namespaced(client.clone(), ns)
+                    .list(&ListParams::default())
+                    .await
+                    .ok()?
+                    .items;
+                let current = |pod: &Pod| {
+                    let labels = pod.metadata.labels.as_ref()?;
+                    let sts_name = format!("{name}-{}", labels.get("v1.min.io/pool")?);
+                    let of_pool = sts
+                        .iter()
+                        .find(|s| s.metadata.name.as_deref() == Some(sts_name.as_str()))?;
+                    let revision = of_pool.status.as_ref()?.update_revision.as_ref()?;
+                    Some(labels.get("controller-revision-hash")? == revision)
+                };
+                let all = pods.len() == 8
+                    && sts.len() == 2
                     && pods.iter().all(|p| {
-                        let env = &p.spec.as_ref().unwrap().containers[0].env;
-                        let args = env
-                            .iter()
-                            .flatten()
-                            .find(|e| e.name == "S3_ARGS")
-                            .and_then(|e| e.value.clone())
-                            .unwrap_or_default();
-                        let restarted = !before
-                            .iter()
-                            .any(|(_, uid)| Some(uid) == p.metadata.uid.as_ref());
                         let ready = p
                             .status
                             .as_ref()
                             .and_then(|s| s.container_statuses.as_ref())
                             .is_some_and(|c| c.iter().all(|c| c.ready));
-                        args.contains("store-p0-")
-                            && args.contains("store-p1-")
-                            && restarted
-                            && ready
+                        ready && current(p) == Some(true)
                     });
-                all_new.then_some(())
+                all.then_some(())
             }
         },
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
+    let kept: Vec<String> = pods_of(&client, ns)
+        .await
+        .iter()
+        .filter(|p| {
+            before
+                .iter()
+                .any(|(_, uid)| Some(uid) == p.metadata.uid.as_ref())
+        })
+        .map(|p| p.metadata.name.clone().unwrap())
+        .collect();
+    assert_eq!(
+        kept.len(),
+        4,
+        "the first pool's servers restarted in place, in their pods: {kept:?}"
+    );
     wait_ready(setup, &client, ns, name, Duration::from_secs(300)).await;
     eprintln!(
         "pool expansion to S3 healthy: {:.1}s",

@@ -90,19 +90,19 @@ async fn under_load<F: AsyncFnOnce()>(
     }
 }
 
-/// Waits until a server of the tenant was replaced (the operator took the change), then until
-/// the rollout is over.
-async fn wait_replaced_and_rolled_out(
+/// Waits until the operator took the change (a server replaced, or handed a new configuration
+/// to restart with in place), then until the rollout is over.
+async fn wait_changed_and_rolled_out(
     setup: &Setup,
     client: &kube::Client,
-    before: &BTreeMap<String, String>,
+    before: &BTreeMap<String, (String, String)>,
     timeout: Duration,
 ) {
-    let replaced = wait_for(Duration::from_secs(120), "a server replaced", || async {
-        let now = pod_uids(client).await;
+    let replaced = wait_for(Duration::from_secs(120), "a server changed", || async {
+        let now = pod_states(client).await;
         before
             .iter()
-            .any(|(pod, uid)| now.get(pod) != Some(uid))
+            .any(|(pod, state)| now.get(pod) != Some(state))
             .then_some(())
     })
     .await;
@@ -142,6 +142,36 @@ async fn pod_uids(client: &kube::Client) -> BTreeMap<String, String> {
             )
         })
         .collect()
+}
+
+/// The tenant's server pods by name, with their uid and the configuration they were handed.
+async fn pod_states(client: &kube::Client) -> BTreeMap<String, (String, String)> {
+    server_pods(client)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| {
+            let config = p
+                .metadata
+                .annotations
+                .unwrap_or_default()
+                .remove(hanzo_s3_operator::reconcile::desired::CONFIG_HASH_ANNOTATION)
+                .unwrap_or_default();
+            (
+                p.metadata.name.unwrap_or_default(),
+                (p.metadata.uid.unwrap_or_default(), config),
+            )
+        })
+        .collect()
+}
+
+/// How many of the pods `before` names still run under the same uid.
+async fn kept(client: &kube::Client, before: &BTreeMap<String, (String, String)>) -> usize {
+    let now = pod_uids(client).await;
+    before
+        .iter()
+        .filter(|(pod, (uid, _))| now.get(*pod) == Some(uid))
+        .count()
 }
 
 /// Waits until every server runs its pool's current template and is Ready, and the Tenant says
@@ -494,34 +524,34 @@ async fn changes_under_s3_load_lose_no_object_and_fail_no_request_unless_every_s
     }
 
     // A configuration change (an environment variable the servers compare with their peers'):
-    // one server at a time, each restarted one waiting for enough peers with the new value.
+    // a canary's pod is replaced, and once it got as far as comparing its configuration with its
+    // peers', the others restart in place together with the new configuration file.
+    let before = pod_states(&client).await;
     measured.push(
         under_load(
             setup,
             &client,
             (
                 "environment variable (S3_BROWSER=off)",
-                "a canary, then enough to join it, then one at a time",
+                "a canary, then the others in place together",
             ),
             async || {
-                let before = pod_uids(&client).await;
                 patch_tenant(
                     &client,
                     json!({"spec": {"env": [{"name": "S3_BROWSER", "value": "off"}]}}),
                 )
                 .await;
-                wait_replaced_and_rolled_out(setup, &client, &before, Duration::from_secs(600))
+                wait_changed_and_rolled_out(setup, &client, &before, Duration::from_secs(600))
                     .await;
             },
         )
         .await,
     );
-    let after_env = pod_uids(&client).await;
-    assert!(
-        before
-            .iter()
-            .all(|(pod, uid)| after_env.get(pod) != Some(uid)),
-        "every server restarted: {before:?} -> {after_env:?}"
+    assert_eq!(
+        kept(&client, &before).await,
+        3,
+        "the canary's pod replaced, the others restarted in place: {before:?} -> {:?}",
+        pod_uids(&client).await
     );
 
     // A change the servers cannot start with stops at the first server: the others keep serving
@@ -589,9 +619,9 @@ async fn changes_under_s3_load_lose_no_object_and_fail_no_request_unless_every_s
             &client,
             ("image (a new tag of the same server)", "one at a time"),
             async || {
-                let before = pod_uids(&client).await;
+                let before = pod_states(&client).await;
                 patch_tenant(&client, json!({"spec": {"image": retagged}})).await;
-                wait_replaced_and_rolled_out(setup, &client, &before, Duration::from_secs(600))
+                wait_changed_and_rolled_out(setup, &client, &before, Duration::from_secs(600))
                     .await;
             },
         )
@@ -599,10 +629,10 @@ async fn changes_under_s3_load_lose_no_object_and_fail_no_request_unless_every_s
     );
 
     // A root-password rotation: servers authenticate each other with the root credentials, so
-    // they restart together.
+    // they restart together, in place (the operator asks them with the previous credentials).
+    let before = pod_states(&client).await;
     measured.push(
-        under_load(setup, &client, ("root password rotation", "all together"), async || {
-            let before = pod_uids(&client).await;
+        under_load(setup, &client, ("root password rotation", "all together, in place"), async || {
             let secret: Secret = serde_json::from_value(json!({
                 "metadata": {"name": format!("{NAME}-env")},
                 "stringData": {"config.env": format!(
@@ -614,9 +644,14 @@ async fn changes_under_s3_load_lose_no_object_and_fail_no_request_unless_every_s
                 .replace(&format!("{NAME}-env"), &PostParams::default(), &secret)
                 .await
                 .unwrap();
-            wait_replaced_and_rolled_out(setup, &client, &before, Duration::from_secs(600)).await;
+            wait_changed_and_rolled_out(setup, &client, &before, Duration::from_secs(600)).await;
         })
         .await,
+    );
+    assert_eq!(
+        kept(&client, &before).await,
+        4,
+        "every server restarted in place for the new root password"
     );
     // The operator keeps its admin access: a bucket added after the rotation is provisioned.
     patch_tenant(
@@ -808,7 +843,7 @@ async fn changes_under_s3_load_lose_no_object_and_fail_no_request_unless_every_s
             &client,
             ("operator CA rotation (rotate-ca)", "one at a time"),
             async || {
-                let before = pod_uids(&client).await;
+                let before = pod_states(&client).await;
                 let next = rotate_ca(setup, &client).await;
                 let next_text = String::from_utf8_lossy(&next).into_owned();
                 let published = wait_for(
@@ -830,7 +865,7 @@ async fn changes_under_s3_load_lose_no_object_and_fail_no_request_unless_every_s
                 let staged = setup.ca_file.with_extension("next");
                 std::fs::write(&staged, &trusted).unwrap();
                 std::fs::rename(&staged, &setup.ca_file).unwrap();
-                wait_replaced_and_rolled_out(setup, &client, &before, Duration::from_secs(600))
+                wait_changed_and_rolled_out(setup, &client, &before, Duration::from_secs(600))
                     .await;
                 let served = wait_for(
                     Duration::from_secs(300),
@@ -852,24 +887,32 @@ async fn changes_under_s3_load_lose_no_object_and_fail_no_request_unless_every_s
     );
 
     // A pool added: the servers learn the pools only when they start, so every server of the
-    // first pool restarts together with the new one (reconcile/rollout.rs).
+    // first pool restarts in place together, and the new pool's with them (reconcile/in_place.rs).
+    let before = pod_states(&client).await;
     measured.push(
         under_load(
             setup,
             &client,
-            ("a pool added (4 x 2)", "all together"),
+            (
+                "a pool added (4 x 2)",
+                "all together, the first pool's in place",
+            ),
             async || {
-                let before = pod_uids(&client).await;
                 append_pool(&Api::namespaced(client.clone(), NS), NAME, pool("p1"))
                     .await
                     .unwrap();
-                wait_replaced_and_rolled_out(setup, &client, &before, Duration::from_secs(600))
+                wait_changed_and_rolled_out(setup, &client, &before, Duration::from_secs(600))
                     .await;
             },
         )
         .await,
     );
 
+    assert_eq!(
+        kept(&client, &before).await,
+        4,
+        "the first pool's servers restarted in place for the new pool"
+    );
     write_results(&measured);
     for m in &measured {
         if m.restarts == NO_RESTART {

@@ -8,11 +8,19 @@
 //     operator renders) and sets each entry the same way, S3_* keys renamed to MINIO_*, and
 //   - replaces itself with the server (execve), passing its own arguments unchanged.
 //
+// The server restarts in place (the admin API's service restart) by executing its own argv[0]
+// again with the environment it has. So the server is given this entrypoint's path as argv[0],
+// and the container's own environment rides along in ORIGINAL_ENV: a restart comes back here,
+// starts from the container's environment and reads the configuration file as it is now, as a
+// fresh start would. (Without that, a restarted server would keep every variable of its first
+// start: the file's changes, a new root password or a pool added, would never reach it.)
+//
 // Values are never printed: the configuration file holds the root credentials.
 package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -20,6 +28,9 @@ import (
 )
 
 const server = "/usr/bin/minio"
+
+// originalEnv holds the container's environment (a JSON list) for a restart in place.
+const originalEnv = "HANZO_S3_ENTRYPOINT_ORIGINAL_ENV"
 
 // rename maps a Hanzo S3 variable name onto MinIO's, and reports whether it is one.
 func rename(key string) (string, bool) {
@@ -72,7 +83,14 @@ func main() {
 		}
 		env[key] = value
 	}
-	for _, kv := range os.Environ() {
+	container := os.Environ()
+	if saved, ok := os.LookupEnv(originalEnv); ok {
+		if err := json.Unmarshal([]byte(saved), &container); err != nil {
+			fmt.Fprintf(os.Stderr, "s3-entrypoint: cannot read %s: %v\n", originalEnv, err)
+			os.Exit(1)
+		}
+	}
+	for _, kv := range container {
 		key, value, _ := strings.Cut(kv, "=")
 		set(key, value, true)
 	}
@@ -104,11 +122,21 @@ func main() {
 			}
 		}
 	}
-	environ := make([]string, 0, len(order))
+	environ := make([]string, 0, len(order)+1)
 	for _, key := range order {
 		environ = append(environ, key+"="+env[key])
 	}
-	args := append([]string{server}, os.Args[1:]...)
+	saved, err := json.Marshal(container)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "s3-entrypoint: cannot keep the environment: %v\n", err)
+		os.Exit(1)
+	}
+	environ = append(environ, originalEnv+"="+string(saved))
+	self, err := os.Executable()
+	if err != nil {
+		self = os.Args[0]
+	}
+	args := append([]string{self}, os.Args[1:]...)
 	if err := syscall.Exec(server, args, environ); err != nil {
 		fmt.Fprintf(os.Stderr, "s3-entrypoint: cannot start %s: %v\n", server, err)
 		os.Exit(1)
