@@ -85,8 +85,7 @@ fn now() -> u64 {
         .unwrap_or_default()
 }
 
-/// One step of the restart in place of `group`; `also` (the servers of a pool just added, which
-/// serve nothing yet) have their pods replaced at the moment of the restart.
+/// One step of the restart in place of `group`.
 pub(super) async fn step(
     ctx: &Context,
     tenant: &Tenant,
@@ -94,7 +93,6 @@ pub(super) async fn step(
     admin: Option<&Credentials>,
     count: Count,
     group: &[&Server],
-    also: &[&Server],
 ) -> Result<Rollout, StepError> {
     let hash = rendered.config_hash.as_str();
     let stale: Vec<&&Server> = group
@@ -150,7 +148,7 @@ pub(super) async fn step(
             admin,
             configured_at,
         };
-        return ask(ctx, tenant, asking, count, group, also).await;
+        return ask(ctx, tenant, asking, count, group).await;
     }
     let since = group
         .iter()
@@ -180,7 +178,6 @@ async fn ask(
     }: Asking<'_>,
     count: Count,
     group: &[&Server],
-    also: &[&Server],
 ) -> Result<Rollout, StepError> {
     let asked = call(ctx, tenant, admin, group, |c| async move {
         c.restart_servers().await
@@ -192,12 +189,11 @@ async fn ask(
                 "waiting to ask the servers to restart in place: {why}"
             )));
         }
-        let everyone: Vec<&Server> = group.iter().chain(also).copied().collect();
         let why = format!(
             "the servers could not be restarted in place ({why}): all {} restart together",
-            everyone.len()
+            group.len()
         );
-        restart_together(ctx, tenant, &everyone, &why).await?;
+        restart_together(ctx, tenant, group, &why).await?;
         return Ok(count.in_progress(why));
     }
     let mark = format!("{hash}@{}", now());
@@ -208,15 +204,6 @@ async fn ask(
             tenant,
             server,
             json!({"metadata": {"annotations": annotations}}),
-        )
-        .await?;
-    }
-    if !also.is_empty() {
-        restart_together(
-            ctx,
-            tenant,
-            also,
-            "the new pool's servers restart with the others",
         )
         .await?;
     }

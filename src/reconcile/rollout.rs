@@ -121,7 +121,7 @@ pub async fn advance(
     }) || (in_place_started && added_pool(tenant, &servers).is_none())
     {
         if in_place {
-            return in_place::step(ctx, tenant, rendered, admin, count, &outdated, &[]).await;
+            return in_place::step(ctx, tenant, rendered, admin, count, &outdated).await;
         }
         let why = format!(
             "the root credentials changed: all {} servers on the previous template restart together (servers authenticate each other with them, so two values cannot form one cluster)",
@@ -131,9 +131,12 @@ pub async fn advance(
         return Ok(count.in_progress(why));
     }
     if let Some((index, pool)) = added_pool(tenant, &servers) {
+        // In place, the first pools' servers keep their addresses, and the new pool's servers,
+        // which ask for peers with their configuration every tenth of a second, find them as
+        // soon as they run it: the new pool's pods stay (replaced with the others, they took
+        // 30 s to start again while every server waited: benches/results/day2.md).
         if in_place {
-            let new_pool: Vec<&Server> = servers.iter().filter(|s| s.pool == index).collect();
-            return in_place::step(ctx, tenant, rendered, admin, count, &outdated, &new_pool).await;
+            return in_place::step(ctx, tenant, rendered, admin, count, &outdated).await;
         }
         // The new pool's servers restart too: started before the others knew them, they were
         // seen to take 30 s and more to form the larger cluster after the others restarted
@@ -164,7 +167,7 @@ pub async fn advance(
     // The first restarted server (the canary) got as far as comparing its configuration with
     // its peers': the others take it in place.
     if in_place && !waiting_for_peers.is_empty() {
-        return in_place::step(ctx, tenant, rendered, admin, count, &outdated, &[]).await;
+        return in_place::step(ctx, tenant, rendered, admin, count, &outdated).await;
     }
     restart_next(ctx, tenant, count, &outdated, &waiting_for_peers).await
 }

@@ -887,7 +887,7 @@ async fn changes_under_s3_load_lose_no_object_and_fail_no_request_unless_every_s
     );
 
     // A pool added: the servers learn the pools only when they start, so every server of the
-    // first pool restarts in place together, and the new pool's with them (reconcile/in_place.rs).
+    // first pool restarts in place together, while the new pool's wait for them (reconcile/in_place.rs).
     let before = pod_states(&client).await;
     measured.push(
         under_load(
