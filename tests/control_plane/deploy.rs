@@ -269,8 +269,8 @@ async fn the_base_applies_and_its_service_account_can_do_the_operators_work_and_
         .await
         .map(|_| ());
     assert!(
-        matches!(&patched, Err(kube::Error::Api(e)) if e.code == 404),
-        "a pod may be patched (this one does not exist): {patched:?}"
+        patched.is_ok(),
+        "a server's pod may be patched: {patched:?}"
     );
     assert!(forbidden(
         Api::<ClusterRole>::all(sa.clone())
