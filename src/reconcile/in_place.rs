@@ -55,11 +55,12 @@ const IN_PLACE_ALLOWANCE_SECONDS: u64 = 60;
 const REVISION_LABEL: &str = "controller-revision-hash";
 
 /// Whether `outdated` may restart in place: their pods differ from their pool's current template
-/// in the configuration alone (the same template hash), and real servers run in them.
-pub(super) fn possible(outdated: &[&Server]) -> bool {
+/// (`template_hashes`, by pool) in the configuration alone.
+pub(super) fn possible(outdated: &[&Server], template_hashes: &[Option<String>]) -> bool {
     !outdated.is_empty()
         && outdated.iter().all(|s| {
-            s.template_hash.is_some() && s.pod_template_hash() == s.template_hash.as_deref()
+            let current = template_hashes.get(s.pool).and_then(Option::as_deref);
+            current.is_some() && s.pod_template_hash() == current
         })
 }
 
@@ -107,13 +108,7 @@ pub(super) async fn step(
                 CONFIGURED_AT_ANNOTATION: now().to_string(),
                 RESTARTED_FOR_ANNOTATION: Value::Null,
             });
-            patch(
-                ctx,
-                tenant,
-                server,
-                json!({"metadata": {"annotations": annotations}}),
-            )
-            .await?;
+            patch(ctx, tenant, server, json!({ "annotations": annotations })).await?;
         }
         return Ok(count.in_progress(format!(
             "the configuration file of {} server(s) is being rewritten; they restart in place together next",
@@ -199,13 +194,7 @@ async fn ask(
     let mark = format!("{hash}@{}", now());
     for server in group {
         let annotations = json!({ RESTARTED_FOR_ANNOTATION: mark });
-        patch(
-            ctx,
-            tenant,
-            server,
-            json!({"metadata": {"annotations": annotations}}),
-        )
-        .await?;
+        patch(ctx, tenant, server, json!({ "annotations": annotations })).await?;
     }
     let note = format!(
         "{} server(s) restart in place together with the new configuration",
@@ -247,7 +236,7 @@ async fn confirm(
         .partition(|s| running.get(s.pod.name()).copied().unwrap_or(false));
     for server in &done {
         let labels = json!({ REVISION_LABEL: server.revision });
-        patch(ctx, tenant, server, json!({"metadata": {"labels": labels}})).await?;
+        patch(ctx, tenant, server, json!({ "labels": labels })).await?;
     }
     if pending.is_empty() {
         return Ok(count.in_progress(format!(
@@ -334,12 +323,14 @@ where
     Err(last)
 }
 
+/// Merges `metadata` (annotations, labels) into the server's pod.
 async fn patch(
     ctx: &Context,
     tenant: &Tenant,
     server: &Server,
-    body: Value,
+    metadata: Value,
 ) -> Result<(), StepError> {
+    let body = json!({ "metadata": metadata });
     match Api::<Pod>::namespaced(ctx.client.clone(), tenant.namespace())
         .patch(
             server.pod.name(),

@@ -109,7 +109,8 @@ pub async fn advance(
     // A pod without the annotation predates it (an older operator made it): nothing says its
     // credentials differ, and restarting every server would be the costlier mistake.
     // Servers that differ in their configuration file alone restart in place, together.
-    let in_place = ctx.settings.ready_when == ReadyWhen::S3Healthy && in_place::possible(&outdated);
+    let in_place = ctx.settings.ready_when == ReadyWhen::S3Healthy
+        && in_place::possible(&outdated, &template_hashes(tenant, rendered));
     let in_place_started = in_place
         && outdated
             .iter()
@@ -259,6 +260,24 @@ async fn restart_next(
     Ok(count.in_progress(note))
 }
 
+/// Each pool's current template hash ([`TEMPLATE_HASH_ANNOTATION`]), rendered only when servers
+/// are outdated: a steady-state pass does not pay for it.
+fn template_hashes(tenant: &Tenant, rendered: &Rendered) -> Vec<Option<String>> {
+    tenant
+        .spec
+        .pools
+        .iter()
+        .map(|pool| {
+            desired::pool_statefulset(tenant, pool, rendered)
+                .spec
+                .template
+                .metadata
+                .and_then(|m| m.annotations)
+                .and_then(|mut a| a.remove(TEMPLATE_HASH_ANNOTATION))
+        })
+        .collect()
+}
+
 /// The tenant's server pods, each marked with whether it runs its pool's current template; `None`
 /// while a StatefulSet controller has not taken its pool's template yet.
 fn classify(ctx: &Context, tenant: &Tenant, rendered: &Rendered) -> Option<Vec<Server>> {
@@ -271,18 +290,7 @@ fn classify(ctx: &Context, tenant: &Tenant, rendered: &Rendered) -> Option<Vec<S
         if status.observed_generation < sts.metadata.generation {
             return None;
         }
-        let template_hash = desired::pool_statefulset(tenant, pool, rendered)
-            .spec
-            .template
-            .metadata
-            .and_then(|m| m.annotations)
-            .and_then(|mut a| a.remove(TEMPLATE_HASH_ANNOTATION));
-        revisions.push((
-            pool.name.as_str(),
-            name,
-            status.update_revision.clone()?,
-            template_hash,
-        ));
+        revisions.push((pool.name.as_str(), name, status.update_revision.clone()?));
     }
     let servers = ctx
         .caches
@@ -290,8 +298,8 @@ fn classify(ctx: &Context, tenant: &Tenant, rendered: &Rendered) -> Option<Vec<S
         .into_iter()
         .filter_map(|pod| {
             let pool_name = pod.metadata.labels.as_ref()?.get(POOL_LABEL)?;
-            let pool = revisions.iter().position(|(p, _, _, _)| p == pool_name)?;
-            let (_, sts, revision, template_hash) = &revisions[pool];
+            let pool = revisions.iter().position(|(p, _, _)| p == pool_name)?;
+            let (_, sts, revision) = &revisions[pool];
             let ordinal = pod.name().strip_prefix(sts.as_str())?.strip_prefix('-')?;
             // A pod restarted in place takes the current revision only once its server runs
             // the configuration; one that was handed a configuration since is not up to date.
@@ -303,7 +311,6 @@ fn classify(ctx: &Context, tenant: &Tenant, rendered: &Rendered) -> Option<Vec<S
                 ordinal: ordinal.parse().ok()?,
                 pool,
                 revision: revision.clone(),
-                template_hash: template_hash.clone(),
                 pod,
             })
         })

@@ -23,8 +23,6 @@ pub(super) struct Server {
     pub(super) updated: bool,
     /// Its pool's current revision.
     pub(super) revision: String,
-    /// The hash of its pool's current template ([`TEMPLATE_HASH_ANNOTATION`]).
-    pub(super) template_hash: Option<String>,
 }
 
 impl Server {
