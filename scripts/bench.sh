@@ -23,6 +23,11 @@
 #                                # upgrade, a pool added): failed requests and objects lost per
 #                                # change (root; the real-node tier's `rollouts` test, ~12 min)
 #                                #                                                   -> day2.md
+#   scripts/bench.sh takeover SNAPSHOT
+#                                # a running TLS tenant of the Go operator taken over by ours under
+#                                # S3 load on the real node: failed requests, objects lost, servers
+#                                # replaced, what is left of the Go operator's objects (root; builds
+#                                # as real-node does; ~6 min)                        -> takeover.md
 #   scripts/bench.sh all [SNAPSHOT]
 #                                # admission, webhook, apply, scale and, given a snapshot, go-operator
 #                                # at 50 Tenants, in turn (about 30 minutes on 2 cores, builds aside)
@@ -134,6 +139,16 @@ run_one() {
       crates/local-cluster/build-node.sh >/dev/null
       echo "==> cargo bench --bench real_node_side_by_side"
       cargo bench --bench real_node_side_by_side ;;
+    takeover)
+      if [[ -z "${snapshot}" ]]; then
+        echo "takeover needs the path of an exported hanzos3/operator snapshot: scripts/bench.sh takeover SNAPSHOT" >&2
+        exit 2
+      fi
+      build_go_operator
+      build_go_sidecar_image
+      crates/local-cluster/build-node.sh >/dev/null
+      echo "==> cargo bench --bench takeover"
+      cargo bench --bench takeover ;;
     day2)
       # The node's images follow their sources (the S3 server's entrypoint among them).
       crates/local-cluster/build-node.sh >/dev/null
@@ -141,7 +156,7 @@ run_one() {
       HANZO_DAY2_RESULTS="$(cd "${out_dir}" && pwd)/day2.md" cargo test --test real_node rollouts -- --nocapture
       cat "${out_dir}/day2.md" ;;
     *)
-      echo "unknown benchmark '$1': use admission, webhook, apply, scale, go-operator SNAPSHOT, real-node [SNAPSHOT], day2 or all [SNAPSHOT]" >&2
+      echo "unknown benchmark '$1': use admission, webhook, apply, scale, go-operator SNAPSHOT, real-node [SNAPSHOT], day2, takeover SNAPSHOT or all [SNAPSHOT]" >&2
       exit 2 ;;
   esac
 }

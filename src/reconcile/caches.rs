@@ -295,6 +295,16 @@ pub mod slim {
         meta.annotations = None;
     }
 
+    /// A StatefulSet: its metadata, and who wrote its pod template when that is not us.
+    pub fn statefulset(sts: &mut super::CachedStatefulSet) {
+        sts.template_writer = sts
+            .metadata
+            .managed_fields
+            .as_deref()
+            .and_then(crate::reconcile::takeover::template_writer);
+        metadata(&mut sts.metadata);
+    }
+
     /// An object watched for its metadata only (Secrets of users, ServiceAccounts).
     pub fn partial<K>(object: &mut PartialObjectMeta<K>) {
         metadata(&mut object.metadata);
@@ -372,11 +382,16 @@ mod cached {
     use kube::api::ObjectMeta;
     use serde::{Deserialize, Serialize};
 
-    /// A StatefulSet's metadata and ready replicas; its spec is ours and known.
+    /// A StatefulSet's metadata and ready replicas; its spec is ours and known, unless another
+    /// manager wrote its pod template (another operator's, to take over).
     #[derive(Clone, Debug, Default, Deserialize, Serialize)]
     pub struct CachedStatefulSet {
         #[serde(default)]
         pub metadata: ObjectMeta,
+        /// The field manager other than ours that wrote its pods' containers (from the
+        /// managedFields the cache drops: `takeover::template_writer`).
+        #[serde(skip)]
+        pub template_writer: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub status: Option<Replicas>,
     }
@@ -602,7 +617,7 @@ mod tests {
             "kind": "StatefulSet", "metadata": meta,
             "spec": {"serviceName": "t-hl", "selector": {}, "template": {"spec": {"containers": [{"name": "s3"}]}}},
             "status": {"replicas": 4, "readyReplicas": 3}})).unwrap();
-        slim::cached(&mut sts);
+        slim::statefulset(&mut sts);
         assert_eq!(
             serde_json::to_value(&sts).unwrap(),
             json!({"metadata": {"name": "t-p0", "namespace": "ns", "resourceVersion": "7",

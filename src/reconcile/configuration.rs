@@ -16,6 +16,7 @@ use super::events::EventType;
 use super::outcome::{AtStep, Blocked, Step, Stop, StopKind};
 use super::report;
 use super::status::{STATE_INVALID, STATE_NO_CONFIGURATION};
+use super::takeover;
 use crate::admission;
 use crate::admission::validate::erasure::{self, ServerSettings};
 use crate::api::names::{configuration_secret_name, tls_secret_name};
@@ -239,6 +240,20 @@ fn tls_action(
     let Some(not_after) = seen.not_after else {
         return TlsAction::Sign(SignReason::Missing);
     };
+    let keep = || {
+        TlsAction::Keep(
+            (not_after - lifetime / 3)
+                .duration_since(now)
+                .unwrap_or_default(),
+        )
+    };
+    // Another operator's certificate, taken over, is served until it is due; then ours signs.
+    if seen.signer.as_deref() == Some(takeover::ADOPTED_SIGNER) {
+        return match crate::certs::due_for_renewal_at(not_after, lifetime, now) {
+            true => TlsAction::Sign(SignReason::Renewal),
+            false => keep(),
+        };
+    }
     let same_signer = seen.signer.as_deref() == Some(signer);
     let expired = not_after <= now;
     if !same_signer && !servers_trust && !expired {
@@ -253,11 +268,7 @@ fn tls_action(
     if seen.ca_pem.as_deref() != Some(bundle_pem.as_bytes()) {
         return TlsAction::Sign(SignReason::Bundle);
     }
-    TlsAction::Keep(
-        (not_after - lifetime / 3)
-            .duration_since(now)
-            .unwrap_or_default(),
-    )
+    keep()
 }
 
 /// How soon a tenant waiting for its servers to trust a new CA is looked at again.
@@ -292,14 +303,40 @@ async fn ensure_tls(ctx: &Context, tenant: &Tenant) -> Result<(usize, Option<Dur
         ca_pem,
     };
     if seen.not_after.is_none()
-        && (ctx.caches.version(Owned::Secret, ns, &tls_name).is_some()
-            || secrets
-                .get_metadata_opt(&tls_name)
+        && let Some(found) = secrets
+            .get_metadata_opt(&tls_name)
+            .await
+            .at(Step::Certificate)?
+    {
+        // Another operator's (the Tenant owns it, it holds no tls.crt) is taken over; one a
+        // user made is theirs.
+        let owned = found
+            .metadata
+            .owner_references
+            .as_deref()
+            .is_some_and(|owners| {
+                owners
+                    .iter()
+                    .any(|o| Some(&o.uid) == tenant.metadata.uid.as_ref())
+            });
+        let foreign = match owned {
+            true => secrets
+                .get_opt(&tls_name)
                 .await
                 .at(Step::Certificate)?
-                .is_some())
-    {
-        return Ok((0, None));
+                .and_then(|secret| takeover::foreign_certificate(tenant, secret)),
+            false => None,
+        };
+        return match foreign {
+            Some(foreign) => {
+                let meta = owned_meta(tenant, tls_name.clone());
+                let writes =
+                    takeover::adopt_certificate(ctx, tenant, &secrets, &tls_name, foreign, meta)
+                        .await?;
+                Ok((writes, Some(TRUST_RECHECK)))
+            }
+            None => Ok((0, None)),
+        };
     }
     // The pods are asked only when the signer changed, the one case the answer decides.
     let servers_trust = seen.signer.as_deref() == Some(signer)
@@ -499,6 +536,25 @@ mod tests {
         assert_eq!(
             act(&TlsSeen::default(), "N2", "n2", false),
             TlsAction::Sign(SignReason::Missing)
+        );
+    }
+
+    #[test]
+    fn an_adopted_certificate_is_served_until_it_is_due_whatever_the_servers_trust() {
+        let now = SystemTime::now();
+        let adopted = |left| seen(now, left, takeover::ADOPTED_SIGNER, "C1LEAFCLUSTER");
+        // Neither the other signer nor the longer bundle moves it: its clients keep working.
+        assert_eq!(
+            tls_action(&adopted(250), "C1", "c1", false, LIFETIME, now),
+            TlsAction::Keep(Duration::from_secs(150))
+        );
+        assert_eq!(
+            tls_action(&adopted(250), "C1", "c1", true, LIFETIME, now),
+            TlsAction::Keep(Duration::from_secs(150))
+        );
+        assert_eq!(
+            tls_action(&adopted(50), "C1", "c1", false, LIFETIME, now),
+            TlsAction::Sign(SignReason::Renewal)
         );
     }
 

@@ -151,7 +151,7 @@ fn watch_owned(
         .owns_stream(cached(
             api::<CachedStatefulSet>(client, namespace),
             ours(),
-            slim::cached,
+            slim::statefulset,
             statefulsets_writer,
         ))
         .owns_stream(cached(

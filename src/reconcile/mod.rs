@@ -34,6 +34,7 @@ pub mod report;
 pub mod rollout;
 pub mod servers;
 pub mod status;
+pub mod takeover;
 pub mod workloads;
 
 pub use crate::metrics::{api_writes, passes};

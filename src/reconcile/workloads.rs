@@ -15,6 +15,7 @@ use super::context::Context;
 use super::desired::{self, DesiredObjects};
 use super::outcome::{AtStep, Blocked, Step, Stop, StopKind};
 use super::status::STATE_NOT_OWNED;
+use super::takeover;
 use crate::api::tenant::Tenant;
 
 /// Applies every workload object; returns how many were created or changed.
@@ -102,7 +103,9 @@ async fn apply_disruption_budgets(
     Ok(writes)
 }
 
-/// One pool's StatefulSet, unless one of that name exists that is not this Tenant's.
+/// One pool's StatefulSet, unless one of that name exists that is not this Tenant's. One this
+/// Tenant owns whose pod template another manager wrote (the Go operator's) is replaced first,
+/// its pods kept (`takeover`).
 async fn apply_statefulset(
     ctx: &Context,
     tenant: &Tenant,
@@ -112,22 +115,30 @@ async fn apply_statefulset(
     let sts_name = sts.metadata.name.clone().unwrap_or_default();
     // Never take over a StatefulSet someone else made under our name. The cache holds only
     // labelled ones: one it does not hold is asked for.
-    let live = match ctx.caches.statefulset(tenant.namespace(), &sts_name) {
-        Some(sts) => Some(sts.metadata.clone()),
-        None => sts_api
+    let (live, writer) = match ctx.caches.statefulset(tenant.namespace(), &sts_name) {
+        Some(sts) => (Some(sts.metadata.clone()), sts.template_writer.clone()),
+        None => match sts_api
             .get_metadata_opt(&sts_name)
             .await
             .at(Step::StatefulSets)?
-            .map(|m| m.metadata),
+        {
+            Some(found) => {
+                let writer = found
+                    .metadata
+                    .managed_fields
+                    .as_deref()
+                    .and_then(takeover::template_writer);
+                (Some(found.metadata), writer)
+            }
+            None => (None, None),
+        },
     };
-    // What was just read (cached or asked for) is what apply compares: no second look.
-    let live_version = live
-        .as_ref()
-        .and_then(|m| Version::GenerationAndLabels.of(m));
     let owner = desired::owner_reference(tenant);
+    let mut live_version = None;
     if let Some(live) = live {
         let ours = live
             .owner_references
+            .as_deref()
             .unwrap_or_default()
             .iter()
             .any(|o| o.uid == owner.uid);
@@ -143,6 +154,14 @@ async fn apply_statefulset(
                 requeue: Some(Duration::from_secs(60)),
             }
             .into());
+        }
+        match writer {
+            Some(writer) => {
+                takeover::replace_statefulset(ctx, tenant, sts_api, &sts_name, live.uid, &writer)
+                    .await?;
+            }
+            // What was just read (cached or asked for) is what apply compares: no second look.
+            None => live_version = Version::GenerationAndLabels.of(&live),
         }
     }
     Ok(apply(

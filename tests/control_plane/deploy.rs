@@ -272,6 +272,13 @@ async fn the_base_applies_and_its_service_account_can_do_the_operators_work_and_
         patched.is_ok(),
         "a server's pod may be patched: {patched:?}"
     );
+    // ConfigMaps: the cluster CA's alone (a Tenant taken over from the Go operator trusts it).
+    let maps = Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(sa.clone(), &ns);
+    let cluster_ca = maps.get("kube-root-ca.crt").await.map(|_| ());
+    assert!(cluster_ca.is_ok(), "{cluster_ca:?}");
+    assert!(forbidden(
+        maps.list(&ListParams::default()).await.map(|_| ())
+    ));
     assert!(forbidden(
         Api::<ClusterRole>::all(sa.clone())
             .list(&ListParams::default())

@@ -556,3 +556,218 @@ async fn a_step_the_api_refuses_is_reported_on_the_tenant_and_cleared_when_it_su
         ("False", "")
     );
 }
+
+/// A running Go-operator tenant, as hanzos3/operator leaves it (read from its source and seen on
+/// the real node, benches/results/takeover.md): a StatefulSet whose pod template another field
+/// manager wrote, with its sidecar, init container, extra volume and `RollingUpdate`, and an
+/// `Opaque` TLS Secret with `public.crt`/`private.key`. Ours takes both over: the StatefulSet
+/// is replaced keeping its pods' claims, the Secret keeps its certificate.
+#[tokio::test]
+async fn a_go_operator_tenant_is_taken_over_keeping_its_claims_and_certificate() {
+    use hanzo_s3_operator::admission::{DefaultsConfig, defaulted};
+    use hanzo_s3_operator::reconcile::desired;
+    use k8s_openapi::api::core::v1::{Container, Volume};
+
+    let cp = cluster();
+    let ns = cp.create_namespace("e2e").await.unwrap();
+    let client = cp.client().await.unwrap();
+    // No configuration Secret yet: ours waits for it and touches nothing, the Go operator's
+    // objects go in meanwhile (they name the Tenant's UID).
+    let tenant: Tenant = TenantBuilder::new("legacy")
+        .configuration("legacy-env")
+        .pool(pool("p0", 2))
+        .typed();
+    let tenants: Api<Tenant> = Api::namespaced(client.clone(), &ns);
+    let stored = tenants
+        .create(&PostParams::default(), &tenant)
+        .await
+        .unwrap();
+    let owner = json!([{"apiVersion": "minio.min.io/v2", "kind": "Tenant", "name": "legacy",
+        "uid": stored.metadata.uid, "controller": true, "blockOwnerDeletion": true}]);
+
+    // The Go operator's TLS Secret: a certificate of another CA (the cluster's, through the CSR API).
+    let go_ca = hanzo_s3_operator::certs::Ca::generate("go-cluster-ca").unwrap();
+    let go_cert = go_ca
+        .sign_serving(&[format!("minio.{ns}.svc.cluster.local")])
+        .unwrap();
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let go_tls: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "legacy-tls", "labels": {"v1.min.io/tenant": "legacy"}, "ownerReferences": owner},
+        "type": "Opaque",
+        "stringData": {"public.crt": go_cert.cert_pem, "private.key": go_cert.key_pem}}))
+    .unwrap();
+    secrets
+        .create(&PostParams::default(), &go_tls)
+        .await
+        .unwrap();
+
+    // Its ServiceAccount (ours applies the same one) ...
+    let account: ServiceAccount = serde_json::from_value(
+        json!({"metadata": {"name": "legacy-sa", "ownerReferences": owner}}),
+    )
+    .unwrap();
+    Api::<ServiceAccount>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &account)
+        .await
+        .unwrap();
+    // ... and its StatefulSet: ours' names, selector and claims (the Go operator's are the same), with
+    // what only it has, written by its field manager.
+    let rendered_for = defaulted(&stored, &DefaultsConfig::default());
+    let mut go_sts = desired::pool_statefulset(
+        &rendered_for,
+        &rendered_for.spec.pools[0],
+        &desired::Rendered::default(),
+    );
+    go_sts.metadata.owner_references = serde_json::from_value(owner).unwrap();
+    go_sts.metadata.namespace = Some(ns.clone());
+    go_sts.spec.update_strategy = serde_json::from_value(json!({"type": "RollingUpdate"})).unwrap();
+    let pod_spec = go_sts.spec.template.spec.as_mut().unwrap();
+    let sidecar: Container = serde_json::from_value(
+        json!({"name": "sidecar", "image": "quay.io/minio/operator-sidecar:v7"}),
+    )
+    .unwrap();
+    pod_spec.containers.push(sidecar.clone());
+    pod_spec.init_containers = Some(vec![Container {
+        name: "validate-arguments".to_owned(),
+        ..sidecar
+    }]);
+    let cfg: Volume = serde_json::from_value(json!({"name": "cfg-vol", "emptyDir": {}})).unwrap();
+    pod_spec.volumes.get_or_insert_default().push(cfg);
+    let sts_api: Api<StatefulSet> = Api::namespaced(client.clone(), &ns);
+    let go_sts = sts_api
+        .create(
+            &PostParams {
+                field_manager: Some("operator".to_owned()),
+                ..PostParams::default()
+            },
+            &go_sts,
+        )
+        .await
+        .unwrap();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &ns);
+    let go_claims = until(
+        "the Go StatefulSet's 4 claims and 2 pods",
+        Duration::from_secs(60),
+        async || {
+            let running = pods
+                .list(&ListParams::default().fields("status.phase=Running"))
+                .await
+                .ok()?
+                .items
+                .len();
+            let mut names: Vec<(String, String)> = claims
+                .list(&ListParams::default())
+                .await
+                .ok()?
+                .items
+                .into_iter()
+                .map(|c| (c.metadata.name.unwrap(), c.metadata.uid.unwrap()))
+                .collect();
+            names.sort();
+            (names.len() == 4 && running == 2).then_some(names)
+        },
+    )
+    .await;
+
+    // The move: the configuration appears, ours goes on.
+    let secret: Secret = serde_json::from_value(json!({"metadata": {"name": "legacy-env"},
+        "stringData": {"config.env": "export S3_ROOT_USER=\"admin\"\nexport S3_ROOT_PASSWORD=\"e2e-only-secret\"\n"}})).unwrap();
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+
+    let ours = until(
+        "our StatefulSet in place of the Go one",
+        Duration::from_secs(60),
+        async || {
+            let sts = sts_api.get("legacy-p0").await.ok()?;
+            (sts.metadata.uid != go_sts.metadata.uid).then_some(sts)
+        },
+    )
+    .await;
+    let template = ours.spec.template.spec.clone().unwrap();
+    assert_eq!(
+        (
+            template
+                .containers
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>(),
+            template.init_containers.map_or(0, |c| c.len()),
+            template
+                .volumes
+                .unwrap_or_default()
+                .iter()
+                .any(|v| v.name == "cfg-vol"),
+            ours.spec.update_strategy.and_then(|u| u.type_),
+        ),
+        (vec!["minio"], 0, false, Some("OnDelete".to_owned())),
+        "nothing of the Go operator's template is left"
+    );
+    assert!(
+        ours.metadata
+            .managed_fields
+            .iter()
+            .flatten()
+            .all(|m| m.manager.as_deref() != Some("operator")),
+        "{:?}",
+        ours.metadata.managed_fields
+    );
+    // Every server ends on our template, on the claims it had.
+    until(
+        "every server on our template",
+        Duration::from_secs(120),
+        async || {
+            let list = pods.list(&ListParams::default()).await.ok()?.items;
+            let ok = list.len() == 2
+                && list.iter().all(|p| {
+                    p.spec
+                        .as_ref()
+                        .is_some_and(|s| s.containers.len() == 1 && s.init_containers.is_none())
+                        && p.metadata
+                            .owner_references
+                            .iter()
+                            .flatten()
+                            .any(|o| Some(&o.uid) == ours.metadata.uid.as_ref())
+                });
+            ok.then_some(())
+        },
+    )
+    .await;
+    let mut after: Vec<(String, String)> = claims
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|c| (c.metadata.name.unwrap(), c.metadata.uid.unwrap()))
+        .collect();
+    after.sort();
+    assert_eq!(after, go_claims, "the same claims, none made anew");
+
+    // The certificate is the Go operator's still, in a Secret of ours, trusted beside ours.
+    let tls = until(
+        "the adopted TLS Secret",
+        Duration::from_secs(30),
+        async || {
+            let s = secrets.get("legacy-tls").await.ok()?;
+            (s.type_.as_deref() == Some("kubernetes.io/tls")).then_some(s)
+        },
+    )
+    .await;
+    let data = tls.data.unwrap();
+    let text = |k: &str| String::from_utf8(data[k].0.clone()).unwrap();
+    assert_eq!(text("tls.crt"), go_cert.cert_pem);
+    assert_eq!(text("tls.key"), go_cert.key_pem);
+    let bundle = text("ca.crt");
+    assert!(
+        bundle.contains(go_cert.cert_pem.trim()) && bundle.contains(cp.ca_pem().trim()),
+        "ca.crt trusts the adopted certificate and the cluster CA: {bundle}"
+    );
+    assert_eq!(
+        tls.metadata.annotations.unwrap()["hanzo.ai/signed-by"],
+        "adopted"
+    );
+}

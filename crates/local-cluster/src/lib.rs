@@ -295,6 +295,7 @@ impl ControlPlane {
             Ok(path)
         };
         let ca = write("ca.crt", &pki.ca_pem)?;
+        let ca_key = write("ca.key", &pki.ca_key_pem)?;
         let serving_cert = write("apiserver.crt", &pki.serving_cert_pem)?;
         let serving_key = write("apiserver.key", &pki.serving_key_pem)?;
         let sa_key = write("sa.key", &pki.service_account_key_pem)?;
@@ -395,6 +396,10 @@ impl ControlPlane {
                         kc.clone(),
                         format!("--service-account-private-key-file={}", sa_key.display()),
                         format!("--root-ca-file={}", ca.display()),
+                        // The CSR API's signers (kubelet-serving among them), which the Go
+                        // operator's tenant certificates come from.
+                        format!("--cluster-signing-cert-file={}", ca.display()),
+                        format!("--cluster-signing-key-file={}", ca_key.display()),
                         s("--leader-elect=false"),
                         s("--bind-address=127.0.0.1"),
                         s("--secure-port=0"),

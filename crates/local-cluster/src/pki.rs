@@ -10,6 +10,9 @@ use crate::Error;
 
 pub struct Pki {
     pub ca_pem: String,
+    /// The CA's key (PKCS#8): kube-controller-manager signs approved CertificateSigningRequests
+    /// with it, as a kubeadm cluster's does.
+    pub ca_key_pem: String,
     pub serving_cert_pem: String,
     pub serving_key_pem: String,
     pub admin_cert_pem: String,
@@ -37,6 +40,7 @@ impl Pki {
             KeyUsagePurpose::DigitalSignature,
         ];
         let ca_cert = ca_params.self_signed(&ca_key)?;
+        let ca_key_pem = ca_key.serialize_pem();
         let issuer = Issuer::new(ca_params, ca_key);
 
         let serving_key = KeyPair::generate()?;
@@ -81,6 +85,7 @@ impl Pki {
         let sa_key = KeyPair::generate()?;
         Ok(Pki {
             ca_pem: ca_cert.pem(),
+            ca_key_pem,
             serving_cert_pem: serving_cert.pem(),
             serving_key_pem: serving_key.serialize_pem(),
             admin_cert_pem: admin_cert.pem(),

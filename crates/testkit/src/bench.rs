@@ -317,17 +317,22 @@ pub async fn install_crd(client: &kube::Client) {
         .unwrap();
 }
 
-/// An empty namespace.
+/// Namespace `name`, created unless it exists.
 pub async fn create_namespace(client: &kube::Client, name: &str) {
     use k8s_openapi::api::core::v1::Namespace;
     use kube::api::{Api, PostParams};
-    Api::<Namespace>::all(client.clone())
+    match Api::<Namespace>::all(client.clone())
         .create(
             &PostParams::default(),
             &serde_json::from_value(json!({"metadata": {"name": name}})).unwrap(),
         )
         .await
-        .unwrap();
+    {
+        Err(kube::Error::Api(e)) if e.code == 409 => {}
+        other => {
+            other.unwrap();
+        }
+    }
 }
 
 /// Builds the controller-runtime peer of peers/controller-runtime into the build cache (Go caches
