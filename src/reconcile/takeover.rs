@@ -80,7 +80,14 @@ pub async fn replace_statefulset(
         EventType::Normal,
         "TakingOver",
         format!(
-            "StatefulSet {name:?} was written by {writer:?}, with fields this operator cannot change in place: it is replaced by ours, its pods and claims kept (deleted with propagationPolicy Orphan; ours adopts the pods, and the rollout moves them to this operator's template)"
+            "StatefulSet {name:?} was written by {writer:?}, with fields this operator cannot change in place: it is replaced by ours, its pods and claims kept (deleted with propagationPolicy Orphan; ours adopts the pods, and the rollout moves them to this operator's template). A Go operator's Role {role:?} and RoleBinding {binding:?}, if there are any, are left: nothing here uses them, and they let ServiceAccount {account:?} read every Secret of the namespace (docs/migration.md)",
+            role = format!("{}-role", tenant.name()),
+            binding = format!("{}-binding", tenant.name()),
+            account = tenant
+                .spec
+                .service_account_name
+                .clone()
+                .unwrap_or_else(|| crate::api::names::default_service_account_name(tenant.name())),
         ),
     )
     .await;
