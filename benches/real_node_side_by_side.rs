@@ -21,14 +21,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use hanzo_local_cluster::{ControlPlane, Options};
 use hanzo_s3_operator::admission::{DefaultsConfig, defaulted};
 use hanzo_s3_operator::api::tenant::Tenant;
 use hanzo_testkit::bench;
-use hanzo_testkit::operators::{self, Operator};
+use hanzo_testkit::operators::{self, GoBuild, Operator};
 use hanzo_testkit::{PoolBuilder, TenantBuilder};
 use k8s_openapi::api::core::v1::{Pod, Secret, Service};
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, PostParams};
@@ -40,30 +40,6 @@ const SERVERS: usize = 4;
 const OBJECTS: &str = "20";
 /// How long each finish line may take.
 const DEADLINE: Duration = Duration::from_secs(600);
-
-/// Where the Go operator comes from: its binary, its snapshot, its sidecar image.
-struct Go {
-    binary: PathBuf,
-    src: PathBuf,
-    sidecar_archive: PathBuf,
-    sidecar_ref: String,
-}
-
-impl Go {
-    fn from_env() -> Option<Go> {
-        let var = |k: &str| std::env::var_os(k).map(PathBuf::from);
-        let go = Go {
-            binary: var("HANZO_GO_OPERATOR")?,
-            src: var("HANZO_GO_OPERATOR_SRC")?,
-            sidecar_archive: var("HANZO_GO_SIDECAR_IMAGE")?,
-            sidecar_ref: std::env::var("HANZO_GO_SIDECAR_REF").ok()?,
-        };
-        for path in [&go.binary, &go.sidecar_archive] {
-            assert!(path.is_file(), "{} is not a file", path.display());
-        }
-        Some(go)
-    }
-}
 
 struct Row {
     which: Operator,
@@ -127,7 +103,7 @@ async fn s3(cp: &ControlPlane, ip: &str, port: i32, args: &[&str]) -> Result<Str
     }
 }
 
-async fn measure(which: Operator, go: Option<&Go>) -> Row {
+async fn measure(which: Operator, go: Option<&GoBuild>) -> Row {
     let audit_dir = tempfile::tempdir().unwrap();
     let (apiserver_args, log) = operators::audit_args(audit_dir.path());
     let options = Options {
@@ -286,7 +262,7 @@ fn cell(seconds: Option<f64>) -> String {
     )
 }
 
-fn write_results(rows: &[Row], go: Option<&Go>) -> String {
+fn write_results(rows: &[Row], go: Option<&GoBuild>) -> String {
     let mut out =
         String::from("# Benchmark: the Go operator and ours on the real node, to a healthy S3\n\n");
     let _ = writeln!(
@@ -346,7 +322,11 @@ fn write_results(rows: &[Row], go: Option<&Go>) -> String {
 }
 
 fn main() {
-    let go = if bench::smoke() { None } else { Go::from_env() };
+    let go = if bench::smoke() {
+        None
+    } else {
+        GoBuild::from_env()
+    };
     hanzo_local_cluster::ensure_built().unwrap();
     hanzo_local_cluster::node::ensure_node_built().unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();

@@ -19,15 +19,14 @@
 //! directory holds the cluster CA, which it trusts its tenants' certificates by.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use hanzo_local_cluster::{ControlPlane, Options};
 use hanzo_s3_operator::admission::{DefaultsConfig, defaulted};
 use hanzo_s3_operator::api::tenant::Tenant;
 use hanzo_testkit::load::{LoadReport, S3Load, Target};
-use hanzo_testkit::operators::{self, Operator};
+use hanzo_testkit::operators::{self, GoBuild, Operator};
 use hanzo_testkit::{PoolBuilder, TenantBuilder, bench};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Pod, Secret, Service, ServiceAccount};
@@ -41,58 +40,6 @@ const SERVERS: usize = 4;
 const WORKERS: usize = 4;
 /// How long each stage may take.
 const DEADLINE: Duration = Duration::from_secs(600);
-
-struct Go {
-    binary: PathBuf,
-    src: PathBuf,
-    sidecar_archive: PathBuf,
-    sidecar_ref: String,
-}
-
-impl Go {
-    fn from_env() -> Go {
-        let var = |k: &str| {
-            std::env::var_os(k).map(PathBuf::from).unwrap_or_else(|| {
-                panic!("{k} is not set: run `scripts/bench.sh takeover SNAPSHOT`, which builds the Go operator and its sidecar image from an exported hanzos3/operator tree")
-            })
-        };
-        let go = Go {
-            binary: var("HANZO_GO_OPERATOR"),
-            src: var("HANZO_GO_OPERATOR_SRC"),
-            sidecar_archive: var("HANZO_GO_SIDECAR_IMAGE"),
-            sidecar_ref: std::env::var("HANZO_GO_SIDECAR_REF")
-                .expect("HANZO_GO_SIDECAR_REF names the sidecar image"),
-        };
-        for path in [&go.binary, &go.sidecar_archive] {
-            assert!(path.is_file(), "{} is not a file", path.display());
-        }
-        go
-    }
-}
-
-/// `inner` in a mount namespace of its own that looks like a pod's to it: `resolv` as
-/// /etc/resolv.conf, and a fresh /run whose service-account directory holds `ca` (the cluster CA)
-/// as `ca.crt`. Nothing of this host changes outside the namespace.
-fn like_a_pod(inner: &Command, resolv: &Path, ca: &Path) -> Command {
-    let mut c = Command::new("unshare");
-    c.args(["--mount", "--propagation", "private", "--", "sh", "-c"])
-        .arg(concat!(
-            r#"mount --bind "$0" /etc/resolv.conf && mount -t tmpfs tmpfs /run && "#,
-            r#"d=/run/secrets/kubernetes.io/serviceaccount && mkdir -p "$d" && cp "$1" "$d/ca.crt" && "#,
-            r#"printf minio-operator > "$d/namespace" && shift && exec "$@""#
-        ))
-        .arg(resolv)
-        .arg(ca)
-        .arg(inner.get_program())
-        .args(inner.get_args());
-    for (key, value) in inner.get_envs() {
-        match value {
-            Some(v) => c.env(key, v),
-            None => c.env_remove(key),
-        };
-    }
-    c
-}
 
 /// The tenant's pods, by name: UID, container names, restarts, Ready.
 #[derive(Clone, Debug, PartialEq)]
@@ -149,6 +96,26 @@ fn ready_condition(tenant: &Tenant) -> String {
         .unwrap_or_default()
 }
 
+/// The names of the objects of kind `K` in the tenant's namespace.
+async fn names<K>(client: &kube::Client) -> Vec<String>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    Api::<K>::namespaced(client.clone(), NAMESPACE)
+        .list_metadata(&ListParams::default())
+        .await
+        .map(|l| {
+            l.items
+                .into_iter()
+                .filter_map(|o| o.metadata.name)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 struct Outcome {
     go_ready_s: f64,
     takeover_s: Option<f64>,
@@ -161,7 +128,7 @@ struct Outcome {
     events: Vec<String>,
 }
 
-async fn run(go: &Go) -> Outcome {
+async fn run(go: &GoBuild) -> Outcome {
     let options = Options {
         real_node: true,
         images: vec![go.sidecar_archive.clone()],
@@ -190,8 +157,11 @@ async fn run(go: &Go) -> Outcome {
         &[("OPERATOR_SIDECAR_IMAGE", go.sidecar_ref.clone())],
     );
     let go_log = std::env::temp_dir().join("hanzo-bench-takeover-go.log");
-    let (go_operator, _) =
-        operators::spawn(like_a_pod(&go_command, &resolv, &cluster_ca), &go_log).await;
+    let (go_operator, _) = operators::spawn(
+        operators::like_a_pod(&go_command, &resolv, &cluster_ca),
+        &go_log,
+    )
+    .await;
 
     bench::create_namespace(&client, NAMESPACE).await;
     let secret: Secret = serde_json::from_value(json!({"metadata": {"name": "bench-env"}, "stringData": {"config.env": bench::bench_config_env()}})).unwrap();
@@ -383,36 +353,9 @@ async fn run(go: &Go) -> Outcome {
             .as_ref()
             .and_then(|a| a.get("hanzo.ai/signed-by"))
     );
-    let roles = Api::<Role>::namespaced(client.clone(), NAMESPACE)
-        .list(&ListParams::default())
-        .await
-        .map(|l| {
-            l.items
-                .iter()
-                .filter_map(|r| r.metadata.name.clone())
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default();
-    let bindings = Api::<RoleBinding>::namespaced(client.clone(), NAMESPACE)
-        .list(&ListParams::default())
-        .await
-        .map(|l| {
-            l.items
-                .iter()
-                .filter_map(|r| r.metadata.name.clone())
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default();
-    let accounts = Api::<ServiceAccount>::namespaced(client.clone(), NAMESPACE)
-        .list(&ListParams::default())
-        .await
-        .map(|l| {
-            l.items
-                .iter()
-                .filter_map(|r| r.metadata.name.clone())
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default();
+    let roles = names::<Role>(&client).await;
+    let bindings = names::<RoleBinding>(&client).await;
+    let accounts = names::<ServiceAccount>(&client).await;
     let leftovers =
         format!("Roles {roles:?}, RoleBindings {bindings:?}, ServiceAccounts {accounts:?}");
     let events = Api::<k8s_openapi::api::events::v1::Event>::namespaced(client.clone(), NAMESPACE)
@@ -447,7 +390,7 @@ async fn run(go: &Go) -> Outcome {
     }
 }
 
-fn write_results(go: &Go, o: &Outcome) -> String {
+fn write_results(go: &GoBuild, o: &Outcome) -> String {
     let mut out = String::from(
         "# Benchmark: taking over a running TLS tenant from the Go operator, under S3 load, on the real node\n\n",
     );
@@ -549,7 +492,9 @@ fn write_results(go: &Go, o: &Outcome) -> String {
 }
 
 fn main() {
-    let go = Go::from_env();
+    let go = GoBuild::from_env().expect(
+        "HANZO_GO_OPERATOR, HANZO_GO_OPERATOR_SRC, HANZO_GO_SIDECAR_IMAGE and HANZO_GO_SIDECAR_REF name the Go operator's build: run `scripts/bench.sh takeover SNAPSHOT`, which builds it from an exported hanzos3/operator tree",
+    );
     hanzo_local_cluster::ensure_built().unwrap();
     hanzo_local_cluster::node::ensure_node_built().unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();

@@ -5,8 +5,9 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
 use kube::Resource;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -122,4 +123,85 @@ where
         m.insert(key, (hash, new_version_hash));
     }
     Ok(wrote)
+}
+
+/// Deletes `name` (with `params`' preconditions and propagation policy) and counts the write. One
+/// gone already, or replaced since a precondition was taken (409), is no error: the next pass sees
+/// what is there. Returns whether this call deleted it.
+pub async fn delete<K>(api: &Api<K>, name: &str, params: &DeleteParams) -> Result<bool, kube::Error>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    match api.delete(name, params).await {
+        Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => Ok(false),
+        Err(e) => Err(e),
+        Ok(_) => {
+            crate::metrics::count_api_write();
+            Ok(true)
+        }
+    }
+}
+
+/// The field manager, other than ours, that wrote a StatefulSet's pod containers, if any: such a
+/// StatefulSet was made by another operator (or by hand), and applying ours over it would leave
+/// its fields in place. Managers that only touch annotations (`kubectl rollout restart`) or the
+/// status do not count.
+pub fn template_writer(managed: &[ManagedFieldsEntry]) -> Option<String> {
+    managed
+        .iter()
+        .filter(|entry| entry.subresource.as_deref().is_none_or(str::is_empty))
+        .filter(|entry| entry.manager.as_deref() != Some(FIELD_MANAGER))
+        .find(|entry| {
+            entry.fields_v1.as_ref().is_some_and(|fields| {
+                fields.0["f:spec"]["f:template"]["f:spec"]
+                    .get("f:containers")
+                    .is_some()
+            })
+        })
+        .map(|entry| {
+            entry
+                .manager
+                .clone()
+                .unwrap_or_else(|| "unknown".to_owned())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::FieldsV1;
+
+    fn entry(
+        manager: &str,
+        subresource: Option<&str>,
+        fields: serde_json::Value,
+    ) -> ManagedFieldsEntry {
+        ManagedFieldsEntry {
+            manager: Some(manager.to_owned()),
+            operation: Some("Update".to_owned()),
+            subresource: subresource.map(str::to_owned),
+            fields_v1: Some(FieldsV1(fields)),
+            ..ManagedFieldsEntry::default()
+        }
+    }
+
+    #[test]
+    fn another_manager_that_wrote_the_containers_is_a_template_writer() {
+        let containers = json!({"f:spec": {"f:template": {"f:spec": {"f:containers": {}}}}});
+        let restarted = json!({"f:spec": {"f:template": {"f:metadata": {"f:annotations": {}}}}});
+        let status = json!({"f:status": {"f:replicas": {}}});
+        assert_eq!(
+            template_writer(&[
+                entry(FIELD_MANAGER, None, containers.clone()),
+                entry("kubectl-rollout", None, restarted),
+                entry("kube-controller-manager", Some("status"), status),
+            ]),
+            None,
+            "ours, a restart annotation and the status are not another operator's template"
+        );
+        assert_eq!(
+            template_writer(&[entry("minio-operator", None, containers)]).as_deref(),
+            Some("minio-operator")
+        );
+    }
 }

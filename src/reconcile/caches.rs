@@ -301,7 +301,7 @@ pub mod slim {
             .metadata
             .managed_fields
             .as_deref()
-            .and_then(crate::reconcile::takeover::template_writer);
+            .and_then(crate::reconcile::apply::template_writer);
         metadata(&mut sts.metadata);
     }
 
@@ -389,7 +389,7 @@ mod cached {
         #[serde(default)]
         pub metadata: ObjectMeta,
         /// The field manager other than ours that wrote its pods' containers (from the
-        /// managedFields the cache drops: `takeover::template_writer`).
+        /// managedFields the cache drops: `apply::template_writer`).
         #[serde(skip)]
         pub template_writer: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]

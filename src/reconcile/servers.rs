@@ -80,18 +80,15 @@ pub(super) async fn restart_within(
         grace_period_seconds: grace,
         ..DeleteParams::default()
     };
-    match Api::<Pod>::namespaced(ctx.client.clone(), tenant.namespace())
-        .delete(pod.name(), &params)
-        .await
-    {
-        // Gone already, or replaced since the cache saw it: the next pass sees what is there.
-        Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => Ok(()),
-        Err(e) => Err(e).at(Step::Rollout),
-        Ok(_) => {
-            crate::metrics::count_api_write();
-            Ok(())
-        }
-    }
+    // Gone already, or replaced since the cache saw it: the next pass sees what is there.
+    super::apply::delete(
+        &Api::<Pod>::namespaced(ctx.client.clone(), tenant.namespace()),
+        pod.name(),
+        &params,
+    )
+    .await
+    .at(Step::Rollout)?;
+    Ok(())
 }
 
 /// Every server on the previous template at once, with one event.

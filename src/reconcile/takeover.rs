@@ -21,10 +21,8 @@ use std::time::Duration;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
 use kube::api::{Api, DeleteParams, Preconditions, PropagationPolicy};
 
-use super::apply::FIELD_MANAGER;
 use super::context::Context;
 use super::events::EventType;
 use super::outcome::{AtStep, Blocked, Step, Stop, StopKind};
@@ -39,30 +37,6 @@ pub const ADOPTED_SIGNER: &str = "adopted";
 const CLUSTER_CA_CONFIGMAP: &str = "kube-root-ca.crt";
 /// How long one pass waits for the garbage collector to orphan a replaced StatefulSet's pods.
 const ORPHANING_WAIT: Duration = Duration::from_secs(10);
-
-/// The field manager, other than ours, that wrote a StatefulSet's pod containers, if any: such a
-/// StatefulSet was made by another operator (or by hand), and applying ours over it would leave
-/// its fields in place. Managers that only touch annotations (`kubectl rollout restart`) or the
-/// status do not count.
-pub fn template_writer(managed: &[ManagedFieldsEntry]) -> Option<String> {
-    managed
-        .iter()
-        .filter(|entry| entry.subresource.as_deref().is_none_or(str::is_empty))
-        .filter(|entry| entry.manager.as_deref() != Some(FIELD_MANAGER))
-        .find(|entry| {
-            entry.fields_v1.as_ref().is_some_and(|fields| {
-                fields.0["f:spec"]["f:template"]["f:spec"]
-                    .get("f:containers")
-                    .is_some()
-            })
-        })
-        .map(|entry| {
-            entry
-                .manager
-                .clone()
-                .unwrap_or_else(|| "unknown".to_owned())
-        })
-}
 
 /// Deletes another operator's StatefulSet `name` (its pods and claims orphaned, not deleted) and
 /// waits for it to be gone, so that ours is created in its place by the caller.
@@ -106,14 +80,10 @@ pub async fn replace_statefulset(
         }),
         ..DeleteParams::default()
     };
-    match api.delete(name, &params).await {
-        // Gone already, or replaced since (the precondition): either way not the one to delete.
-        Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => {}
-        other => {
-            other.at(Step::StatefulSets)?;
-            crate::metrics::count_api_write();
-        }
-    }
+    // Gone already, or replaced since (the precondition): either way not the one to delete.
+    super::apply::delete(api, name, &params)
+        .await
+        .at(Step::StatefulSets)?;
     let deadline = tokio::time::Instant::now() + ORPHANING_WAIT;
     loop {
         let live = api.get_metadata_opt(name).await.at(Step::StatefulSets)?;
@@ -242,12 +212,9 @@ pub async fn adopt_certificate(
         }),
         ..DeleteParams::default()
     };
-    match secrets.delete(name, &params).await {
-        Err(kube::Error::Api(e)) if e.code == 404 || e.code == 409 => {}
-        other => {
-            other.at(Step::Certificate)?;
-        }
-    }
+    super::apply::delete(secrets, name, &params)
+        .await
+        .at(Step::Certificate)?;
     // Applied, not created: the next apply (a renewal) is the same manager's and operation's,
     // so the fields it no longer sends (the Go names) go.
     super::apply::apply(
@@ -275,42 +242,6 @@ pub async fn adopt_certificate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::FieldsV1;
-    use serde_json::json;
-
-    fn entry(
-        manager: &str,
-        subresource: Option<&str>,
-        fields: serde_json::Value,
-    ) -> ManagedFieldsEntry {
-        ManagedFieldsEntry {
-            manager: Some(manager.to_owned()),
-            operation: Some("Update".to_owned()),
-            subresource: subresource.map(str::to_owned),
-            fields_v1: Some(FieldsV1(fields)),
-            ..ManagedFieldsEntry::default()
-        }
-    }
-
-    #[test]
-    fn another_manager_that_wrote_the_containers_is_a_template_writer() {
-        let containers = json!({"f:spec": {"f:template": {"f:spec": {"f:containers": {}}}}});
-        let restarted = json!({"f:spec": {"f:template": {"f:metadata": {"f:annotations": {}}}}});
-        let status = json!({"f:status": {"f:replicas": {}}});
-        assert_eq!(
-            template_writer(&[
-                entry(FIELD_MANAGER, None, containers.clone()),
-                entry("kubectl-rollout", None, restarted),
-                entry("kube-controller-manager", Some("status"), status),
-            ]),
-            None,
-            "ours, a restart annotation and the status are not another operator's template"
-        );
-        assert_eq!(
-            template_writer(&[entry("minio-operator", None, containers)]).as_deref(),
-            Some("minio-operator")
-        );
-    }
 
     #[test]
     fn the_adopted_bundle_trusts_the_leaf_and_the_cluster_ca_beside_ours() {

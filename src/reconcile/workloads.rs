@@ -90,14 +90,10 @@ async fn apply_disruption_budgets(
     }
     for name in ctx.caches.disruption_budgets_of(tenant) {
         if !wanted.contains(&name) {
-            match api.delete(&name, &DeleteParams::default()).await {
-                Err(kube::Error::Api(e)) if e.code == 404 => {}
-                other => {
-                    other.at(Step::DisruptionBudgets)?;
-                    crate::metrics::count_api_write();
-                    writes += 1;
-                }
-            }
+            let deleted = super::apply::delete(&api, &name, &DeleteParams::default())
+                .await
+                .at(Step::DisruptionBudgets)?;
+            writes += usize::from(deleted);
         }
     }
     Ok(writes)
@@ -127,7 +123,7 @@ async fn apply_statefulset(
                     .metadata
                     .managed_fields
                     .as_deref()
-                    .and_then(takeover::template_writer);
+                    .and_then(super::apply::template_writer);
                 (Some(found.metadata), writer)
             }
             None => (None, None),

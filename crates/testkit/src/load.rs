@@ -75,7 +75,7 @@ impl LoadReport {
     /// One line for a results table or a failure message.
     pub fn summary(&self) -> String {
         format!(
-            "{} requests in {:.0} s: {} failed after retries {:?}, {} attempts failed before retries {:?}, longest failing stretch {} ms (before retries {} ms); {} acknowledged, {} verified, {} lost{}",
+            "{} requests in {:.0} s: {} failed after retries {:?}, {} attempts failed before retries {:?}, longest failing stretch {} ms (before retries {} ms); {} acknowledged, {} verified, {} lost{}{}",
             self.requests,
             self.seconds,
             self.failed_after_retries(),
@@ -87,6 +87,16 @@ impl LoadReport {
             self.acknowledged,
             self.verified,
             self.objects_lost(),
+            match self.objects_lost() {
+                0 => String::new(),
+                _ => format!(
+                    " ({} NoSuchKey, {} other bytes, {} unreadable at the end; first: {})",
+                    self.lost,
+                    self.corrupt,
+                    self.unreadable,
+                    self.first_loss.as_deref().unwrap_or("?")
+                ),
+            },
             self.first_failure
                 .as_deref()
                 .map(|f| format!("; first failure: {f}"))

@@ -129,6 +129,33 @@ impl Operator {
     }
 }
 
+/// What the real-node benchmarks run of the Go operator, built by `scripts/bench.sh` from a
+/// snapshot: its binary, the snapshot (its CRDs and commit), its sidecar image's archive and
+/// reference. From `HANZO_GO_OPERATOR`, `HANZO_GO_OPERATOR_SRC`, `HANZO_GO_SIDECAR_IMAGE` and
+/// `HANZO_GO_SIDECAR_REF`; `None` unless all are set.
+pub struct GoBuild {
+    pub binary: PathBuf,
+    pub src: PathBuf,
+    pub sidecar_archive: PathBuf,
+    pub sidecar_ref: String,
+}
+
+impl GoBuild {
+    pub fn from_env() -> Option<GoBuild> {
+        let var = |k: &str| std::env::var_os(k).map(PathBuf::from);
+        let go = GoBuild {
+            binary: var("HANZO_GO_OPERATOR")?,
+            src: var("HANZO_GO_OPERATOR_SRC")?,
+            sidecar_archive: var("HANZO_GO_SIDECAR_IMAGE")?,
+            sidecar_ref: std::env::var("HANZO_GO_SIDECAR_REF").ok()?,
+        };
+        for path in [&go.binary, &go.sidecar_archive] {
+            assert!(path.is_file(), "{} is not a file", path.display());
+        }
+        Some(go)
+    }
+}
+
 /// Starts `command` with its stderr in `log` (outside any control plane's directory, which goes
 /// when it stops), lets it settle for 3 s and returns it with the CPU-seconds it spent starting,
 /// which the caller takes off its total.
@@ -150,10 +177,35 @@ pub async fn spawn(mut command: Command, log: &Path) -> (crate::bench::Killed, f
 /// there as in a pod, while the rest of this host stays as it is. `unshare` and `sh` exec in turn,
 /// so the process keeps the pid the caller measures.
 pub fn with_resolv_conf(inner: &Command, resolv: &Path) -> Command {
+    in_mount_namespace(
+        inner,
+        r#"mount --bind "$0" /etc/resolv.conf && exec "$@""#,
+        &[resolv],
+    )
+}
+
+/// [`with_resolv_conf`], with a fresh /run whose service-account directory holds `ca` (the
+/// cluster CA) as `ca.crt` and `minio-operator` as its namespace: the Go operator trusts its
+/// tenants' CSR-signed certificates through it, as it does in a pod.
+pub fn like_a_pod(inner: &Command, resolv: &Path, ca: &Path) -> Command {
+    in_mount_namespace(
+        inner,
+        concat!(
+            r#"mount --bind "$0" /etc/resolv.conf && mount -t tmpfs tmpfs /run && "#,
+            r#"d=/run/secrets/kubernetes.io/serviceaccount && mkdir -p "$d" && cp "$1" "$d/ca.crt" && "#,
+            r#"printf minio-operator > "$d/namespace" && shift && exec "$@""#
+        ),
+        &[resolv, ca],
+    )
+}
+
+/// `inner` after `script` (`sh -c`, given `files` as `$0`, `$1`, ... and then `inner`'s command
+/// line, which it must shift to and exec) in a private mount namespace.
+fn in_mount_namespace(inner: &Command, script: &str, files: &[&Path]) -> Command {
     let mut c = Command::new("unshare");
     c.args(["--mount", "--propagation", "private", "--", "sh", "-c"])
-        .arg(r#"mount --bind "$0" /etc/resolv.conf && exec "$@""#)
-        .arg(resolv)
+        .arg(script)
+        .args(files)
         .arg(inner.get_program())
         .args(inner.get_args());
     for (key, value) in inner.get_envs() {
