@@ -33,3 +33,155 @@ pub fn client_config(
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(config)
 }
+
+/// A client configuration that accepts exactly the certificate `pinned` from the server (DER),
+/// whoever signed it, and checks the handshake's signature with its key. For a server whose
+/// certificate Secret holds no CA (`kubectl create secret tls`, an ACME issuer's): the servers
+/// trust each other by that very certificate, and so does this client, with nothing else.
+pub fn pinned_config(pinned: CertificateDer<'static>) -> Result<ClientConfig, rustls::Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = Arc::new(Pinned {
+        cert: pinned,
+        algorithms: provider.signature_verification_algorithms,
+    });
+    Ok(ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth())
+}
+
+/// The first certificate of `pem`, for [`pinned_config`].
+pub fn first_certificate(pem: &[u8]) -> Result<CertificateDer<'static>, String> {
+    CertificateDer::pem_slice_iter(pem)
+        .next()
+        .ok_or_else(|| "no certificate in the PEM".to_owned())?
+        .map_err(|e| format!("bad PEM: {e}"))
+}
+
+#[derive(Debug)]
+struct Pinned {
+    cert: CertificateDer<'static>,
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+impl rustls::client::danger::ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        if end_entity.as_ref() == self.cert.as_ref() {
+            Ok(rustls::client::danger::ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ApplicationVerificationFailure,
+            ))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::pki_types::PrivateKeyDer;
+
+    /// A TLS server on 127.0.0.1 presenting `cert_pem`; the result of one handshake with
+    /// `client`, asking for `name`.
+    async fn handshake(
+        cert_pem: &str,
+        key_pem: &str,
+        client: ClientConfig,
+        name: &'static str,
+    ) -> Result<(), String> {
+        let cert = first_certificate(cert_pem.as_bytes()).unwrap();
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
+        let server = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+        let served = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let _ = acceptor.accept(tcp).await;
+        });
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from(name).unwrap();
+        let result = tokio_rustls::TlsConnector::from(Arc::new(client))
+            .connect(name, tcp)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        served.abort();
+        result
+    }
+
+    #[tokio::test]
+    async fn a_pinned_client_accepts_that_certificate_and_no_other() {
+        let ca = crate::certs::Ca::generate("a private CA").unwrap();
+        let served = ca.sign_serving(&["s3.example".to_owned()]).unwrap();
+        let other = ca.sign_serving(&["s3.example".to_owned()]).unwrap();
+        let pin = |pem: &str| pinned_config(first_certificate(pem.as_bytes()).unwrap()).unwrap();
+        handshake(
+            &served.cert_pem,
+            &served.key_pem,
+            pin(&served.cert_pem),
+            "elsewhere.example",
+        )
+        .await
+        .expect("the pinned certificate, whatever name and CA");
+        let refused = handshake(
+            &served.cert_pem,
+            &served.key_pem,
+            pin(&other.cert_pem),
+            "s3.example",
+        )
+        .await;
+        assert!(
+            refused.is_err(),
+            "another certificate of the same CA: {refused:?}"
+        );
+        // Trusting the certificate as a CA is no way to accept it: its issuer is not itself.
+        let mut roots = RootCertStore::empty();
+        add_pem(&mut roots, served.cert_pem.as_bytes()).unwrap();
+        let as_root = handshake(
+            &served.cert_pem,
+            &served.key_pem,
+            client_config(roots, None, &[]).unwrap(),
+            "s3.example",
+        )
+        .await;
+        assert!(as_root.is_err(), "{as_root:?}");
+    }
+}

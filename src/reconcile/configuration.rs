@@ -15,7 +15,7 @@ use super::desired::{self, SIGNED_BY_ANNOTATION};
 use super::events::EventType;
 use super::outcome::{AtStep, Blocked, Step, Stop, StopKind};
 use super::report;
-use super::status::{STATE_INVALID, STATE_NO_CONFIGURATION};
+use super::status::{STATE_INVALID, STATE_NO_CERTIFICATE, STATE_NO_CONFIGURATION};
 use super::takeover;
 use crate::admission;
 use crate::admission::validate::erasure::{self, ServerSettings};
@@ -96,7 +96,9 @@ pub async fn apply_configuration(ctx: &Context, tenant: &Tenant) -> Result<Confi
         .as_ref()
         .map(|c| format!("{}\n{}", c.access_key, c.secret_key))
         .unwrap_or_default();
+    let external_certificate = external_certificate_keys(ctx, tenant).await?;
     let rendered = desired::Rendered {
+        external_certificate,
         config_hash,
         credentials_hash: sealed_hash(&key, &credentials),
         erasure: ServerSettings::of_env(&tenant.spec.env).with_configuration(&entries),
@@ -192,6 +194,58 @@ async fn apply_rendered(ctx: &Context, tenant: &Tenant, rendered: String) -> Res
     .await
     .at(Step::Configuration)?;
     Ok(usize::from(written))
+}
+
+/// The keys the servers mount of the user's certificate Secret (`externalCertSecret`), read from
+/// it. Until it exists, or while it holds no certificate and key, the servers are not given it:
+/// their pods would never start.
+async fn external_certificate_keys(
+    ctx: &Context,
+    tenant: &Tenant,
+) -> Result<Option<desired::CertKeys>, Stop> {
+    let Some(reference) = desired::external_certificate(tenant) else {
+        return Ok(None);
+    };
+    let name = reference.name.as_str();
+    let secret = ctx
+        .caches
+        .secret(&ctx.client, tenant.namespace(), name)
+        .await
+        .at(Step::Certificate)?;
+    let Some(secret) = secret else {
+        return Err(Blocked {
+            state: STATE_NO_CERTIFICATE,
+            reason: "CertificateMissing",
+            message: format!(
+                "certificate Secret {name:?} (spec.externalCertSecret[0]) does not exist yet"
+            ),
+            kind: StopKind::Retrying,
+            event: false,
+            // Its creation wakes the Tenant, as the configuration Secret's does.
+            requeue: Some(Duration::from_secs(30)),
+        }
+        .into());
+    };
+    let has = |key: &str| {
+        secret
+            .data
+            .as_ref()
+            .is_some_and(|d| d.get(key).is_some_and(|v| !v.0.is_empty()))
+    };
+    match desired::CertKeys::of(has) {
+        Some(keys) => Ok(Some(keys)),
+        None => Err(Blocked {
+            state: STATE_NO_CERTIFICATE,
+            reason: "CertificateIncomplete",
+            message: format!(
+                "certificate Secret {name:?} (spec.externalCertSecret[0]) holds neither tls.crt and tls.key (a kubernetes.io/tls Secret) nor public.crt and private.key: the servers would have no certificate to serve"
+            ),
+            kind: StopKind::Stalled,
+            event: true,
+            requeue: None,
+        }
+        .into()),
+    }
 }
 
 /// What the TLS Secret of requestAutoCert holds, as the cache has it.

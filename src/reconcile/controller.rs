@@ -136,7 +136,7 @@ fn watch_owned(
         },
     );
     let controller = controller
-        // The users' configuration and user Secrets are not ours (no ownerReference): watch every
+        // The users' configuration, user and certificate Secrets are not ours (no ownerReference): watch every
         // Secret's metadata (never its data) and wake the Tenants of its namespace that name it,
         // so a Secret created, rotated or deleted is noticed at once.
         .watches_stream(
@@ -215,7 +215,8 @@ fn tenants_naming(
                     .configuration
                     .as_ref()
                     .is_some_and(|c| c.name == name)
-                    || t.spec.users.iter().any(|u| u.name == name))
+                    || t.spec.users.iter().any(|u| u.name == name)
+                    || t.spec.external_cert_secret.iter().any(|c| c.name == name))
         })
         .map(|t| ObjectRef::from_obj(&*t))
         .collect()

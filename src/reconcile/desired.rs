@@ -24,7 +24,7 @@ use crate::api::names::{
     configuration_secret_name, console_service_name, headless_service_name, pool_statefulset_name,
     tls_secret_name, volume_claim_name,
 };
-use crate::api::tenant::{API_VERSION, KIND, Pool, Tenant};
+use crate::api::tenant::{API_VERSION, KIND, LocalCertificateReference, Pool, Tenant};
 
 pub const S3_PORT: i32 = 9000;
 pub const CONSOLE_PORT: i32 = 9090;
@@ -78,6 +78,40 @@ pub struct Rendered {
     pub erasure: ServerSettings,
     /// [`TRUSTED_CA_ANNOTATION`], once the operator CA was rotated.
     pub trust_mark: Option<String>,
+    /// The keys of the user's certificate Secret (`externalCertSecret`) the servers mount, as
+    /// read from it; [`CertKeys::TLS`] until it is read.
+    pub external_certificate: Option<CertKeys>,
+}
+
+/// Which keys of a certificate Secret the servers mount: the certificate, its key, and what they
+/// trust their peers by (mounted as `CAs/ca.crt` whatever its key).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CertKeys {
+    pub cert: &'static str,
+    pub key: &'static str,
+    pub ca: &'static str,
+}
+
+impl CertKeys {
+    /// `tls.crt`, `tls.key` and `ca.crt`: the operator's own Secret, cert-manager's.
+    pub const TLS: CertKeys = CertKeys {
+        cert: "tls.crt",
+        key: "tls.key",
+        ca: "ca.crt",
+    };
+
+    /// The keys a Secret holding `has` offers, as the Go operators read them: a
+    /// `kubernetes.io/tls` pair (`tls.crt`, `tls.key`) or their `Opaque` names (`public.crt`,
+    /// `private.key`); the CA is `ca.crt` when there is one, else the certificate itself (a
+    /// Secret of `kubectl create secret tls`, or of an ACME issuer: the servers then trust that
+    /// certificate, which they all present). `None` without a certificate and its key.
+    pub fn of(has: impl Fn(&str) -> bool) -> Option<CertKeys> {
+        let (cert, key) = [("tls.crt", "tls.key"), ("public.crt", "private.key")]
+            .into_iter()
+            .find(|(cert, key)| has(cert) && has(key))?;
+        let ca = if has("ca.crt") { "ca.crt" } else { cert };
+        Some(CertKeys { cert, key, ca })
+    }
 }
 
 /// Everything the reconciler applies for one Tenant.
@@ -433,7 +467,7 @@ fn volume_mounts(tenant: &Tenant, pool: &Pool) -> Vec<VolumeMount> {
     mounts
 }
 
-fn pod_volumes(tenant: &Tenant) -> Vec<Volume> {
+fn pod_volumes(tenant: &Tenant, rendered: &Rendered) -> Vec<Volume> {
     let secret_volume = |name: &str, secret: String, items: Option<Vec<KeyToPath>>| Volume {
         name: name.to_owned(),
         secret: Some(SecretVolumeSource {
@@ -454,19 +488,20 @@ fn pod_volumes(tenant: &Tenant) -> Vec<Volume> {
             path: path.to_owned(),
             ..KeyToPath::default()
         };
-        let tls_secret = tenant
-            .spec
-            .external_cert_secret
-            .first()
-            .filter(|_| !tenant.spec.request_auto_cert.unwrap_or(true))
-            .map_or_else(|| tls_secret_name(tenant), |r| r.name.clone());
+        let (tls_secret, keys) = match external_certificate(tenant) {
+            Some(external) => (
+                external.name.clone(),
+                rendered.external_certificate.unwrap_or(CertKeys::TLS),
+            ),
+            None => (tls_secret_name(tenant), CertKeys::TLS),
+        };
         volumes.push(secret_volume(
             "tls",
             tls_secret,
             Some(vec![
-                item("tls.crt", "public.crt"),
-                item("tls.key", "private.key"),
-                item("ca.crt", "CAs/ca.crt"),
+                item(keys.cert, "public.crt"),
+                item(keys.key, "private.key"),
+                item(keys.ca, "CAs/ca.crt"),
             ]),
         ));
     }
@@ -475,6 +510,16 @@ fn pod_volumes(tenant: &Tenant) -> Vec<Volume> {
         volumes.extend(side.volumes.iter().cloned());
     }
     volumes
+}
+
+/// The user's certificate Secret the servers serve (the first of `externalCertSecret`), unless
+/// the operator makes one (`requestAutoCert`).
+pub fn external_certificate(tenant: &Tenant) -> Option<&LocalCertificateReference> {
+    tenant
+        .spec
+        .external_cert_secret
+        .first()
+        .filter(|_| !tenant.spec.request_auto_cert.unwrap_or(true))
 }
 
 /// The StatefulSet of one pool, whose pods carry the hashes of what was `rendered` for them.
@@ -532,7 +577,7 @@ pub fn pool_statefulset(tenant: &Tenant, pool: &Pool, rendered: &Rendered) -> St
                         containers,
                         init_containers: Some(spec.init_containers.clone())
                             .filter(|c| !c.is_empty()),
-                        volumes: Some(pod_volumes(tenant)),
+                        volumes: Some(pod_volumes(tenant, rendered)),
                         service_account_name: spec.service_account_name.clone(),
                         scheduler_name: tenant
                             .scheduler

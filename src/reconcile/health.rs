@@ -11,7 +11,7 @@ use kube::api::Api;
 
 use super::caches::CachedStatefulSet;
 use super::context::{Context, ReadyWhen};
-use super::desired::S3_PORT;
+use super::desired::{self, S3_PORT};
 use super::observed::{Observed, S3Health, storage_of};
 use super::outcome::{AtStep, Step, StepError, log_admin_error};
 use super::status;
@@ -241,27 +241,39 @@ pub async fn tenant_endpoint(
         }));
     }
     // The CA that signed the certificate the servers present: ca.crt of the Secret they mount
-    // (ours for requestAutoCert, whichever CA signed it then; else the user's first external
-    // certificate), and the current operator CA.
-    let mounted = if tenant.spec.request_auto_cert.unwrap_or(true) {
-        ctx.caches.own_ca(ns, &tls_secret_name(tenant))
-    } else if let Some(external) = tenant.spec.external_cert_secret.first() {
-        ctx.caches
+    // (ours for requestAutoCert, whichever CA signed it then; else the user's certificate
+    // Secret), and the current operator CA. A user's Secret without a CA: its certificate, pinned.
+    let (mut mounted, mut pinned) = (None, None);
+    if tenant.spec.request_auto_cert.unwrap_or(true) {
+        mounted = ctx.caches.own_ca(ns, &tls_secret_name(tenant));
+    } else if let Some(external) = desired::external_certificate(tenant) {
+        let secret = ctx
+            .caches
             .secret(&ctx.client, ns, &external.name)
             .await
-            .at(Step::Health)?
-            .and_then(|s| s.data.as_ref()?.get("ca.crt").map(|ca| ca.0.clone()))
-    } else {
-        None
-    };
-    let mut roots = rustls::RootCertStore::empty();
-    // Both CAs are ours or the user's Secret's: one that does not parse is left out, and the
-    // health check then says which certificate it could not verify.
-    let _ = client::add_pem(&mut roots, ctx.settings.ca.current().bundle_pem.as_bytes());
-    if let Some(ca) = mounted {
-        let _ = client::add_pem(&mut roots, &ca);
+            .at(Step::Health)?;
+        let data = secret.as_ref().and_then(|s| s.data.as_ref());
+        let value = |key: &str| data.and_then(|d| d.get(key)).map(|v| v.0.clone());
+        match desired::CertKeys::of(|key| value(key).is_some()) {
+            Some(keys) if keys.ca == keys.cert => pinned = value(keys.cert),
+            Some(keys) => mounted = value(keys.ca),
+            None => {}
+        }
     }
-    let config = client::client_config(roots, None, &[]);
+    let config = match pinned {
+        Some(pem) => client::first_certificate(&pem)
+            .and_then(|cert| client::pinned_config(cert).map_err(|e| e.to_string())),
+        None => {
+            let mut roots = rustls::RootCertStore::empty();
+            // Both CAs are ours or the user's Secret's: one that does not parse is left out,
+            // and the health check then says which certificate it could not verify.
+            let _ = client::add_pem(&mut roots, ctx.settings.ca.current().bundle_pem.as_bytes());
+            if let Some(ca) = mounted {
+                let _ = client::add_pem(&mut roots, &ca);
+            }
+            client::client_config(roots, None, &[]).map_err(|e| e.to_string())
+        }
+    };
     Ok(match config {
         Ok(c) => Ok(Endpoint {
             addr: SocketAddr::new(ip, 443),

@@ -20,6 +20,7 @@ pub const STATE_WAITING: &str = "Waiting for Tenant to be healthy";
 pub const STATE_ANOTHER_TENANT: &str = "Another MinIO Tenant already exists in the namespace";
 pub const STATE_INVALID: &str = "Invalid Tenant";
 pub const STATE_NO_CONFIGURATION: &str = "Waiting for the configuration Secret";
+pub const STATE_NO_CERTIFICATE: &str = "Waiting for the certificate Secret";
 /// While servers are replaced by a new template, and when a replaced one fails.
 pub const STATE_UPDATING: &str = "Updating servers";
 pub const STATE_ROLLOUT_STOPPED: &str = "Rollout stopped: a server fails on the new template";

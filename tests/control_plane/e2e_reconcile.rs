@@ -771,3 +771,98 @@ async fn a_go_operator_tenant_is_taken_over_keeping_its_claims_and_certificate()
         "adopted"
     );
 }
+
+/// A certificate Secret of the user's (`externalCertSecret`) is waited for, then mounted by the
+/// keys it holds: one of `kubectl create secret tls` has no CA, and the servers then trust its
+/// certificate itself, as the Go operators mount it (before, the pods asked for a `ca.crt` it
+/// does not have and never started).
+#[tokio::test]
+async fn a_users_certificate_secret_without_a_ca_is_waited_for_then_mounted() {
+    let cp = cluster();
+    let ns = cp.create_namespace("e2e").await.unwrap();
+    let client = cp.client().await.unwrap();
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    let env: Secret = serde_json::from_value(json!({"metadata": {"name": "own-env"},
+        "stringData": {"config.env": "export S3_ROOT_USER=\"admin\"\nexport S3_ROOT_PASSWORD=\"e2e-only-secret\"\n"}})).unwrap();
+    secrets.create(&PostParams::default(), &env).await.unwrap();
+    let tenant: Tenant = TenantBuilder::new("own")
+        .configuration("own-env")
+        .pool(pool("p0", 2))
+        .spec("requestAutoCert", false)
+        .spec(
+            "externalCertSecret",
+            json!([{"name": "own-cert", "type": "kubernetes.io/tls"}]),
+        )
+        .typed();
+    let tenants: Api<Tenant> = Api::namespaced(client.clone(), &ns);
+    tenants
+        .create(&PostParams::default(), &tenant)
+        .await
+        .unwrap();
+    let waiting = until(
+        "the Tenant waiting for its certificate",
+        Duration::from_secs(30),
+        async || {
+            let status = tenants.get("own").await.ok()?.status?;
+            (status.current_state.as_deref() == Some("Waiting for the certificate Secret"))
+                .then_some(status)
+        },
+    )
+    .await;
+    let ready = waiting
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert_eq!(ready.reason, "CertificateMissing");
+    assert!(ready.message.contains("own-cert"), "{}", ready.message);
+    let sts_api: Api<StatefulSet> = Api::namespaced(client.clone(), &ns);
+    assert!(
+        sts_api.get_opt("own-p0").await.unwrap().is_none(),
+        "no server is given a certificate that is not there"
+    );
+
+    let ca = hanzo_s3_operator::certs::Ca::generate("a private CA").unwrap();
+    let pair = ca
+        .sign_serving(&[format!("minio.{ns}.svc.cluster.local")])
+        .unwrap();
+    let cert: Secret = serde_json::from_value(json!({"metadata": {"name": "own-cert"},
+        "type": "kubernetes.io/tls",
+        "stringData": {"tls.crt": pair.cert_pem, "tls.key": pair.key_pem}}))
+    .unwrap();
+    secrets.create(&PostParams::default(), &cert).await.unwrap();
+    let sts = until(
+        "the pool's StatefulSet",
+        Duration::from_secs(30),
+        async || sts_api.get_opt("own-p0").await.ok()?,
+    )
+    .await;
+    let tls = sts
+        .spec
+        .template
+        .spec
+        .unwrap()
+        .volumes
+        .unwrap()
+        .into_iter()
+        .find(|v| v.name == "tls")
+        .unwrap()
+        .secret
+        .unwrap();
+    let items: Vec<(String, String)> = tls
+        .items
+        .unwrap()
+        .into_iter()
+        .map(|i| (i.key, i.path))
+        .collect();
+    assert_eq!(tls.secret_name.as_deref(), Some("own-cert"));
+    assert_eq!(
+        items,
+        [
+            ("tls.crt", "public.crt"),
+            ("tls.key", "private.key"),
+            ("tls.crt", "CAs/ca.crt")
+        ]
+        .map(|(k, p)| (k.to_owned(), p.to_owned()))
+    );
+}

@@ -295,3 +295,82 @@ fn a_rendered_configuration_read_back_gives_the_users_entries_only() {
         "a Secret the operator did not render is the user's, all of it"
     );
 }
+
+#[test]
+fn a_users_certificate_secret_is_mounted_by_the_keys_it_holds() {
+    use desired::CertKeys;
+    let keys = |have: &[&str]| CertKeys::of(|k| have.contains(&k));
+    // cert-manager's and the operator's own: the CA beside the certificate.
+    assert_eq!(keys(&["tls.crt", "tls.key", "ca.crt"]), Some(CertKeys::TLS));
+    // `kubectl create secret tls`, an ACME issuer's: the servers trust the certificate itself.
+    assert_eq!(
+        keys(&["tls.crt", "tls.key"]),
+        Some(CertKeys {
+            cert: "tls.crt",
+            key: "tls.key",
+            ca: "tls.crt"
+        })
+    );
+    // The Go operators' names for an Opaque Secret.
+    assert_eq!(
+        keys(&["public.crt", "private.key"]),
+        Some(CertKeys {
+            cert: "public.crt",
+            key: "private.key",
+            ca: "public.crt"
+        })
+    );
+    assert_eq!(
+        keys(&["tls.crt", "ca.crt"]),
+        None,
+        "no key, nothing to serve"
+    );
+
+    let t = tenant(
+        json!([pool("a", 4, 2)]),
+        json!({"requestAutoCert": false, "externalCertSecret": [{"name": "mine", "type": "kubernetes.io/tls"}]}),
+    );
+    let items = |rendered: &desired::Rendered| {
+        let sts = desired::pool_statefulset(&t, &t.spec.pools[0], rendered);
+        let volumes = sts.spec.template.spec.unwrap().volumes.unwrap();
+        let tls = volumes
+            .into_iter()
+            .find(|v| v.name == "tls")
+            .unwrap()
+            .secret
+            .unwrap();
+        let items: Vec<(String, String)> = tls
+            .items
+            .unwrap()
+            .into_iter()
+            .map(|i| (i.key, i.path))
+            .collect();
+        (tls.secret_name.unwrap(), items)
+    };
+    let pair = |k: &str, p: &str| (k.to_owned(), p.to_owned());
+    // Unread, or holding a CA: what the servers mounted before (a running tenant's template
+    // does not change).
+    assert_eq!(
+        items(&desired::Rendered::default()),
+        (
+            "mine".to_owned(),
+            vec![
+                pair("tls.crt", "public.crt"),
+                pair("tls.key", "private.key"),
+                pair("ca.crt", "CAs/ca.crt")
+            ]
+        )
+    );
+    assert_eq!(
+        items(&desired::Rendered {
+            external_certificate: keys(&["tls.crt", "tls.key"]),
+            ..desired::Rendered::default()
+        })
+        .1,
+        vec![
+            pair("tls.crt", "public.crt"),
+            pair("tls.key", "private.key"),
+            pair("tls.crt", "CAs/ca.crt")
+        ]
+    );
+}

@@ -1178,6 +1178,105 @@ async fn a_pool_asked_to_retire_is_drained_removed_and_followed_by_a_new_one_wit
     assert_eq!(put["objects"], 5, "{put}");
 }
 
+/// A tenant that serves the user's own certificate from a Secret of `kubectl create secret tls`
+/// (no `ca.crt`): its servers trust that certificate to reach each other, the operator's health
+/// check accepts exactly it, and clients that trust the user's CA store and read objects.
+#[tokio::test]
+async fn a_tenant_serves_a_users_certificate_whose_secret_holds_no_ca() {
+    let setup = setup();
+    let _turn = serial().await;
+    let client = setup.cp.client().await.unwrap();
+    let (ns, name) = ("s3-own-cert", "owncert");
+    create_namespace_with_credentials(&client, ns, name).await;
+    let mut spec = TenantBuilder::new(name)
+        .configuration(format!("{name}-env"))
+        .spec("requestAutoCert", false)
+        .spec(
+            "externalCertSecret",
+            json!([{"name": "own-tls", "type": "kubernetes.io/tls"}]),
+        )
+        .pool(PoolBuilder::named("p0", 2, 2).claim_name("data"))
+        .build();
+    let typed: Tenant = serde_json::from_value(spec.clone()).unwrap();
+    let ca = hanzo_s3_operator::certs::Ca::generate("a user's private CA").unwrap();
+    let pair = ca
+        .sign_serving(
+            &hanzo_s3_operator::reconcile::configuration::certificate_names(
+                &Tenant {
+                    metadata: kube::api::ObjectMeta {
+                        namespace: Some(ns.to_owned()),
+                        ..typed.metadata.clone()
+                    },
+                    ..typed
+                },
+                "cluster.local",
+            ),
+        )
+        .unwrap();
+    let cert: Secret = serde_json::from_value(json!({"metadata": {"name": "own-tls"},
+        "type": "kubernetes.io/tls",
+        "stringData": {"tls.crt": pair.cert_pem, "tls.key": pair.key_pem}}))
+    .unwrap();
+    Api::<Secret>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &cert)
+        .await
+        .unwrap();
+    spec["metadata"]["namespace"] = json!(ns);
+    let tenants: Api<Tenant> = Api::namespaced(client.clone(), ns);
+    tenants
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(spec).unwrap(),
+        )
+        .await
+        .unwrap();
+    // Ready means the operator's health check reached the servers over TLS and they answered
+    // healthy: they formed their cluster over TLS with the certificate as their only CA.
+    wait_ready(setup, &client, ns, name, Duration::from_secs(300)).await;
+
+    let user_ca = setup.cp.dir().join("owncert-ca.pem");
+    std::fs::write(&user_ca, ca.cert_pem()).unwrap();
+    let ip = Api::<Service>::namespaced(client.clone(), ns)
+        .get("minio")
+        .await
+        .unwrap()
+        .spec
+        .and_then(|s| s.cluster_ip)
+        .unwrap();
+    let node: &RealNode = setup.cp.real_node().unwrap();
+    for args in [
+        &["make-bucket", "mine"][..],
+        &["put", "mine", "5"],
+        &["verify", "mine", "5"],
+    ] {
+        let out = tokio::process::Command::new(node.s3client())
+            .env("S3_ACCESS_KEY", ACCESS_KEY)
+            .env("S3_SECRET_KEY", SECRET_KEY)
+            .args(["--endpoint", &format!("minio.{ns}.svc.cluster.local:443")])
+            .args(["--resolve-to", &ip])
+            .arg("--ca")
+            .arg(&user_ca)
+            .args(args)
+            .output()
+            .await
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "s3client {args:?} trusting the user's CA: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if args[0] == "verify" {
+            let report: Value = serde_json::from_str(stdout.trim()).unwrap();
+            assert_eq!(report["failures"], 0, "{report}");
+        }
+    }
+    Api::<Namespace>::all(client.clone())
+        .delete(ns, &DeleteParams::default())
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn a_tenant_denied_at_admission_never_reaches_the_node() {
     let setup = setup();
