@@ -28,13 +28,19 @@ async fn setup(name: &str, pools: Vec<Value>) -> (kube::Client, String) {
     setup_with(name, pools, json!([])).await
 }
 
+/// The configuration Secret `name` with the tier's root credentials.
+fn env_secret(name: &str) -> Secret {
+    serde_json::from_value(json!({"metadata": {"name": name},
+        "stringData": {"config.env": "export S3_ROOT_USER=\"admin\"\nexport S3_ROOT_PASSWORD=\"e2e-only-secret\"\n"}}))
+    .unwrap()
+}
+
 /// [`setup`] with `spec.env`.
 async fn setup_with(name: &str, pools: Vec<Value>, env: Value) -> (kube::Client, String) {
     let cp = cluster();
     let ns = cp.create_namespace("e2e").await.unwrap();
     let client = cp.client().await.unwrap();
-    let secret: Secret = serde_json::from_value(json!({"metadata": {"name": format!("{name}-env")},
-        "stringData": {"config.env": "export S3_ROOT_USER=\"admin\"\nexport S3_ROOT_PASSWORD=\"e2e-only-secret\"\n"}})).unwrap();
+    let secret: Secret = env_secret(&format!("{name}-env"));
     Api::<Secret>::namespaced(client.clone(), &ns)
         .create(&PostParams::default(), &secret)
         .await
@@ -463,8 +469,7 @@ async fn a_step_the_api_refuses_is_reported_on_the_tenant_and_cleared_when_it_su
         },
     )
     .await;
-    let secret: Secret = serde_json::from_value(json!({"metadata": {"name": "q-env"},
-        "stringData": {"config.env": "export S3_ROOT_USER=\"admin\"\nexport S3_ROOT_PASSWORD=\"e2e-only-secret\"\n"}})).unwrap();
+    let secret: Secret = env_secret("q-env");
     Api::<Secret>::namespaced(client.clone(), &ns)
         .create(&PostParams::default(), &secret)
         .await
@@ -671,8 +676,7 @@ async fn a_go_operator_tenant_is_taken_over_keeping_its_claims_and_certificate()
     .await;
 
     // The move: the configuration appears, ours goes on.
-    let secret: Secret = serde_json::from_value(json!({"metadata": {"name": "legacy-env"},
-        "stringData": {"config.env": "export S3_ROOT_USER=\"admin\"\nexport S3_ROOT_PASSWORD=\"e2e-only-secret\"\n"}})).unwrap();
+    let secret: Secret = env_secret("legacy-env");
     secrets
         .create(&PostParams::default(), &secret)
         .await
@@ -782,8 +786,7 @@ async fn a_users_certificate_secret_without_a_ca_is_waited_for_then_mounted() {
     let ns = cp.create_namespace("e2e").await.unwrap();
     let client = cp.client().await.unwrap();
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
-    let env: Secret = serde_json::from_value(json!({"metadata": {"name": "own-env"},
-        "stringData": {"config.env": "export S3_ROOT_USER=\"admin\"\nexport S3_ROOT_PASSWORD=\"e2e-only-secret\"\n"}})).unwrap();
+    let env: Secret = env_secret("own-env");
     secrets.create(&PostParams::default(), &env).await.unwrap();
     let tenant: Tenant = TenantBuilder::new("own")
         .configuration("own-env")
@@ -837,25 +840,8 @@ async fn a_users_certificate_secret_without_a_ca_is_waited_for_then_mounted() {
         async || sts_api.get_opt("own-p0").await.ok()?,
     )
     .await;
-    let tls = sts
-        .spec
-        .template
-        .spec
-        .unwrap()
-        .volumes
-        .unwrap()
-        .into_iter()
-        .find(|v| v.name == "tls")
-        .unwrap()
-        .secret
-        .unwrap();
-    let items: Vec<(String, String)> = tls
-        .items
-        .unwrap()
-        .into_iter()
-        .map(|i| (i.key, i.path))
-        .collect();
-    assert_eq!(tls.secret_name.as_deref(), Some("own-cert"));
+    let (secret, items) = hanzo_testkit::support::tls_items(&sts);
+    assert_eq!(secret, "own-cert");
     assert_eq!(
         items,
         [

@@ -331,21 +331,11 @@ fn a_users_certificate_secret_is_mounted_by_the_keys_it_holds() {
         json!({"requestAutoCert": false, "externalCertSecret": [{"name": "mine", "type": "kubernetes.io/tls"}]}),
     );
     let items = |rendered: &desired::Rendered| {
-        let sts = desired::pool_statefulset(&t, &t.spec.pools[0], rendered);
-        let volumes = sts.spec.template.spec.unwrap().volumes.unwrap();
-        let tls = volumes
-            .into_iter()
-            .find(|v| v.name == "tls")
-            .unwrap()
-            .secret
-            .unwrap();
-        let items: Vec<(String, String)> = tls
-            .items
-            .unwrap()
-            .into_iter()
-            .map(|i| (i.key, i.path))
-            .collect();
-        (tls.secret_name.unwrap(), items)
+        hanzo_testkit::support::tls_items(&desired::pool_statefulset(
+            &t,
+            &t.spec.pools[0],
+            rendered,
+        ))
     };
     let pair = |k: &str, p: &str| (k.to_owned(), p.to_owned());
     // Unread, or holding a CA: what the servers mounted before (a running tenant's template

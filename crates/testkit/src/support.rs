@@ -183,3 +183,23 @@ impl Proxy {
         self.cut.store(false, std::sync::atomic::Ordering::Relaxed);
     }
 }
+
+/// The Secret a pool's pods mount as `tls` (its name) and which of its keys go to which file.
+pub fn tls_items(sts: &k8s_openapi::api::apps::v1::StatefulSet) -> (String, Vec<(String, String)>) {
+    let tls = sts
+        .spec
+        .template
+        .spec
+        .as_ref()
+        .and_then(|s| s.volumes.as_ref())
+        .and_then(|v| v.iter().find(|v| v.name == "tls"))
+        .and_then(|v| v.secret.clone())
+        .expect("the pods mount a `tls` Secret volume");
+    let items = tls
+        .items
+        .unwrap_or_default()
+        .into_iter()
+        .map(|i| (i.key, i.path))
+        .collect();
+    (tls.secret_name.unwrap_or_default(), items)
+}
