@@ -96,6 +96,12 @@ pub struct RunArgs {
     /// 90d or 300s; each is signed again when a third of it is left.
     #[arg(long, env = "TENANT_CERTIFICATE_LIFETIME", default_value = "90d", value_parser = super::parse_duration, value_name = "DURATION")]
     pub tenant_certificate_lifetime: std::time::Duration,
+    /// Restart servers in place for a change of their configuration file alone (a variable, the
+    /// root credentials, a pool added) instead of replacing their pods: fewer failed requests,
+    /// but under load it was seen to lose acknowledged objects (docs/operations.md). Off until
+    /// that is understood.
+    #[arg(long, env = "RESTART_IN_PLACE")]
+    pub restart_in_place: bool,
     /// How long a rotation of the operator CA announces the next CA (in every bundle: webhook
     /// configurations, tenants' ca.crt) before it signs. Tenants' certificates move to it only
     /// once their servers restarted trusting it, whatever this says.
@@ -188,6 +194,7 @@ async fn run_async(args: &RunArgs) -> Result<(), RunError> {
         settings.namespaces = args.watch_namespaces.clone();
         settings.concurrency = args.max_concurrent_reconciles;
         settings.tenant_certificate_lifetime = args.tenant_certificate_lifetime;
+        settings.restart_in_place = args.restart_in_place;
         Reconciler {
             settings,
             lease: Some(leader::LeaseConfig::new(

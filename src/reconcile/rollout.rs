@@ -109,7 +109,8 @@ pub async fn advance(
     // A pod without the annotation predates it (an older operator made it): nothing says its
     // credentials differ, and restarting every server would be the costlier mistake.
     // Servers that differ in their configuration file alone restart in place, together.
-    let in_place = ctx.settings.ready_when == ReadyWhen::S3Healthy
+    let in_place = ctx.settings.restart_in_place
+        && ctx.settings.ready_when == ReadyWhen::S3Healthy
         && in_place::possible(&outdated, &template_hashes(tenant, rendered));
     let in_place_started = in_place
         && outdated
