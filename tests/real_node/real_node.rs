@@ -463,7 +463,19 @@ async fn s3_as(
     setup: &Setup,
     client: &kube::Client,
     ns: &str,
+    credentials: (&str, &str),
+    args: &[&str],
+) -> Result<Value, String> {
+    s3_trusting(setup, client, ns, credentials, &setup.ca_file, args).await
+}
+
+/// [`s3_as`], trusting the CA certificates of `ca` (a PEM file).
+async fn s3_trusting(
+    setup: &Setup,
+    client: &kube::Client,
+    ns: &str,
     (access_key, secret_key): (&str, &str),
+    ca: &Path,
     args: &[&str],
 ) -> Result<Value, String> {
     let ip = Api::<Service>::namespaced(client.clone(), ns)
@@ -480,7 +492,7 @@ async fn s3_as(
         .args(["--endpoint", &format!("minio.{ns}.svc.cluster.local:443")])
         .args(["--resolve-to", &ip])
         .arg("--ca")
-        .arg(&setup.ca_file)
+        .arg(ca)
         .args(args)
         .output()
         .await
@@ -1236,41 +1248,15 @@ async fn a_tenant_serves_a_users_certificate_whose_secret_holds_no_ca() {
 
     let user_ca = setup.cp.dir().join("owncert-ca.pem");
     std::fs::write(&user_ca, ca.cert_pem()).unwrap();
-    let ip = Api::<Service>::namespaced(client.clone(), ns)
-        .get("minio")
-        .await
-        .unwrap()
-        .spec
-        .and_then(|s| s.cluster_ip)
-        .unwrap();
-    let node: &RealNode = setup.cp.real_node().unwrap();
-    for args in [
-        &["make-bucket", "mine"][..],
-        &["put", "mine", "5"],
-        &["verify", "mine", "5"],
-    ] {
-        let out = tokio::process::Command::new(node.s3client())
-            .env("S3_ACCESS_KEY", ACCESS_KEY)
-            .env("S3_SECRET_KEY", SECRET_KEY)
-            .args(["--endpoint", &format!("minio.{ns}.svc.cluster.local:443")])
-            .args(["--resolve-to", &ip])
-            .arg("--ca")
-            .arg(&user_ca)
-            .args(args)
-            .output()
+    let trusting_the_user = async |args: &[&str]| {
+        s3_trusting(setup, &client, ns, (ACCESS_KEY, SECRET_KEY), &user_ca, args)
             .await
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "s3client {args:?} trusting the user's CA: {stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        if args[0] == "verify" {
-            let report: Value = serde_json::from_str(stdout.trim()).unwrap();
-            assert_eq!(report["failures"], 0, "{report}");
-        }
-    }
+            .unwrap_or_else(|e| panic!("trusting the user's CA: {e}"))
+    };
+    trusting_the_user(&["make-bucket", "mine"]).await;
+    trusting_the_user(&["put", "mine", "5"]).await;
+    let report = trusting_the_user(&["verify", "mine", "5"]).await;
+    assert_eq!(report["failures"], 0, "{report}");
     Api::<Namespace>::all(client.clone())
         .delete(ns, &DeleteParams::default())
         .await
