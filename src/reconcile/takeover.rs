@@ -145,23 +145,20 @@ pub fn foreign_certificate(tenant: &Tenant, secret: Secret) -> Option<ForeignCer
 /// the health check's, wants the issuer).
 pub fn adopted_bundle(operator_bundle: &str, cert_pem: &[u8], cluster_ca: Option<&str>) -> Vec<u8> {
     let mut bundle = operator_bundle.trim_end().as_bytes().to_vec();
+    bundle.push(b'\n');
+    let lf = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
     for extra in [Some(cert_pem), cluster_ca.map(str::as_bytes)]
         .into_iter()
         .flatten()
     {
-        let text = String::from_utf8_lossy(extra);
         // Only the first certificate of the chain: a leaf's intermediates are not anchors.
-        let first = text
-            .split_inclusive("-----END CERTIFICATE-----")
-            .next()
-            .unwrap_or_default()
-            .trim();
-        if !first.is_empty() {
-            bundle.push(b'\n');
-            bundle.extend_from_slice(first.as_bytes());
+        let first = pem::parse_many(extra)
+            .ok()
+            .and_then(|all| all.into_iter().find(|p| p.tag() == "CERTIFICATE"));
+        if let Some(first) = first {
+            bundle.extend_from_slice(pem::encode_config(&first, lf).as_bytes());
         }
     }
-    bundle.push(b'\n');
     bundle
 }
 
@@ -245,14 +242,23 @@ mod tests {
 
     #[test]
     fn the_adopted_bundle_trusts_the_leaf_and_the_cluster_ca_beside_ours() {
-        let ours = "-----BEGIN CERTIFICATE-----\nOURS\n-----END CERTIFICATE-----\n";
-        let chain = b"-----BEGIN CERTIFICATE-----\nLEAF\n-----END CERTIFICATE-----\n-----BEGIN CERTIFICATE-----\nINTERMEDIATE\n-----END CERTIFICATE-----\n";
-        let cluster = "-----BEGIN CERTIFICATE-----\nCLUSTER\n-----END CERTIFICATE-----\n";
-        let bundle = String::from_utf8(adopted_bundle(ours, chain, Some(cluster))).unwrap();
-        assert_eq!(
-            bundle,
-            "-----BEGIN CERTIFICATE-----\nOURS\n-----END CERTIFICATE-----\n-----BEGIN CERTIFICATE-----\nLEAF\n-----END CERTIFICATE-----\n-----BEGIN CERTIFICATE-----\nCLUSTER\n-----END CERTIFICATE-----\n"
+        let cert = |name: &str| {
+            rcgen::generate_simple_self_signed(vec![name.to_owned()])
+                .unwrap()
+                .cert
+                .pem()
+        };
+        let (ours, leaf, intermediate, cluster) = (
+            cert("ours"),
+            cert("leaf"),
+            cert("intermediate"),
+            cert("cluster"),
         );
-        assert!(!bundle.contains("INTERMEDIATE"));
+        let chain = format!("{leaf}{intermediate}");
+        let bundle =
+            String::from_utf8(adopted_bundle(&ours, chain.as_bytes(), Some(&cluster))).unwrap();
+        assert_eq!(bundle, format!("{ours}{leaf}{cluster}"));
+        assert!(!bundle.contains(intermediate.lines().nth(1).unwrap()));
+        assert!(!bundle.contains('\r'), "{bundle:?}");
     }
 }

@@ -182,6 +182,49 @@ const TABLE: &[(&str, How)] = &[
     ),
 ];
 
+/// Whether `command` runs tenants on the machine's real node (the others use KWOK clusters).
+fn needs_the_node(command: &str) -> bool {
+    command.contains("--real-node")
+}
+
+/// How long each command took, written to `target/tmp/documented-commands.tsv` (slowest first):
+/// where this test, a large part of CI's time, spends it.
+struct Times {
+    current: Option<(String, Instant)>,
+    done: Vec<(Duration, String)>,
+}
+
+impl Times {
+    fn new() -> Self {
+        Times {
+            current: None,
+            done: Vec::new(),
+        }
+    }
+
+    /// Ends the previous command's time (a command left running counts until the next starts).
+    fn next(&mut self, at: &str) {
+        if let Some((previous, since)) = self.current.replace((at.to_owned(), Instant::now())) {
+            self.done.push((since.elapsed(), previous));
+        }
+    }
+
+    fn write(mut self) {
+        self.next("");
+        self.done.sort_by_key(|(took, _)| std::cmp::Reverse(*took));
+        let total: Duration = self.done.iter().map(|(d, _)| *d).sum();
+        let mut text = format!("{:.1}\ttotal\n", total.as_secs_f64());
+        for (took, at) in &self.done {
+            text.push_str(&format!("{:.1}\t{at}\n", took.as_secs_f64()));
+        }
+        let file = Path::new(env!("CARGO_TARGET_TMPDIR")).join("documented-commands.tsv");
+        match std::fs::write(&file, &text) {
+            Ok(()) => eprintln!("==> times per command in {}", file.display()),
+            Err(e) => eprintln!("==> cannot write {}: {e}", file.display()),
+        }
+    }
+}
+
 fn how(command: &str) -> Option<(&'static str, How)> {
     TABLE
         .iter()
@@ -444,9 +487,14 @@ fn interrupt(mut running: Running) {
 
 #[test]
 fn every_documented_command_runs_as_written() {
+    // Builds and benchmark smokes below: no load measurement beside them.
+    let _quiet = super::QUIET_MACHINE.blocking_lock();
     // `scripts/dev.sh --real-node` starts the machine's one real node: a turn among this binary's
-    // tests.
-    let _turn = hanzo_testkit::real_node::turn();
+    // tests, given back once that command has run (the rest runs on KWOK clusters).
+    let mut turn = Some(hanzo_testkit::real_node::turn());
+    let last_on_node = documented()
+        .iter()
+        .rposition(|(_, _, command)| needs_the_node(command));
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let root = tempfile::tempdir().unwrap();
     let sandbox_dir = root.path().join("sandbox");
@@ -496,10 +544,12 @@ fn every_documented_command_runs_as_written() {
 
     let mut running: Option<Running> = None;
     let mut ran = 0;
-    for (file, line, command) in documented() {
+    let mut times = Times::new();
+    for (index, (file, line, command)) in documented().into_iter().enumerate() {
         let (_, how) = how(&command).unwrap();
         let at = format!("{file}:{line}: {command}");
         eprintln!("==> {at}");
+        times.next(&at);
         match how {
             How::RunBy(by) => {
                 eprintln!("    run by {by}");
@@ -510,10 +560,20 @@ fn every_documented_command_runs_as_written() {
                     interrupt(previous);
                 }
                 let (child, _) = start_until(&command, &dir(d), d == Dir::Sandbox, &env, ready);
-                running = Some(Running {
+                let started = Running {
                     child,
                     command: command.clone(),
-                });
+                };
+                if needs_the_node(&command) {
+                    // Stopped at once: its tenants would load the machine through the commands
+                    // that follow, and the node is wanted by real_node's tests.
+                    interrupt(started);
+                    if Some(index) == last_on_node {
+                        turn = None;
+                    }
+                } else {
+                    running = Some(started);
+                }
             }
             How::Run(d) | How::RunOnFreshCluster(d) | How::AsExample(d, _) => {
                 let (text, kubeconfig) = match how {
@@ -540,6 +600,8 @@ fn every_documented_command_runs_as_written() {
     if let Some(last) = running.take() {
         interrupt(last);
     }
+    drop(turn);
+    times.write();
     assert!(ran >= 24, "{ran} commands ran");
     // What the commands made is what the docs say they make.
     for file in ["tenants.xml", "tenants.sarif", "live.yaml"] {

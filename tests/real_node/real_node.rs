@@ -58,12 +58,13 @@ pub(crate) fn setup() -> &'static Setup {
 }
 
 fn start() -> Result<Setup, String> {
+    hanzo_local_cluster::ensure_built().map_err(|e| e.to_string())?;
+    hanzo_local_cluster::node::ensure_node_built().map_err(|e| e.to_string())?;
+    // Built while another test may still have its turn at the node.
+    let archive = build_operator_image()?;
     // The node stays until the process exits: after every test of this binary that starts one of
     // its own (dev_real_node, documented_commands), which take turns.
     hanzo_testkit::real_node::keep();
-    hanzo_local_cluster::ensure_built().map_err(|e| e.to_string())?;
-    hanzo_local_cluster::node::ensure_node_built().map_err(|e| e.to_string())?;
-    let archive = build_operator_image()?;
     let cp = ControlPlane::shared_with(Options {
         nodes: 0,
         real_node: true,
