@@ -39,9 +39,32 @@ pub fn client_config(
 /// certificate Secret holds no CA (`kubectl create secret tls`, an ACME issuer's): the servers
 /// trust each other by that very certificate, and so does this client, with nothing else.
 pub fn pinned_config(pinned: CertificateDer<'static>) -> Result<ClientConfig, rustls::Error> {
+    pinned_or_rooted_config(vec![pinned], RootCertStore::empty())
+}
+
+/// A client configuration that accepts any of the certificates `pinned`, or one that `roots`
+/// sign for the name asked: servers that present one of several certificates (by SNI, some
+/// pinned, some CA-signed).
+pub fn pinned_or_rooted_config(
+    pinned: Vec<CertificateDer<'static>>,
+    roots: RootCertStore,
+) -> Result<ClientConfig, rustls::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let rooted = if roots.is_empty() {
+        None
+    } else {
+        Some(
+            rustls::client::WebPkiServerVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider.clone(),
+            )
+            .build()
+            .map_err(|e| rustls::Error::General(e.to_string()))?,
+        )
+    };
     let verifier = Arc::new(Pinned {
-        cert: pinned,
+        certs: pinned,
+        rooted,
         algorithms: provider.signature_verification_algorithms,
     });
     Ok(ClientConfig::builder_with_provider(provider)
@@ -61,7 +84,9 @@ pub fn first_certificate(pem: &[u8]) -> Result<CertificateDer<'static>, String> 
 
 #[derive(Debug)]
 struct Pinned {
-    cert: CertificateDer<'static>,
+    certs: Vec<CertificateDer<'static>>,
+    /// Certificates signed by these CAs are accepted too.
+    rooted: Option<Arc<rustls::client::WebPkiServerVerifier>>,
     algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
 }
 
@@ -69,17 +94,25 @@ impl rustls::client::danger::ServerCertVerifier for Pinned {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &rustls::pki_types::ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: rustls::pki_types::UnixTime,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &rustls::pki_types::ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls::pki_types::UnixTime,
     ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        if end_entity.as_ref() == self.cert.as_ref() {
-            Ok(rustls::client::danger::ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::InvalidCertificate(
+        if self.certs.iter().any(|c| c.as_ref() == end_entity.as_ref()) {
+            return Ok(rustls::client::danger::ServerCertVerified::assertion());
+        }
+        match &self.rooted {
+            Some(rooted) => rooted.verify_server_cert(
+                end_entity,
+                intermediates,
+                server_name,
+                ocsp_response,
+                now,
+            ),
+            None => Err(rustls::Error::InvalidCertificate(
                 rustls::CertificateError::ApplicationVerificationFailure,
-            ))
+            )),
         }
     }
 
@@ -183,5 +216,48 @@ mod tests {
         )
         .await;
         assert!(as_root.is_err(), "{as_root:?}");
+    }
+
+    #[tokio::test]
+    async fn a_pinned_or_rooted_client_accepts_the_pinned_certificates_and_what_the_roots_sign() {
+        let users = crate::certs::Ca::generate("a user's CA").unwrap();
+        let pinned = users.sign_serving(&["s3.example".to_owned()]).unwrap();
+        let ours = crate::certs::Ca::generate("the operator CA").unwrap();
+        let signed = ours.sign_serving(&["minio.ns.svc".to_owned()]).unwrap();
+        let stranger = users.sign_serving(&["minio.ns.svc".to_owned()]).unwrap();
+        let client = || {
+            let mut roots = RootCertStore::empty();
+            add_pem(&mut roots, ours.cert_pem().as_bytes()).unwrap();
+            pinned_or_rooted_config(
+                vec![first_certificate(pinned.cert_pem.as_bytes()).unwrap()],
+                roots,
+            )
+            .unwrap()
+        };
+        handshake(&pinned.cert_pem, &pinned.key_pem, client(), "minio.ns.svc")
+            .await
+            .expect("the pinned certificate, whatever the name");
+        handshake(&signed.cert_pem, &signed.key_pem, client(), "minio.ns.svc")
+            .await
+            .expect("one the roots sign, for its name");
+        let wrong_name = handshake(
+            &signed.cert_pem,
+            &signed.key_pem,
+            client(),
+            "elsewhere.example",
+        )
+        .await;
+        assert!(wrong_name.is_err(), "{wrong_name:?}");
+        let refused = handshake(
+            &stranger.cert_pem,
+            &stranger.key_pem,
+            client(),
+            "minio.ns.svc",
+        )
+        .await;
+        assert!(
+            refused.is_err(),
+            "neither pinned nor signed by a root: {refused:?}"
+        );
     }
 }

@@ -10,6 +10,7 @@ use kube::api::{Api, ObjectMeta};
 
 use super::apply::{Version, apply};
 use super::caches::Owned;
+use super::certs_dir;
 use super::context::Context;
 use super::desired::{self, SIGNED_BY_ANNOTATION};
 use super::events::EventType;
@@ -96,9 +97,9 @@ pub async fn apply_configuration(ctx: &Context, tenant: &Tenant) -> Result<Confi
         .as_ref()
         .map(|c| format!("{}\n{}", c.access_key, c.secret_key))
         .unwrap_or_default();
-    let external_certificate = external_certificate_keys(ctx, tenant).await?;
+    let external_certificates = external_certificate_keys(ctx, tenant).await?;
     let rendered = desired::Rendered {
-        external_certificate,
+        external_certificates,
         config_hash,
         credentials_hash: sealed_hash(&key, &credentials),
         erasure: ServerSettings::of_env(&tenant.spec.env).with_configuration(&entries),
@@ -196,56 +197,63 @@ async fn apply_rendered(ctx: &Context, tenant: &Tenant, rendered: String) -> Res
     Ok(usize::from(written))
 }
 
-/// The keys the servers mount of the user's certificate Secret (`externalCertSecret`), read from
-/// it. Until it exists, or while it holds no certificate and key, the servers are not given it:
-/// their pods would never start.
+/// The keys the servers mount of each of the user's certificate Secrets (`externalCertSecret`),
+/// read from them. Until every Secret the certificate directory takes files from exists (the CA
+/// and client certificate Secrets too), or while a certificate Secret holds no certificate and
+/// key, the servers are not given them: their pods would never start.
 async fn external_certificate_keys(
     ctx: &Context,
     tenant: &Tenant,
-) -> Result<Option<desired::CertKeys>, Stop> {
-    let Some(reference) = desired::external_certificate(tenant) else {
-        return Ok(None);
-    };
-    let name = reference.name.as_str();
-    let secret = ctx
-        .caches
-        .secret(&ctx.client, tenant.namespace(), name)
-        .await
-        .at(Step::Certificate)?;
-    let Some(secret) = secret else {
-        return Err(Blocked {
-            state: STATE_NO_CERTIFICATE,
-            reason: "CertificateMissing",
-            message: format!(
-                "certificate Secret {name:?} (spec.externalCertSecret[0]) does not exist yet"
-            ),
-            kind: StopKind::Retrying,
-            event: false,
-            // Its creation wakes the Tenant, as the configuration Secret's does.
-            requeue: Some(Duration::from_secs(30)),
-        }
-        .into());
-    };
-    let has = |key: &str| {
-        secret
-            .data
-            .as_ref()
-            .is_some_and(|d| d.get(key).is_some_and(|v| !v.0.is_empty()))
-    };
-    match desired::CertKeys::of(has) {
-        Some(keys) => Ok(Some(keys)),
-        None => Err(Blocked {
-            state: STATE_NO_CERTIFICATE,
-            reason: "CertificateIncomplete",
-            message: format!(
-                "certificate Secret {name:?} (spec.externalCertSecret[0]) holds neither tls.crt and tls.key (a kubernetes.io/tls Secret) nor public.crt and private.key: the servers would have no certificate to serve"
-            ),
-            kind: StopKind::Stalled,
-            event: true,
-            requeue: None,
-        }
-        .into()),
+) -> Result<Vec<desired::CertKeys>, Stop> {
+    if !tenant.tls() {
+        return Ok(Vec::new());
     }
+    let mut keys = Vec::new();
+    for (field, name) in certs_dir::referenced(tenant) {
+        let secret = ctx
+            .caches
+            .secret(&ctx.client, tenant.namespace(), name)
+            .await
+            .at(Step::Certificate)?;
+        let Some(secret) = secret else {
+            return Err(Blocked {
+                state: STATE_NO_CERTIFICATE,
+                reason: "CertificateMissing",
+                message: format!("certificate Secret {name:?} ({field}) does not exist yet"),
+                kind: StopKind::Retrying,
+                event: false,
+                // Its creation wakes the Tenant, as the configuration Secret's does.
+                requeue: Some(Duration::from_secs(30)),
+            }
+            .into());
+        };
+        if !field.starts_with("spec.externalCertSecret[") {
+            continue;
+        }
+        let has = |key: &str| {
+            secret
+                .data
+                .as_ref()
+                .is_some_and(|d| d.get(key).is_some_and(|v| !v.0.is_empty()))
+        };
+        match desired::CertKeys::of(has) {
+            Some(found) => keys.push(found),
+            None => {
+                return Err(Blocked {
+                    state: STATE_NO_CERTIFICATE,
+                    reason: "CertificateIncomplete",
+                    message: format!(
+                        "certificate Secret {name:?} ({field}) holds neither tls.crt and tls.key (a kubernetes.io/tls Secret) nor public.crt and private.key: the servers would have no certificate to serve"
+                    ),
+                    kind: StopKind::Stalled,
+                    event: true,
+                    requeue: None,
+                }
+                .into());
+            }
+        }
+    }
+    Ok(keys)
 }
 
 /// What the TLS Secret of requestAutoCert holds, as the cache has it.

@@ -10,21 +10,22 @@ use k8s_openapi::api::apps::v1::{
 };
 use k8s_openapi::api::core::v1::{
     Container, ContainerPort, EnvVar, HTTPGetAction, KeyToPath, Lifecycle, LifecycleHandler,
-    PersistentVolumeClaim, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SecretVolumeSource,
-    SecurityContext, Service, ServiceAccount, ServicePort, ServiceSpec, SleepAction, Volume,
-    VolumeMount,
+    PersistentVolumeClaim, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    ProjectedVolumeSource, SecretProjection, SecretVolumeSource, SecurityContext, Service,
+    ServiceAccount, ServicePort, ServiceSpec, SleepAction, Volume, VolumeMount, VolumeProjection,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use super::certs_dir;
 use crate::admission::validate::erasure::{self, ServerSettings};
 use crate::api::names::{
     CONSOLE_LABEL, POOL_LABEL, S3_SERVICE_NAME, SERVER_CONTAINER_NAME, TENANT_LABEL,
     configuration_secret_name, console_service_name, headless_service_name, pool_statefulset_name,
-    tls_secret_name, volume_claim_name,
+    volume_claim_name,
 };
-use crate::api::tenant::{API_VERSION, KIND, LocalCertificateReference, Pool, Tenant};
+use crate::api::tenant::{API_VERSION, KIND, Pool, Tenant};
 
 pub const S3_PORT: i32 = 9000;
 pub const CONSOLE_PORT: i32 = 9090;
@@ -78,41 +79,12 @@ pub struct Rendered {
     pub erasure: ServerSettings,
     /// [`TRUSTED_CA_ANNOTATION`], once the operator CA was rotated.
     pub trust_mark: Option<String>,
-    /// The keys of the user's certificate Secret (`externalCertSecret`) the servers mount, as
-    /// read from it; [`CertKeys::TLS`] until it is read.
-    pub external_certificate: Option<CertKeys>,
+    /// The keys the servers mount of each of the user's certificate Secrets
+    /// (`externalCertSecret[i]`), as read from it; [`CertKeys::TLS`] for one not read.
+    pub external_certificates: Vec<CertKeys>,
 }
 
-/// Which keys of a certificate Secret the servers mount: the certificate, its key, and what they
-/// trust their peers by (mounted as `CAs/ca.crt` whatever its key).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CertKeys {
-    pub cert: &'static str,
-    pub key: &'static str,
-    pub ca: &'static str,
-}
-
-impl CertKeys {
-    /// `tls.crt`, `tls.key` and `ca.crt`: the operator's own Secret, cert-manager's.
-    pub const TLS: CertKeys = CertKeys {
-        cert: "tls.crt",
-        key: "tls.key",
-        ca: "ca.crt",
-    };
-
-    /// The keys a Secret holding `has` offers, as the Go operators read them: a
-    /// `kubernetes.io/tls` pair (`tls.crt`, `tls.key`) or their `Opaque` names (`public.crt`,
-    /// `private.key`); the CA is `ca.crt` when there is one, else the certificate itself (a
-    /// Secret of `kubectl create secret tls`, or of an ACME issuer: the servers then trust that
-    /// certificate, which they all present). `None` without a certificate and its key.
-    pub fn of(has: impl Fn(&str) -> bool) -> Option<CertKeys> {
-        let (cert, key) = [("tls.crt", "tls.key"), ("public.crt", "private.key")]
-            .into_iter()
-            .find(|(cert, key)| has(cert) && has(key))?;
-        let ca = if has("ca.crt") { "ca.crt" } else { cert };
-        Some(CertKeys { cert, key, ca })
-    }
-}
+pub use super::certs_dir::CertKeys;
 
 /// Everything the reconciler applies for one Tenant.
 #[derive(Clone, Debug, PartialEq)]
@@ -483,27 +455,10 @@ fn pod_volumes(tenant: &Tenant, rendered: &Rendered) -> Vec<Volume> {
         None,
     )];
     if tenant.tls() {
-        let item = |key: &str, path: &str| KeyToPath {
-            key: key.to_owned(),
-            path: path.to_owned(),
-            ..KeyToPath::default()
-        };
-        let (tls_secret, keys) = match external_certificate(tenant) {
-            Some(external) => (
-                external.name.clone(),
-                rendered.external_certificate.unwrap_or(CertKeys::TLS),
-            ),
-            None => (tls_secret_name(tenant), CertKeys::TLS),
-        };
-        volumes.push(secret_volume(
-            "tls",
-            tls_secret,
-            Some(vec![
-                item(keys.cert, "public.crt"),
-                item(keys.key, "private.key"),
-                item(keys.ca, "CAs/ca.crt"),
-            ]),
-        ));
+        volumes.push(certificates_volume(certs_dir::sources(
+            tenant,
+            &rendered.external_certificates,
+        )));
     }
     volumes.extend(tenant.spec.additional_volumes.iter().cloned());
     if let Some(side) = &tenant.spec.side_cars {
@@ -512,14 +467,52 @@ fn pod_volumes(tenant: &Tenant, rendered: &Rendered) -> Vec<Volume> {
     volumes
 }
 
-/// The user's certificate Secret the servers serve (the first of `externalCertSecret`), unless
-/// the operator makes one (`requestAutoCert`).
-pub fn external_certificate(tenant: &Tenant) -> Option<&LocalCertificateReference> {
-    tenant
-        .spec
-        .external_cert_secret
-        .first()
-        .filter(|_| !tenant.spec.request_auto_cert.unwrap_or(true))
+/// The `tls` volume of the certificate directory (reconcile/certs_dir.rs): one Secret as a
+/// `secret` volume, as it always was (a running tenant's template stays the same), several
+/// projected into one.
+fn certificates_volume(sources: Vec<certs_dir::Source>) -> Volume {
+    let items = |items: Vec<(&str, String)>| {
+        items
+            .into_iter()
+            .map(|(key, path)| KeyToPath {
+                key: key.to_owned(),
+                path,
+                ..KeyToPath::default()
+            })
+            .collect::<Vec<_>>()
+    };
+    let name = "tls".to_owned();
+    if let [only] = sources.as_slice() {
+        return Volume {
+            name,
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(only.secret.clone()),
+                items: Some(items(only.items.clone())),
+                ..SecretVolumeSource::default()
+            }),
+            ..Volume::default()
+        };
+    }
+    Volume {
+        name,
+        projected: Some(ProjectedVolumeSource {
+            sources: Some(
+                sources
+                    .into_iter()
+                    .map(|source| VolumeProjection {
+                        secret: Some(SecretProjection {
+                            name: source.secret,
+                            items: Some(items(source.items)),
+                            ..SecretProjection::default()
+                        }),
+                        ..VolumeProjection::default()
+                    })
+                    .collect(),
+            ),
+            ..ProjectedVolumeSource::default()
+        }),
+        ..Volume::default()
+    }
 }
 
 /// The StatefulSet of one pool, whose pods carry the hashes of what was `rendered` for them.

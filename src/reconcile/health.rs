@@ -240,13 +240,15 @@ pub async fn tenant_endpoint(
             tls: None,
         }));
     }
-    // The CA that signed the certificate the servers present: ca.crt of the Secret they mount
-    // (ours for requestAutoCert, whichever CA signed it then; else the user's certificate
-    // Secret), and the current operator CA. A user's Secret without a CA: its certificate, pinned.
-    let (mut mounted, mut pinned) = (None, None);
+    // The servers present one of the certificates they serve (certs_dir.rs; by SNI when there
+    // are several): trusted by the CA each one's Secret holds (ours for requestAutoCert, whichever
+    // CA signed it then) and the current operator CA; a user's Secret without a CA by its very
+    // certificate, pinned.
+    let (mut mounted, mut pinned) = (Vec::new(), Vec::new());
     if tenant.spec.request_auto_cert.unwrap_or(true) {
-        mounted = ctx.caches.own_ca(ns, &tls_secret_name(tenant));
-    } else if let Some(external) = desired::external_certificate(tenant) {
+        mounted.extend(ctx.caches.own_ca(ns, &tls_secret_name(tenant)));
+    }
+    for external in &tenant.spec.external_cert_secret {
         let secret = ctx
             .caches
             .secret(&ctx.client, ns, &external.name)
@@ -255,24 +257,28 @@ pub async fn tenant_endpoint(
         let data = secret.as_ref().and_then(|s| s.data.as_ref());
         let value = |key: &str| data.and_then(|d| d.get(key)).map(|v| v.0.clone());
         match desired::CertKeys::of(|key| value(key).is_some()) {
-            Some(keys) if keys.ca == keys.cert => pinned = value(keys.cert),
-            Some(keys) => mounted = value(keys.ca),
+            Some(keys) if keys.ca == keys.cert => pinned.extend(value(keys.cert)),
+            Some(keys) => mounted.extend(value(keys.ca)),
             None => {}
         }
     }
-    let config = match pinned {
-        Some(pem) => client::first_certificate(&pem)
-            .and_then(|cert| client::pinned_config(cert).map_err(|e| e.to_string())),
-        None => {
-            let mut roots = rustls::RootCertStore::empty();
-            // Both CAs are ours or the user's Secret's: one that does not parse is left out,
-            // and the health check then says which certificate it could not verify.
-            let _ = client::add_pem(&mut roots, ctx.settings.ca.current().bundle_pem.as_bytes());
-            if let Some(ca) = mounted {
-                let _ = client::add_pem(&mut roots, &ca);
-            }
-            client::client_config(roots, None, &[]).map_err(|e| e.to_string())
-        }
+    let mut roots = rustls::RootCertStore::empty();
+    // The CAs are ours or the user's Secrets': one that does not parse is left out, and the
+    // health check then says which certificate it could not verify.
+    let _ = client::add_pem(&mut roots, ctx.settings.ca.current().bundle_pem.as_bytes());
+    for ca in &mounted {
+        let _ = client::add_pem(&mut roots, ca);
+    }
+    let config = if pinned.is_empty() {
+        client::client_config(roots, None, &[]).map_err(|e| e.to_string())
+    } else {
+        pinned
+            .iter()
+            .map(|pem| client::first_certificate(pem))
+            .collect::<Result<Vec<_>, _>>()
+            .and_then(|certs| {
+                client::pinned_or_rooted_config(certs, roots).map_err(|e| e.to_string())
+            })
     };
     Ok(match config {
         Ok(c) => Ok(Endpoint {

@@ -15,6 +15,7 @@
 
 pub mod apply;
 pub mod caches;
+pub mod certs_dir;
 pub mod configuration;
 pub mod context;
 pub mod controller;

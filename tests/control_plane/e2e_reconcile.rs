@@ -852,3 +852,87 @@ async fn a_users_certificate_secret_without_a_ca_is_waited_for_then_mounted() {
         .map(|(k, p)| (k.to_owned(), p.to_owned()))
     );
 }
+
+#[tokio::test]
+async fn every_certificate_secret_is_waited_for_then_served_beside_the_operators() {
+    let cp = cluster();
+    let ns = cp.create_namespace("e2e").await.unwrap();
+    let client = cp.client().await.unwrap();
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    secrets
+        .create(&PostParams::default(), &env_secret("both-env"))
+        .await
+        .unwrap();
+    let ca = hanzo_s3_operator::certs::Ca::generate("a public CA").unwrap();
+    let pair = ca.sign_serving(&["s3.example.com".to_owned()]).unwrap();
+    let cert: Secret = serde_json::from_value(json!({"metadata": {"name": "public-cert"},
+        "type": "kubernetes.io/tls",
+        "stringData": {"tls.crt": pair.cert_pem, "tls.key": pair.key_pem, "ca.crt": ca.cert_pem()}}))
+    .unwrap();
+    secrets.create(&PostParams::default(), &cert).await.unwrap();
+    // requestAutoCert is left to its default (on): the Go operators serve both certificates.
+    let tenant: Tenant = TenantBuilder::new("both")
+        .configuration("both-env")
+        .pool(pool("p0", 2))
+        .spec(
+            "externalCertSecret",
+            json!([{"name": "public-cert", "type": "kubernetes.io/tls"}]),
+        )
+        .spec("externalCaCertSecret", json!([{"name": "idp-ca"}]))
+        .typed();
+    let tenants: Api<Tenant> = Api::namespaced(client.clone(), &ns);
+    tenants
+        .create(&PostParams::default(), &tenant)
+        .await
+        .unwrap();
+    let waiting = until(
+        "the Tenant waiting for its CA Secret",
+        Duration::from_secs(30),
+        async || {
+            let status = tenants.get("both").await.ok()?.status?;
+            let ready = status.conditions.iter().find(|c| c.type_ == "Ready")?;
+            (ready.reason == "CertificateMissing").then(|| ready.message.clone())
+        },
+    )
+    .await;
+    assert!(
+        waiting.contains("idp-ca") && waiting.contains("spec.externalCaCertSecret[0]"),
+        "{waiting}"
+    );
+    let sts_api: Api<StatefulSet> = Api::namespaced(client.clone(), &ns);
+    assert!(sts_api.get_opt("both-p0").await.unwrap().is_none());
+
+    let idp: Secret = serde_json::from_value(json!({"metadata": {"name": "idp-ca"},
+        "stringData": {"public.crt": ca.cert_pem()}}))
+    .unwrap();
+    secrets.create(&PostParams::default(), &idp).await.unwrap();
+    let sts = until(
+        "the pool's StatefulSet",
+        Duration::from_secs(30),
+        async || sts_api.get_opt("both-p0").await.ok()?,
+    )
+    .await;
+    let names: Vec<(String, Vec<String>)> = hanzo_testkit::support::tls_sources(&sts)
+        .into_iter()
+        .map(|(secret, items)| (secret, items.into_iter().map(|(_, path)| path).collect()))
+        .collect();
+    let paths = |p: &[&str]| p.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        names,
+        vec![
+            (
+                "public-cert".to_owned(),
+                paths(&["public.crt", "private.key", "CAs/ca.crt"])
+            ),
+            (
+                "both-tls".to_owned(),
+                paths(&[
+                    "hostname-1/public.crt",
+                    "hostname-1/private.key",
+                    "CAs/hostname-1.crt"
+                ])
+            ),
+            ("idp-ca".to_owned(), paths(&["CAs/ca-0.crt"])),
+        ]
+    );
+}

@@ -353,7 +353,7 @@ fn a_users_certificate_secret_is_mounted_by_the_keys_it_holds() {
     );
     assert_eq!(
         items(&desired::Rendered {
-            external_certificate: keys(&["tls.crt", "tls.key"]),
+            external_certificates: keys(&["tls.crt", "tls.key"]).into_iter().collect(),
             ..desired::Rendered::default()
         })
         .1,
@@ -362,5 +362,116 @@ fn a_users_certificate_secret_is_mounted_by_the_keys_it_holds() {
             pair("tls.key", "private.key"),
             pair("tls.crt", "CAs/ca.crt")
         ]
+    );
+}
+
+#[test]
+fn every_certificate_secret_is_laid_out_as_the_go_operators_lay_it_out() {
+    use desired::CertKeys;
+    let t = tenant(
+        json!([pool("a", 4, 2)]),
+        json!({
+            "externalCertSecret": [
+                {"name": "public", "type": "kubernetes.io/tls"},
+                {"name": "other", "type": "cert-manager.io/v1"}
+            ],
+            "externalCaCertSecret": [{"name": "idp-ca", "type": "kubernetes.io/tls"}, {"name": "vault-ca"}],
+            "externalClientCertSecrets": [{"name": "mtls", "type": "cert-manager.io/v1"}, {"name": "plain"}]
+        }),
+    );
+    assert_eq!(t.spec.request_auto_cert, Some(true), "defaulted on");
+    let rendered = desired::Rendered {
+        // Read from the Secrets: the first holds no CA, the second one.
+        external_certificates: vec![
+            CertKeys::of(|k| ["tls.crt", "tls.key"].contains(&k)).unwrap(),
+            CertKeys::TLS,
+        ],
+        ..desired::Rendered::default()
+    };
+    let sts = desired::pool_statefulset(&t, &t.spec.pools[0], &rendered);
+    let pairs = |items: &[(&str, &str)]| {
+        items
+            .iter()
+            .map(|(k, p)| (k.to_string(), p.to_string()))
+            .collect::<Vec<_>>()
+    };
+    let own = format!("{}-tls", t.metadata.name.clone().unwrap());
+    assert_eq!(
+        hanzo_testkit::support::tls_sources(&sts),
+        vec![
+            // The first served at the root: what a client naming no host gets.
+            (
+                "public".to_owned(),
+                pairs(&[
+                    ("tls.crt", "public.crt"),
+                    ("tls.key", "private.key"),
+                    ("tls.crt", "CAs/ca.crt")
+                ])
+            ),
+            (
+                "other".to_owned(),
+                pairs(&[
+                    ("tls.crt", "hostname-1/public.crt"),
+                    ("tls.key", "hostname-1/private.key"),
+                    ("ca.crt", "CAs/hostname-1.crt")
+                ])
+            ),
+            // The operator's own, for the servers' names (their peers ask for those).
+            (
+                own.clone(),
+                pairs(&[
+                    ("tls.crt", "hostname-2/public.crt"),
+                    ("tls.key", "hostname-2/private.key"),
+                    ("ca.crt", "CAs/hostname-2.crt")
+                ])
+            ),
+            ("idp-ca".to_owned(), pairs(&[("tls.crt", "CAs/ca-0.crt")])),
+            (
+                "vault-ca".to_owned(),
+                pairs(&[("public.crt", "CAs/ca-1.crt")])
+            ),
+            (
+                "mtls".to_owned(),
+                pairs(&[
+                    ("tls.crt", "client-0/client.crt"),
+                    ("tls.key", "client-0/client.key"),
+                    ("ca.crt", "CAs/client-ca-0.crt")
+                ])
+            ),
+            (
+                "plain".to_owned(),
+                pairs(&[
+                    ("public.crt", "client-1/client.crt"),
+                    ("private.key", "client-1/client.key")
+                ])
+            ),
+        ]
+    );
+    // The whole directory is mounted: a Secret mounted with subPath never updates.
+    let mounts = sts.spec.template.spec.as_ref().unwrap().containers[0]
+        .volume_mounts
+        .clone()
+        .unwrap();
+    let tls = mounts.iter().find(|m| m.name == "tls").unwrap();
+    assert_eq!(
+        (tls.mount_path.as_str(), &tls.sub_path),
+        ("/tmp/certs", &None)
+    );
+
+    // The operator's certificate alone: the Secret volume every release before mounted, so a
+    // running tenant's template does not change.
+    let plain = tenant(json!([pool("a", 4, 2)]), json!({}));
+    let sts =
+        desired::pool_statefulset(&plain, &plain.spec.pools[0], &desired::Rendered::default());
+    assert_eq!(
+        hanzo_testkit::support::tls_items(&sts),
+        (
+            own,
+            pairs(&[
+                ("tls.crt", "public.crt"),
+                ("tls.key", "private.key"),
+                ("ca.crt", "CAs/ca.crt")
+            ])
+        )
     );
 }

@@ -475,6 +475,20 @@ async fn s3_trusting(
     setup: &Setup,
     client: &kube::Client,
     ns: &str,
+    credentials: (&str, &str),
+    ca: &Path,
+    args: &[&str],
+) -> Result<Value, String> {
+    let host = format!("minio.{ns}.svc.cluster.local");
+    s3_at(setup, client, ns, &host, credentials, ca, args).await
+}
+
+/// [`s3_trusting`], asking the servers for `host`'s certificate (SNI) and verifying that name.
+async fn s3_at(
+    setup: &Setup,
+    client: &kube::Client,
+    ns: &str,
+    host: &str,
     (access_key, secret_key): (&str, &str),
     ca: &Path,
     args: &[&str],
@@ -490,7 +504,7 @@ async fn s3_trusting(
     let out = tokio::process::Command::new(node.s3client())
         .env("S3_ACCESS_KEY", access_key)
         .env("S3_SECRET_KEY", secret_key)
-        .args(["--endpoint", &format!("minio.{ns}.svc.cluster.local:443")])
+        .args(["--endpoint", &format!("{host}:443")])
         .args(["--resolve-to", &ip])
         .arg("--ca")
         .arg(ca)
@@ -1258,6 +1272,98 @@ async fn a_tenant_serves_a_users_certificate_whose_secret_holds_no_ca() {
     trusting_the_user(&["put", "mine", "5"]).await;
     let report = trusting_the_user(&["verify", "mine", "5"]).await;
     assert_eq!(report["failures"], 0, "{report}");
+    Api::<Namespace>::all(client.clone())
+        .delete(ns, &DeleteParams::default())
+        .await
+        .unwrap();
+}
+
+/// A Tenant with its own certificate for a public name beside the operator's (requestAutoCert on,
+/// as the Go operators serve both): the servers answer each client with the certificate for the
+/// name it asks for (SNI), the operator's to their peers and to the health check.
+#[tokio::test]
+async fn a_tenant_serves_a_users_certificate_for_its_name_beside_the_operators() {
+    let setup = setup();
+    let _turn = serial().await;
+    let client = setup.cp.client().await.unwrap();
+    let (ns, name) = ("s3-two-certs", "twocerts");
+    create_namespace_with_credentials(&client, ns, name).await;
+    let mut spec = TenantBuilder::new(name)
+        .configuration(format!("{name}-env"))
+        .spec(
+            "externalCertSecret",
+            json!([{"name": "public-tls", "type": "kubernetes.io/tls"}]),
+        )
+        .pool(PoolBuilder::named("p0", 2, 2).claim_name("data"))
+        .build();
+    let public_name = "s3.example.test";
+    let ca = hanzo_s3_operator::certs::Ca::generate("a public CA").unwrap();
+    let pair = ca.sign_serving(&[public_name.to_owned()]).unwrap();
+    let cert: Secret = serde_json::from_value(json!({"metadata": {"name": "public-tls"},
+        "type": "kubernetes.io/tls",
+        "stringData": {"tls.crt": pair.cert_pem, "tls.key": pair.key_pem, "ca.crt": ca.cert_pem()}}))
+    .unwrap();
+    Api::<Secret>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &cert)
+        .await
+        .unwrap();
+    spec["metadata"]["namespace"] = json!(ns);
+    Api::<Tenant>::namespaced(client.clone(), ns)
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(spec).unwrap(),
+        )
+        .await
+        .unwrap();
+    // Ready: the servers formed their cluster with the operator's certificate (their names) and
+    // the health check verified the one they answered the Service's name with.
+    wait_ready(setup, &client, ns, name, Duration::from_secs(300)).await;
+
+    let public_ca = setup.cp.dir().join("twocerts-ca.pem");
+    std::fs::write(&public_ca, ca.cert_pem()).unwrap();
+    let credentials = (ACCESS_KEY, SECRET_KEY);
+    s3_at(
+        setup,
+        &client,
+        ns,
+        public_name,
+        credentials,
+        &public_ca,
+        &["make-bucket", "public"],
+    )
+    .await
+    .unwrap_or_else(|e| panic!("the user's certificate for {public_name}: {e}"));
+    s3_at(
+        setup,
+        &client,
+        ns,
+        public_name,
+        credentials,
+        &public_ca,
+        &["put", "public", "3"],
+    )
+    .await
+    .unwrap();
+    // The Service's name gets the operator's certificate, which the user's CA did not sign.
+    let report = s3(setup, &client, ns, &["verify", "public", "3"])
+        .await
+        .unwrap();
+    assert_eq!(report["failures"], 0, "{report}");
+    let host = format!("minio.{ns}.svc.cluster.local");
+    let refused = s3_at(
+        setup,
+        &client,
+        ns,
+        &host,
+        credentials,
+        &public_ca,
+        &["verify", "public", "3"],
+    )
+    .await;
+    assert!(
+        refused.is_err(),
+        "the Service's name answered with the user's certificate: {refused:?}"
+    );
     Api::<Namespace>::all(client.clone())
         .delete(ns, &DeleteParams::default())
         .await

@@ -186,20 +186,45 @@ impl Proxy {
 
 /// The Secret a pool's pods mount as `tls` (its name) and which of its keys go to which file.
 pub fn tls_items(sts: &k8s_openapi::api::apps::v1::StatefulSet) -> (String, Vec<(String, String)>) {
-    let tls = sts
-        .spec
+    let tls = tls_volume(sts)
+        .secret
+        .expect("the pods mount a `tls` Secret volume");
+    (tls.secret_name.unwrap_or_default(), pairs(tls.items))
+}
+
+/// Every Secret of the pods' `tls` volume (a Secret volume, or projected ones) and its items.
+pub fn tls_sources(
+    sts: &k8s_openapi::api::apps::v1::StatefulSet,
+) -> Vec<(String, Vec<(String, String)>)> {
+    let volume = tls_volume(sts);
+    if let Some(secret) = volume.secret {
+        return vec![(secret.secret_name.unwrap_or_default(), pairs(secret.items))];
+    }
+    volume
+        .projected
+        .and_then(|p| p.sources)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|source| source.secret)
+        .map(|secret| (secret.name, pairs(secret.items)))
+        .collect()
+}
+
+fn tls_volume(sts: &k8s_openapi::api::apps::v1::StatefulSet) -> k8s_openapi::api::core::v1::Volume {
+    sts.spec
         .template
         .spec
         .as_ref()
         .and_then(|s| s.volumes.as_ref())
         .and_then(|v| v.iter().find(|v| v.name == "tls"))
-        .and_then(|v| v.secret.clone())
-        .expect("the pods mount a `tls` Secret volume");
-    let items = tls
-        .items
+        .cloned()
+        .expect("the pods mount a `tls` volume")
+}
+
+fn pairs(items: Option<Vec<k8s_openapi::api::core::v1::KeyToPath>>) -> Vec<(String, String)> {
+    items
         .unwrap_or_default()
         .into_iter()
         .map(|i| (i.key, i.path))
-        .collect();
-    (tls.secret_name.unwrap_or_default(), items)
+        .collect()
 }
