@@ -1205,6 +1205,46 @@ async fn a_pool_asked_to_retire_is_drained_removed_and_followed_by_a_new_one_wit
     assert_eq!(put["objects"], 5, "{put}");
 }
 
+/// A Tenant of one pool of 2 servers x 2 volumes in namespace `ns`, with `spec`'s fields.
+fn two_by_two(name: &str, ns: &str, spec: Value) -> Value {
+    let mut builder = TenantBuilder::new(name)
+        .namespace(ns)
+        .configuration(format!("{name}-env"))
+        .pool(PoolBuilder::named("p0", 2, 2).claim_name("data"));
+    for (field, value) in spec.as_object().unwrap() {
+        builder = builder.spec(field, value.clone());
+    }
+    builder.build()
+}
+
+/// Creates `tenant`'s namespace with its credentials, its certificate Secret `certificate`, then
+/// the Tenant, and waits until it is Ready.
+async fn ready_with_certificate(
+    setup: &Setup,
+    client: &kube::Client,
+    tenant: Value,
+    certificate: Value,
+) {
+    let ns = tenant["metadata"]["namespace"].as_str().unwrap().to_owned();
+    let name = tenant["metadata"]["name"].as_str().unwrap().to_owned();
+    create_namespace_with_credentials(client, &ns, &name).await;
+    Api::<Secret>::namespaced(client.clone(), &ns)
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(certificate).unwrap(),
+        )
+        .await
+        .unwrap();
+    Api::<Tenant>::namespaced(client.clone(), &ns)
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(tenant).unwrap(),
+        )
+        .await
+        .unwrap();
+    wait_ready(setup, client, &ns, &name, Duration::from_secs(300)).await;
+}
+
 /// A tenant that serves the user's own certificate from a Secret of `kubectl create secret tls`
 /// (no `ca.crt`): its servers trust that certificate to reach each other, the operator's health
 /// check accepts exactly it, and clients that trust the user's CA store and read objects.
@@ -1214,52 +1254,34 @@ async fn a_tenant_serves_a_users_certificate_whose_secret_holds_no_ca() {
     let _turn = serial().await;
     let client = setup.cp.client().await.unwrap();
     let (ns, name) = ("s3-own-cert", "owncert");
-    create_namespace_with_credentials(&client, ns, name).await;
-    let mut spec = TenantBuilder::new(name)
-        .configuration(format!("{name}-env"))
-        .spec("requestAutoCert", false)
-        .spec(
-            "externalCertSecret",
-            json!([{"name": "own-tls", "type": "kubernetes.io/tls"}]),
-        )
-        .pool(PoolBuilder::named("p0", 2, 2).claim_name("data"))
-        .build();
+    let spec = two_by_two(
+        name,
+        ns,
+        json!({
+            "requestAutoCert": false,
+            "externalCertSecret": [{"name": "own-tls", "type": "kubernetes.io/tls"}]
+        }),
+    );
     let typed: Tenant = serde_json::from_value(spec.clone()).unwrap();
     let ca = hanzo_s3_operator::certs::Ca::generate("a user's private CA").unwrap();
     let pair = ca
         .sign_serving(
             &hanzo_s3_operator::reconcile::configuration::certificate_names(
-                &Tenant {
-                    metadata: kube::api::ObjectMeta {
-                        namespace: Some(ns.to_owned()),
-                        ..typed.metadata.clone()
-                    },
-                    ..typed
-                },
+                &typed,
                 "cluster.local",
             ),
         )
         .unwrap();
-    let cert: Secret = serde_json::from_value(json!({"metadata": {"name": "own-tls"},
-        "type": "kubernetes.io/tls",
-        "stringData": {"tls.crt": pair.cert_pem, "tls.key": pair.key_pem}}))
-    .unwrap();
-    Api::<Secret>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &cert)
-        .await
-        .unwrap();
-    spec["metadata"]["namespace"] = json!(ns);
-    let tenants: Api<Tenant> = Api::namespaced(client.clone(), ns);
-    tenants
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(spec).unwrap(),
-        )
-        .await
-        .unwrap();
     // Ready means the operator's health check reached the servers over TLS and they answered
     // healthy: they formed their cluster over TLS with the certificate as their only CA.
-    wait_ready(setup, &client, ns, name, Duration::from_secs(300)).await;
+    ready_with_certificate(
+        setup,
+        &client,
+        spec,
+        json!({"metadata": {"name": "own-tls"}, "type": "kubernetes.io/tls",
+            "stringData": {"tls.crt": pair.cert_pem, "tls.key": pair.key_pem}}),
+    )
+    .await;
 
     let user_ca = setup.cp.dir().join("owncert-ca.pem");
     std::fs::write(&user_ca, ca.cert_pem()).unwrap();
@@ -1287,37 +1309,23 @@ async fn a_tenant_serves_a_users_certificate_for_its_name_beside_the_operators()
     let _turn = serial().await;
     let client = setup.cp.client().await.unwrap();
     let (ns, name) = ("s3-two-certs", "twocerts");
-    create_namespace_with_credentials(&client, ns, name).await;
-    let mut spec = TenantBuilder::new(name)
-        .configuration(format!("{name}-env"))
-        .spec(
-            "externalCertSecret",
-            json!([{"name": "public-tls", "type": "kubernetes.io/tls"}]),
-        )
-        .pool(PoolBuilder::named("p0", 2, 2).claim_name("data"))
-        .build();
     let public_name = "s3.example.test";
     let ca = hanzo_s3_operator::certs::Ca::generate("a public CA").unwrap();
     let pair = ca.sign_serving(&[public_name.to_owned()]).unwrap();
-    let cert: Secret = serde_json::from_value(json!({"metadata": {"name": "public-tls"},
-        "type": "kubernetes.io/tls",
-        "stringData": {"tls.crt": pair.cert_pem, "tls.key": pair.key_pem, "ca.crt": ca.cert_pem()}}))
-    .unwrap();
-    Api::<Secret>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &cert)
-        .await
-        .unwrap();
-    spec["metadata"]["namespace"] = json!(ns);
-    Api::<Tenant>::namespaced(client.clone(), ns)
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(spec).unwrap(),
-        )
-        .await
-        .unwrap();
     // Ready: the servers formed their cluster with the operator's certificate (their names) and
     // the health check verified the one they answered the Service's name with.
-    wait_ready(setup, &client, ns, name, Duration::from_secs(300)).await;
+    ready_with_certificate(
+        setup,
+        &client,
+        two_by_two(
+            name,
+            ns,
+            json!({"externalCertSecret": [{"name": "public-tls", "type": "kubernetes.io/tls"}]}),
+        ),
+        json!({"metadata": {"name": "public-tls"}, "type": "kubernetes.io/tls",
+            "stringData": {"tls.crt": pair.cert_pem, "tls.key": pair.key_pem, "ca.crt": ca.cert_pem()}}),
+    )
+    .await;
 
     let public_ca = setup.cp.dir().join("twocerts-ca.pem");
     std::fs::write(&public_ca, ca.cert_pem()).unwrap();
