@@ -15,6 +15,8 @@
 //! change; more are projected into one volume. The whole directory is mounted (never `subPath`),
 //! so renewed certificates reach the servers without a restart.
 
+use k8s_openapi::api::core::v1::Secret;
+
 use crate::api::names::tls_secret_name;
 use crate::api::tenant::{LocalCertificateReference, Tenant};
 
@@ -47,6 +49,16 @@ impl CertKeys {
         let ca = if has("ca.crt") { "ca.crt" } else { cert };
         Some(CertKeys { cert, key, ca })
     }
+
+    /// [`CertKeys::of`] the keys `secret` holds with a value (an empty one is none): what the
+    /// servers mount of it, which the health check must trust the same way.
+    pub fn of_secret(secret: &Secret) -> Option<CertKeys> {
+        let data = secret.data.as_ref();
+        CertKeys::of(|key| {
+            data.and_then(|d| d.get(key))
+                .is_some_and(|v| !v.0.is_empty())
+        })
+    }
 }
 
 /// One Secret and the files the servers get from it: (key, path in the directory).
@@ -59,7 +71,7 @@ pub struct Source {
 /// The certificate Secrets the servers serve, in the order of the layout above, each with its
 /// keys: `external_keys[i]` are those read from `externalCertSecret[i]` ([`CertKeys::TLS`] until
 /// read).
-pub fn served(tenant: &Tenant, external_keys: &[CertKeys]) -> Vec<(String, CertKeys)> {
+fn served(tenant: &Tenant, external_keys: &[CertKeys]) -> Vec<(String, CertKeys)> {
     let mut served: Vec<(String, CertKeys)> = tenant
         .spec
         .external_cert_secret
@@ -121,7 +133,7 @@ pub fn sources(tenant: &Tenant, external_keys: &[CertKeys]) -> Vec<Source> {
 }
 
 /// Every Secret the directory needs, with the field that names it: a pod that mounts a missing
-/// one never starts.
+/// one never starts. The `externalCertSecret` entries come first, in their order.
 pub fn referenced(tenant: &Tenant) -> Vec<(String, &str)> {
     let spec = &tenant.spec;
     [

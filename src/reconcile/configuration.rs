@@ -208,8 +208,9 @@ async fn external_certificate_keys(
     if !tenant.tls() {
         return Ok(Vec::new());
     }
+    let served = tenant.spec.external_cert_secret.len();
     let mut keys = Vec::new();
-    for (field, name) in certs_dir::referenced(tenant) {
+    for (i, (field, name)) in certs_dir::referenced(tenant).into_iter().enumerate() {
         let secret = ctx
             .caches
             .secret(&ctx.client, tenant.namespace(), name)
@@ -227,16 +228,11 @@ async fn external_certificate_keys(
             }
             .into());
         };
-        if !field.starts_with("spec.externalCertSecret[") {
+        // The CA and client certificate Secrets are mounted by their declared type, unread.
+        if i >= served {
             continue;
         }
-        let has = |key: &str| {
-            secret
-                .data
-                .as_ref()
-                .is_some_and(|d| d.get(key).is_some_and(|v| !v.0.is_empty()))
-        };
-        match desired::CertKeys::of(has) {
+        match desired::CertKeys::of_secret(&secret) {
             Some(found) => keys.push(found),
             None => {
                 return Err(Blocked {

@@ -256,7 +256,10 @@ pub async fn tenant_endpoint(
             .at(Step::Health)?;
         let data = secret.as_ref().and_then(|s| s.data.as_ref());
         let value = |key: &str| data.and_then(|d| d.get(key)).map(|v| v.0.clone());
-        match desired::CertKeys::of(|key| value(key).is_some()) {
+        match secret
+            .as_ref()
+            .and_then(|s| desired::CertKeys::of_secret(s))
+        {
             Some(keys) if keys.ca == keys.cert => pinned.extend(value(keys.cert)),
             Some(keys) => mounted.extend(value(keys.ca)),
             None => {}

@@ -1330,44 +1330,22 @@ async fn a_tenant_serves_a_users_certificate_for_its_name_beside_the_operators()
     let public_ca = setup.cp.dir().join("twocerts-ca.pem");
     std::fs::write(&public_ca, ca.cert_pem()).unwrap();
     let credentials = (ACCESS_KEY, SECRET_KEY);
-    s3_at(
-        setup,
-        &client,
-        ns,
-        public_name,
-        credentials,
-        &public_ca,
-        &["make-bucket", "public"],
-    )
-    .await
-    .unwrap_or_else(|e| panic!("the user's certificate for {public_name}: {e}"));
-    s3_at(
-        setup,
-        &client,
-        ns,
-        public_name,
-        credentials,
-        &public_ca,
-        &["put", "public", "3"],
-    )
-    .await
-    .unwrap();
+    // Trusting only the user's CA, asking for `host`'s certificate.
+    let trusting_the_user = async |host: &str, args: &[&str]| {
+        s3_at(setup, &client, ns, host, credentials, &public_ca, args).await
+    };
+    for args in [&["make-bucket", "public"][..], &["put", "public", "3"]] {
+        trusting_the_user(public_name, args)
+            .await
+            .unwrap_or_else(|e| panic!("the user's certificate for {public_name}: {e}"));
+    }
     // The Service's name gets the operator's certificate, which the user's CA did not sign.
     let report = s3(setup, &client, ns, &["verify", "public", "3"])
         .await
         .unwrap();
     assert_eq!(report["failures"], 0, "{report}");
     let host = format!("minio.{ns}.svc.cluster.local");
-    let refused = s3_at(
-        setup,
-        &client,
-        ns,
-        &host,
-        credentials,
-        &public_ca,
-        &["verify", "public", "3"],
-    )
-    .await;
+    let refused = trusting_the_user(&host, &["verify", "public", "3"]).await;
     assert!(
         refused.is_err(),
         "the Service's name answered with the user's certificate: {refused:?}"
