@@ -60,4 +60,19 @@ tool() { # name, package, version
 }
 tool kustomize sigs.k8s.io/kustomize/kustomize/v5 "${KUSTOMIZE_VERSION}"
 tool helm helm.sh/helm/v3/cmd/helm "${HELM_VERSION}"
+tool promtool github.com/prometheus/prometheus/cmd/promtool "${PROMETHEUS_VERSION}"
+tool prometheus github.com/prometheus/prometheus/cmd/prometheus "${PROMETHEUS_VERSION}"
+# The ServiceMonitor and PrometheusRule CRDs, as the Prometheus operator's module ships them.
+crds="${cache}/tools/prometheus-operator-crds-${PROMETHEUS_OPERATOR_VERSION}"
+if [[ -f "${crds}/monitoring.coreos.com_servicemonitors.yaml" ]]; then
+  echo "  prometheus-operator CRDs: cached"
+else
+  module="$(go mod download -json "github.com/prometheus-operator/prometheus-operator@${PROMETHEUS_OPERATOR_VERSION}" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  mkdir -p "${crds}.tmp"
+  for kind in servicemonitors prometheusrules; do
+    cp "${module}/example/prometheus-operator-crd/monitoring.coreos.com_${kind}.yaml" "${crds}.tmp/"
+  done
+  rm -rf "${crds}" && mv "${crds}.tmp" "${crds}"
+  echo "  prometheus-operator CRDs: copied from its module"
+fi
 echo "${bin}"

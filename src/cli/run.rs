@@ -96,6 +96,10 @@ pub struct RunArgs {
     /// 90d or 300s; each is signed again when a third of it is left.
     #[arg(long, env = "TENANT_CERTIFICATE_LIFETIME", default_value = "90d", value_parser = super::parse_duration, value_name = "DURATION")]
     pub tenant_certificate_lifetime: std::time::Duration,
+    /// How long the metrics token of a Tenant with spec.prometheusOperator is valid (its
+    /// ServiceMonitor sends it), e.g. 24h or 120s; each is made again when a third of it is left.
+    #[arg(long, env = "TENANT_METRICS_TOKEN_LIFETIME", default_value = "24h", value_parser = super::parse_duration, value_name = "DURATION")]
+    pub tenant_metrics_token_lifetime: std::time::Duration,
     /// Restart servers in place for a change of their configuration file alone (a variable, the
     /// root credentials, a pool added) instead of replacing their pods: fewer failed requests,
     /// but under load it was seen to lose acknowledged objects (docs/operations.md). Off until
@@ -194,6 +198,7 @@ async fn run_async(args: &RunArgs) -> Result<(), RunError> {
         settings.namespaces = args.watch_namespaces.clone();
         settings.concurrency = args.max_concurrent_reconciles;
         settings.tenant_certificate_lifetime = args.tenant_certificate_lifetime;
+        settings.metrics_token_lifetime = args.tenant_metrics_token_lifetime;
         settings.restart_in_place = args.restart_in_place;
         Reconciler {
             settings,

@@ -360,7 +360,11 @@ pub mod slim {
     pub fn own_secret(secret: &mut Secret) {
         keep_annotations(
             &mut secret.metadata,
-            &[crate::reconcile::desired::SIGNED_BY_ANNOTATION],
+            &[
+                crate::reconcile::desired::SIGNED_BY_ANNOTATION,
+                crate::reconcile::scrape::EXPIRES_ANNOTATION,
+                crate::reconcile::scrape::SIGNED_WITH_ANNOTATION,
+            ],
         );
         secret.string_data = None;
         if let Some(data) = secret.data.as_mut() {

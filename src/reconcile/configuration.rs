@@ -37,6 +37,8 @@ pub struct Configured {
     pub ldap: bool,
     /// When the tenant's certificate is to be signed again (`None` when the operator signs none).
     pub certificate_due_in: Option<Duration>,
+    /// The servers answer metrics without a token.
+    pub metrics_public: bool,
 }
 
 /// The root credentials of `config.env` (`S3_ROOT_USER`/`S3_ROOT_PASSWORD`, or the server's own
@@ -117,6 +119,7 @@ pub async fn apply_configuration(ctx: &Context, tenant: &Tenant) -> Result<Confi
         admin,
         ldap,
         certificate_due_in,
+        metrics_public: super::scrape::metrics_public(tenant, &entries),
     })
 }
 
@@ -360,6 +363,7 @@ async fn ensure_tls(ctx: &Context, tenant: &Tenant) -> Result<(usize, Option<Dur
             .or_else(|| crate::certs::fingerprint_of_pem(ca_pem.as_deref()?)),
         ca_pem,
     };
+    crate::metrics::tenant_certificate_expiry(ns, tenant.name(), seen.not_after);
     if seen.not_after.is_none()
         && let Some(found) = secrets
             .get_metadata_opt(&tls_name)
@@ -423,6 +427,7 @@ async fn ensure_tls(ctx: &Context, tenant: &Tenant) -> Result<(usize, Option<Dur
     let written = apply(&ctx.applied, &secrets, tls, None, Version::Resource)
         .await
         .at(Step::Certificate)?;
+    crate::metrics::tenant_certificate_expiry(ns, tenant.name(), Some(not_after));
     let said = match reason {
         SignReason::Missing => None,
         SignReason::Renewal => Some(("CertificateRenewed", "signed again")),
@@ -454,7 +459,7 @@ async fn ensure_tls(ctx: &Context, tenant: &Tenant) -> Result<(usize, Option<Dur
     Ok((usize::from(written), Some(due_in)))
 }
 
-fn owned_meta(tenant: &Tenant, name: String) -> ObjectMeta {
+pub(super) fn owned_meta(tenant: &Tenant, name: String) -> ObjectMeta {
     ObjectMeta {
         name: Some(name),
         namespace: Some(tenant.namespace().to_owned()),

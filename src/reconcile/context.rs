@@ -42,6 +42,9 @@ pub struct Settings {
     /// How long the tenants' certificates the operator CA signs are valid; renewed when a third
     /// of it is left.
     pub tenant_certificate_lifetime: Duration,
+    /// How long the metrics tokens of Tenants with `prometheusOperator` are valid; made again
+    /// when a third of it is left.
+    pub metrics_token_lifetime: Duration,
     /// Restart servers in place (the S3 server's own service restart) for a change of their
     /// configuration file alone, instead of replacing their pods. Off by default: on the real
     /// node, 2 of 7 runs under load lost acknowledged objects after such a restart (5 read back
@@ -69,6 +72,7 @@ impl Settings {
             namespaces: Vec::new(),
             concurrency: DEFAULT_CONCURRENCY,
             tenant_certificate_lifetime: crate::certs::SERVING_VALIDITY,
+            metrics_token_lifetime: super::scrape::DEFAULT_TOKEN_LIFETIME,
             restart_in_place: false,
         }
     }

@@ -36,6 +36,7 @@ pub async fn run(
     } else {
         settings.namespaces.iter().cloned().map(Some).collect()
     };
+    crate::metrics::set_leading(true);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let controllers = scopes.into_iter().map(|scope| {
         let mut stopped = stopped.clone();
@@ -59,6 +60,7 @@ pub async fn run(
             all.await;
         }
     }
+    crate::metrics::set_leading(false);
 }
 
 /// The controller for one namespace, or for all (`None`), with its own watches and their caches.
@@ -72,7 +74,11 @@ async fn controller(
     let (client, namespace) = (&client, namespace.as_deref());
     let (tenants, tenants_writer) = reflector::store::<Tenant>();
     let memory = Arc::new(TenantMemory::default());
-    let forget = forget_deleted(memory.clone(), tenants.clone());
+    let forget = forget_deleted(
+        memory.clone(),
+        tenants.clone(),
+        namespace.map(str::to_owned),
+    );
     let controller = Controller::for_stream(
         watcher(api::<Tenant>(client, namespace), watch_config())
             .default_backoff()
@@ -228,13 +234,27 @@ fn tenants_naming(
 fn forget_deleted(
     memory: Arc<TenantMemory>,
     tenants: Store<Tenant>,
+    scope: Option<String>,
 ) -> impl FnMut(&watcher::Event<Tenant>) {
     move |event| match event {
-        watcher::Event::Delete(tenant) => memory.forget(&tenant.uid().unwrap_or_default()),
+        watcher::Event::Delete(tenant) => {
+            memory.forget(&tenant.uid().unwrap_or_default());
+            crate::metrics::forget_tenant(tenant.namespace(), tenant.name());
+        }
         // A relist reports no deletions one by one: keep only the Tenants it found.
         watcher::Event::InitDone => {
-            let alive: HashSet<String> = tenants.state().iter().filter_map(|t| t.uid()).collect();
+            let state = tenants.state();
+            let alive: HashSet<String> = state.iter().filter_map(|t| t.uid()).collect();
             memory.keep_only(&alive);
+            let named: HashSet<(String, String)> = state
+                .iter()
+                .map(|t| (t.namespace().to_owned(), t.name().to_owned()))
+                .collect();
+            // Another namespace's controller keeps its own.
+            crate::metrics::keep_tenants(|namespace, name| {
+                scope.as_deref().is_some_and(|s| s != namespace)
+                    || named.contains(&(namespace.to_owned(), name.to_owned()))
+            });
         }
         _ => {}
     }

@@ -19,6 +19,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::certs_dir;
+use super::scrape;
 use crate::admission::validate::erasure::{self, ServerSettings};
 use crate::api::names::{
     CONSOLE_LABEL, POOL_LABEL, S3_SERVICE_NAME, SERVER_CONTAINER_NAME, TENANT_LABEL,
@@ -167,8 +168,17 @@ pub fn services(tenant: &Tenant) -> Vec<Service> {
     if sftp(tenant) {
         headless_ports.push(port("sftp-minio", SFTP_PORT, SFTP_PORT));
     }
+    // A ServiceMonitor selects by labels: the role tells the two Services of the S3 port apart.
+    let with_role = |mut m: ObjectMeta, headless: bool| {
+        let (key, value) = scrape::service_role(headless);
+        m.labels.get_or_insert_default().insert(key, value);
+        m
+    };
     let headless = Service {
-        metadata: meta(tenant, headless_service_name(tenant), tenant_labels(tenant)),
+        metadata: with_role(
+            meta(tenant, headless_service_name(tenant), tenant_labels(tenant)),
+            true,
+        ),
         spec: Some(ServiceSpec {
             cluster_ip: Some("None".to_owned()),
             publish_not_ready_addresses: Some(true),
@@ -180,10 +190,13 @@ pub fn services(tenant: &Tenant) -> Vec<Service> {
         status: None,
     };
     let s3 = Service {
-        metadata: metadata_of(
-            sm.map(|m| &m.minio_service_labels),
-            sm.map(|m| &m.minio_service_annotations),
-            S3_SERVICE_NAME.to_owned(),
+        metadata: with_role(
+            metadata_of(
+                sm.map(|m| &m.minio_service_labels),
+                sm.map(|m| &m.minio_service_annotations),
+                S3_SERVICE_NAME.to_owned(),
+            ),
+            false,
         ),
         spec: Some(ServiceSpec {
             selector: Some(tenant_labels(tenant)),

@@ -28,11 +28,17 @@ struct Remembered {
     /// The root credentials the servers last accepted: after a rotation, the servers take the
     /// new ones only once they restart, which the rollout asks them with these.
     admin: Option<Credentials>,
+    /// Monitoring: the fingerprint of the scrape user's key last set on the servers, and a hash
+    /// of the ServiceMonitors last applied.
+    scrape_user: Option<String>,
+    monitors: Option<u64>,
 }
 
 impl Remembered {
     fn is_empty(&self) -> bool {
         self.admin.is_none()
+            && self.scrape_user.is_none()
+            && self.monitors.is_none()
             && self.failures == 0
             && self.forming_since.is_none()
             && self.status_written.is_none()
@@ -140,6 +146,36 @@ impl TenantMemory {
             .lock()
             .ok()
             .and_then(|map| map.get(uid).and_then(|r| r.admin.clone()))
+    }
+
+    /// Whether the scrape user's key with this fingerprint was set on the servers by this process.
+    pub fn scrape_user_set(&self, uid: &str, fingerprint: &str) -> bool {
+        self.0.lock().is_ok_and(|map| {
+            map.get(uid)
+                .is_some_and(|r| r.scrape_user.as_deref() == Some(fingerprint))
+        })
+    }
+
+    pub fn remember_scrape_user(&self, uid: &str, fingerprint: Option<String>) {
+        self.with(uid, |r| r.scrape_user = fingerprint);
+    }
+
+    /// Whether the ServiceMonitors with this hash were applied last.
+    pub fn monitors_applied(&self, uid: &str, hash: u64) -> bool {
+        self.0
+            .lock()
+            .is_ok_and(|map| map.get(uid).is_some_and(|r| r.monitors == Some(hash)))
+    }
+
+    /// Whether this process applied ServiceMonitors for the Tenant.
+    pub fn monitors_applied_any(&self, uid: &str) -> bool {
+        self.0
+            .lock()
+            .is_ok_and(|map| map.get(uid).is_some_and(|r| r.monitors.is_some()))
+    }
+
+    pub fn remember_monitors(&self, uid: &str, hash: Option<u64>) {
+        self.with(uid, |r| r.monitors = hash);
     }
 
     pub fn forget(&self, uid: &str) {

@@ -7,7 +7,8 @@
 //! StatefulSets, disruption budgets), `rollout` (servers on an older template replaced, one at a
 //! time behind the S3 health, or restarted together in place by `in_place` when only their
 //! configuration file changed), `health` (servers ready, the S3 cluster's own answer, drives and usage),
-//! `provisioning` (users and buckets, once healthy), `decommission` (a pool asked to retire). The
+//! `provisioning` (users and buckets, once healthy), `monitoring` (the metrics token and
+//! ServiceMonitors, `scrape` saying what they hold), `decommission` (a pool asked to retire). The
 //! phases share `context` (settings, client, caches, memory) and end in `outcome`s; what they saw is
 //! `observed`, what the status says of it is decided in `status` (pure) and written by `report`.
 //! Below them: `desired` (pure: Tenant in, objects out), `apply` (server-side apply), `caches` (the
@@ -27,12 +28,14 @@ pub mod health;
 pub mod in_place;
 pub mod leader;
 pub mod memory;
+pub mod monitoring;
 pub mod observed;
 pub mod outcome;
 pub mod pass;
 pub mod provisioning;
 pub mod report;
 pub mod rollout;
+pub mod scrape;
 pub mod servers;
 pub mod status;
 pub mod takeover;

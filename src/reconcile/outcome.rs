@@ -26,6 +26,8 @@ pub enum Step {
     Health,
     /// Reading the users' Secrets to provision them.
     Provisioning,
+    /// The metrics token Secret and the ServiceMonitors.
+    Monitoring,
 }
 
 impl Step {
@@ -42,6 +44,7 @@ impl Step {
             Step::Rollout => "RolloutFailed",
             Step::Health => "HealthCheckFailed",
             Step::Provisioning => "ProvisioningFailed",
+            Step::Monitoring => "MonitoringFailed",
         }
     }
 
@@ -58,6 +61,7 @@ impl Step {
             Step::Rollout => "restarting a server on the new template",
             Step::Health => "reading the Tenant's health",
             Step::Provisioning => "reading the users' Secrets",
+            Step::Monitoring => "provisioning the metrics token and ServiceMonitors",
         }
     }
 }
@@ -77,6 +81,8 @@ pub enum StepFailure {
     Kube(#[from] kube::Error),
     #[error("certificate: {0}")]
     Cert(#[from] crate::certs::CertError),
+    #[error("metrics token: {0}")]
+    Token(#[from] jsonwebtoken::errors::Error),
     #[error(transparent)]
     NotSynced(#[from] NotSynced),
 }

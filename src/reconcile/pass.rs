@@ -21,7 +21,7 @@ use super::outcome::{Blocked, StepError, Stop, StopKind};
 use super::report;
 use super::status;
 use super::workloads::apply_workloads;
-use super::{decommission, guard, health, provisioning, rollout};
+use super::{decommission, guard, health, monitoring, provisioning, rollout};
 use crate::admission;
 use crate::api::status::CONDITION_READY;
 use crate::api::tenant::Tenant;
@@ -99,7 +99,7 @@ struct Done {
     observed: Observed,
     provisioned: Option<Provisioned>,
     rollout: Rollout,
-    /// When the tenant's certificate is due to be signed again.
+    /// When the tenant's certificate, or its metrics token, is due to be made again.
     certificate_due_in: Option<Duration>,
 }
 
@@ -132,6 +132,7 @@ async fn phases(ctx: &Context, stored: &Tenant, tenant: &Tenant) -> Result<Done,
         });
     };
     let provisioned = provisioning::provision(ctx, tenant, &admin, configured.ldap).await?;
+    let token_due_in = monitoring::ensure(ctx, tenant, &admin, configured.metrics_public).await?;
     if let Some(progress) = decommission::drive(ctx, tenant, &admin).await {
         for pool in observed.pools.iter_mut() {
             if pool.ss_name == progress.statefulset {
@@ -139,11 +140,15 @@ async fn phases(ctx: &Context, stored: &Tenant, tenant: &Tenant) -> Result<Done,
             }
         }
     }
+    let due_in = [configured.certificate_due_in, token_due_in]
+        .into_iter()
+        .flatten()
+        .min();
     Ok(Done {
         observed,
         provisioned: Some(provisioned),
         rollout,
-        certificate_due_in: configured.certificate_due_in,
+        certificate_due_in: due_in,
     })
 }
 
@@ -246,6 +251,7 @@ async fn blocked_on(ctx: &Context, stored: &Tenant, blocked: Blocked) -> Result<
 
 /// A step failed against the API: reported, then retried with backoff by [`error_policy`].
 async fn failed_step(ctx: &Context, stored: &Tenant, failed: StepError) -> Result<Action, Error> {
+    crate::metrics::count_failure();
     let reason = failed.step.reason();
     let message = failed.to_string();
     report::publish(

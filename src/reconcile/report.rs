@@ -8,8 +8,9 @@ use serde_json::json;
 use super::apply::{FIELD_MANAGER, hash64};
 use super::events::{EventType, Events};
 use super::memory::TenantMemory;
-use crate::api::status::TenantStatus;
+use crate::api::status::{CONDITION_READY, TenantStatus};
 use crate::api::tenant::Tenant;
+use crate::metrics::TenantState;
 
 /// Writes `status` with server-side apply, unless it says what the stored one says, or what this
 /// operator already wrote on top of the stored version: a pass woken before the watch brings a
@@ -21,6 +22,11 @@ pub async fn write(
     tenant: &Tenant,
     status: TenantStatus,
 ) -> Result<(), kube::Error> {
+    crate::metrics::record_tenant(
+        tenant.namespace(),
+        tenant.name(),
+        gauges_of(tenant, &status),
+    );
     let current = tenant.status.clone().unwrap_or_default();
     let comparable = |s: &TenantStatus| {
         let mut s = s.clone();
@@ -56,6 +62,26 @@ pub async fn write(
     crate::metrics::count_api_write();
     memory.status_written(uid, version, hash);
     Ok(())
+}
+
+/// What the Tenant's gauges say of a status about to be written.
+fn gauges_of(tenant: &Tenant, status: &TenantStatus) -> TenantState {
+    let count = |n: Option<i32>| n.and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
+    TenantState {
+        ready: status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == CONDITION_READY && c.status == "True"),
+        servers: tenant
+            .spec
+            .pools
+            .iter()
+            .map(|p| u64::try_from(p.servers).unwrap_or(0))
+            .sum(),
+        servers_ready: count(status.available_replicas),
+        drives_offline: count(status.drives_offline),
+        certificate_expiry: None,
+    }
 }
 
 /// Publishes an event on the Tenant; a repeat of the same reason joins the last one's series. An

@@ -367,6 +367,18 @@ impl AdminClient {
             .await
     }
 
+    /// Creates the policy `name` (or replaces what it says) from its JSON document.
+    pub async fn add_canned_policy(&self, name: &str, document: &str) -> Result<(), AdminError> {
+        let path = format!("{ADMIN}/add-canned-policy?name={}", query_value(name));
+        self.expect_ok(
+            "add-canned-policy",
+            http::Method::PUT,
+            &path,
+            document.as_bytes().to_vec(),
+        )
+        .await
+    }
+
     /// Attaches `policy` to the user `access_key`, replacing the policies it had.
     pub async fn set_user_policy(&self, policy: &str, access_key: &str) -> Result<(), AdminError> {
         let path = format!(

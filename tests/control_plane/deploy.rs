@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 const NS: &str = "hanzo-s3-operator";
 
-fn render(tool: &str, args: &[&str]) -> Vec<Value> {
+pub(crate) fn render(tool: &str, args: &[&str]) -> Vec<Value> {
     let bin = hanzo_local_cluster::tool(tool);
     assert!(
         bin.is_file(),

@@ -31,6 +31,7 @@ mod dev_command;
 mod e2e_reconcile;
 mod gitops_health;
 mod leader_election;
+mod monitoring;
 mod reconcile_reads;
 mod run_in_cluster;
 mod secret_leaks;

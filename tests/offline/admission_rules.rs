@@ -632,6 +632,25 @@ fn forbids_overriding_the_selector_labels() {
 }
 
 #[test]
+fn rejects_scrape_paths_a_service_monitor_cannot_take() {
+    assert_eq!(
+        with(|t| {
+            t.spec.prometheus_operator_scrape_metrics_paths = vec![
+                "/minio/v2/metrics/node".into(),
+                "minio/v2/metrics/cluster".into(),
+                "/minio/v2/metrics/node".into(),
+                "/minio/v2/metrics/bucket?x=1".into(),
+            ];
+        }),
+        vec![
+            "spec.prometheusOperatorScrapeMetricsPaths[1]: Invalid value: \"minio/v2/metrics/cluster\": must be an absolute URL path without query or spaces, like /minio/v2/metrics/node",
+            "spec.prometheusOperatorScrapeMetricsPaths[2]: Duplicate value: \"/minio/v2/metrics/node\": each path is scraped once",
+            "spec.prometheusOperatorScrapeMetricsPaths[3]: Invalid value: \"/minio/v2/metrics/bucket?x=1\": must be an absolute URL path without query or spaces, like /minio/v2/metrics/node",
+        ]
+    );
+}
+
+#[test]
 fn rejects_relative_mount_path_and_escaping_sub_path() {
     assert_eq!(
         with(|t| {

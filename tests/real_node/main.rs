@@ -11,6 +11,7 @@
 
 mod dev_real_node;
 mod documented_commands;
+mod monitoring;
 mod real_node;
 mod rollouts;
 

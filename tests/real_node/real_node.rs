@@ -32,6 +32,9 @@ pub(crate) const OPERATOR_IMAGE: &str = "localhost/hanzo-s3-operator:test";
 /// pod's next sync (up to 90 s) and the server reloads within 10 s, so the third left (140 s)
 /// must outlast both (with 300 s, a server once still served the old certificate 90 s on).
 pub(crate) const TENANT_CERTIFICATE_LIFETIME_SECS: u64 = 420;
+/// Short, so that monitoring.rs sees a tenant's metrics token made again (with 40 s left) while
+/// Prometheus scrapes with it.
+pub(crate) const METRICS_TOKEN_LIFETIME_SECS: u64 = 120;
 pub(crate) const ACCESS_KEY: &str = "real-node-admin";
 /// Test-only credentials of a test-only tenant.
 pub(crate) const SECRET_KEY: &str = "real-node-test-only-password";
@@ -151,6 +154,7 @@ fn build_operator_image() -> Result<PathBuf, String> {
 
 fn helm_install(cp: &ControlPlane) -> Result<(), String> {
     let lifetime = format!("tenantCertificateLifetime={TENANT_CERTIFICATE_LIFETIME_SECS}s");
+    let token_lifetime = format!("tenantMetricsTokenLifetime={METRICS_TOKEN_LIFETIME_SECS}s");
     let s3_image = format!(
         "tenantS3Image={}",
         hanzo_local_cluster::node::s3_server_image()
@@ -164,6 +168,7 @@ fn helm_install(cp: &ControlPlane) -> Result<(), String> {
             &s3_image,
             "logLevel=info\\,hanzo_s3_operator=debug",
             &lifetime,
+            &token_lifetime,
             // A rotation of the operator CA (rollouts.rs) within minutes, not a day.
             "caRotation.announceFor=30s",
             "caRotation.keepPreviousFor=10m",
@@ -1206,7 +1211,7 @@ async fn a_pool_asked_to_retire_is_drained_removed_and_followed_by_a_new_one_wit
 }
 
 /// A Tenant of one pool of 2 servers x 2 volumes in namespace `ns`, with `spec`'s fields.
-fn two_by_two(name: &str, ns: &str, spec: Value) -> Value {
+pub(crate) fn two_by_two(name: &str, ns: &str, spec: Value) -> Value {
     let mut builder = TenantBuilder::new(name)
         .namespace(ns)
         .configuration(format!("{name}-env"))

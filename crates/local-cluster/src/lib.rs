@@ -165,6 +165,7 @@ pub fn tool(name: &str) -> PathBuf {
     let version = match name {
         "kustomize" => version("KUSTOMIZE_VERSION"),
         "helm" => version("HELM_VERSION"),
+        "promtool" | "prometheus" => version("PROMETHEUS_VERSION"),
         _ => "unknown",
     };
     bin_dir()
@@ -174,6 +175,22 @@ pub fn tool(name: &str) -> PathBuf {
             root.join("tools")
                 .join(format!("{name}-{version}"))
                 .join(name)
+        })
+}
+
+/// The Prometheus operator's CRD of `plural` (`servicemonitors`, `prometheusrules`), as build.sh
+/// copied it from the operator's Go module.
+pub fn prometheus_operator_crd(plural: &str) -> PathBuf {
+    bin_dir()
+        .parent()
+        .and_then(Path::parent)
+        .map_or_else(PathBuf::new, |root| {
+            root.join("tools")
+                .join(format!(
+                    "prometheus-operator-crds-{}",
+                    version("PROMETHEUS_OPERATOR_VERSION")
+                ))
+                .join(format!("monitoring.coreos.com_{plural}.yaml"))
         })
 }
 

@@ -9,6 +9,7 @@
 //! - [`isolation`]: a test run alone in a process of its own (for process-wide counters).
 //! - [`real_node`]: turns at the machine's one real node between the tests of one binary.
 //! - [`load`]: the S3 load instrument, run while a test changes a tenant, and its report.
+//! - [`prometheus`]: a real Prometheus, with the scrape configuration ServiceMonitors stand for.
 //! - [`bench`], [`operators`], [`peers`]: what the benchmarks share (realistic Tenants, the
 //!   standalone server, the controller-runtime peer, both operators side by side, Kyverno).
 //!
@@ -21,6 +22,7 @@ pub mod isolation;
 pub mod load;
 pub mod operators;
 pub mod peers;
+pub mod prometheus;
 pub mod real_node;
 pub mod support;
 mod tenant;

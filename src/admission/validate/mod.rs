@@ -172,6 +172,26 @@ fn validate_image(at: &str, image: Option<&str>, out: &mut Violations) {
 }
 
 fn validate_paths(spec: &TenantSpec, out: &mut Violations) {
+    // Each becomes a ServiceMonitor endpoint's path, scraped as it is written.
+    let mut seen = HashSet::new();
+    for (i, path) in spec
+        .prometheus_operator_scrape_metrics_paths
+        .iter()
+        .enumerate()
+    {
+        let at = format!("spec.prometheusOperatorScrapeMetricsPaths[{i}]");
+        if !path.starts_with('/')
+            || path.contains(|c: char| c.is_whitespace() || c == '?' || c == '#')
+        {
+            out.invalid(
+                at,
+                path,
+                "must be an absolute URL path without query or spaces, like /minio/v2/metrics/node",
+            );
+        } else if !seen.insert(path.as_str()) {
+            out.duplicate(at, path, "each path is scraped once");
+        }
+    }
     if let Some(mount) = spec.mount_path.as_deref()
         && (!mount.starts_with('/') || mount.split('/').any(|s| s == ".."))
     {

@@ -60,6 +60,10 @@ pub struct DevArgs {
     /// each is signed again when a third of it is left.
     #[arg(long, default_value = "90d", value_parser = super::parse_duration, value_name = "DURATION")]
     pub tenant_certificate_lifetime: std::time::Duration,
+    /// How long the metrics tokens of Tenants with spec.prometheusOperator are valid; each is
+    /// made again when a third of it is left.
+    #[arg(long, default_value = "24h", value_parser = super::parse_duration, value_name = "DURATION")]
+    pub tenant_metrics_token_lifetime: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -245,6 +249,7 @@ async fn start_operator(client: &kube::Client, args: &DevArgs) -> Result<Running
         reconciler: Some(Reconciler {
             settings: Settings {
                 tenant_certificate_lifetime: args.tenant_certificate_lifetime,
+                metrics_token_lifetime: args.tenant_metrics_token_lifetime,
                 ..Settings::following(defaults, store::SharedCa::fixed(stored), ready_when)
             },
             lease: None,
