@@ -120,6 +120,9 @@ fn endpoint(tenant: &Tenant, cluster_domain: &str, authorized: bool, path: &str)
         "port": format!("{scheme}-minio"),
         "scheme": scheme,
         "path": path,
+        // Every path scrapes the same servers: without the path among their labels, the series
+        // of two paths (their `up` at least) would be one series written twice.
+        "relabelings": [{"sourceLabels": ["__metrics_path__"], "targetLabel": "metrics_path"}],
     });
     if authorized {
         endpoint["authorization"] = json!({
@@ -271,6 +274,7 @@ mod tests {
         );
         let e = &endpoints[0];
         assert_eq!(e["port"], "https-minio");
+        assert_eq!(e["relabelings"][0]["targetLabel"], "metrics_path");
         assert_eq!(
             e["authorization"]["credentials"]["name"],
             "t-prometheus-token"

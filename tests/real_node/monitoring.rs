@@ -401,7 +401,7 @@ async fn a_tenant_is_scraped_by_prometheus_with_the_operators_token_through_a_ro
             "min_over_time(up{{namespace=\"{NS}\"}}[{window}s])"
         ))
         .unwrap();
-    assert_eq!(scraped.len(), 4, "{scraped:#?}");
+    assert_eq!(scraped.len(), 4, "2 servers x 2 paths: {scraped:#?}");
     assert!(
         scraped.iter().all(|s| s["value"][1] == "1"),
         "a scrape failed between {settled} (every target up after the rotation) and 20 s after the token's renewal at {renewed}: {scraped:#?}"

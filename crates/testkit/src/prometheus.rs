@@ -75,9 +75,26 @@ pub fn scrape_config(monitors: &[Value], kubeconfig: &Path, secrets: SecretFiles
                 relabel.push(json!({"source_labels": [source], "target_label": target}));
             }
             relabel.push(json!({"target_label": "endpoint", "replacement": endpoint["port"]}));
+            for rule in endpoint["relabelings"].as_array().into_iter().flatten() {
+                let mut config = json!({
+                    "action": rule["action"].as_str().unwrap_or("replace").to_lowercase(),
+                });
+                for (from, to) in [
+                    ("sourceLabels", "source_labels"),
+                    ("targetLabel", "target_label"),
+                    ("replacement", "replacement"),
+                    ("regex", "regex"),
+                    ("separator", "separator"),
+                ] {
+                    if !rule[from].is_null() {
+                        config[to] = rule[from].clone();
+                    }
+                }
+                relabel.push(config);
+            }
             let mut job = json!({
                 "job_name": format!("serviceMonitor/{ns}/{name}/{i}"),
-                "honor_labels": false,
+                "honor_labels": endpoint["honorLabels"].as_bool().unwrap_or(false),
                 "kubernetes_sd_configs": [{
                     "role": "endpoints",
                     "kubeconfig_file": kubeconfig,
