@@ -3,7 +3,6 @@
 //! and the deployed ServiceAccount can do all the operator's work and nothing else.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use hanzo_local_cluster::{ControlPlane, Options};
@@ -18,27 +17,8 @@ use serde_json::{Value, json};
 
 const NS: &str = "hanzo-s3-operator";
 
-pub(crate) fn render(tool: &str, args: &[&str]) -> Vec<Value> {
-    let bin = hanzo_local_cluster::tool(tool);
-    assert!(
-        bin.is_file(),
-        "{} is missing: run crates/local-cluster/build.sh",
-        bin.display()
-    );
-    let out = Command::new(&bin)
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{tool} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_yaml_ng::Deserializer::from_slice(&out.stdout)
-        .filter_map(|d| serde::Deserialize::deserialize(d).ok())
-        .filter(|v: &Value| !v.is_null())
-        .collect()
+fn render(tool: &str, args: &[&str]) -> Vec<Value> {
+    support::render(tool, args)
 }
 
 fn of_kind<'a>(docs: &'a [Value], kind: &str) -> Vec<&'a Value> {

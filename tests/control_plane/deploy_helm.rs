@@ -1,46 +1,26 @@
 //! The Helm chart (rendered by helm built from its Go module) applies to a real apiserver: its CRD
 //! becomes Established, and restricted Pod Security admits the operator's pods.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use hanzo_local_cluster::{ControlPlane, Options};
 use hanzo_testkit::support;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use serde_json::{Value, json};
 
 fn render(ns: &str, extra: &[&str]) -> Vec<Value> {
-    let helm = hanzo_local_cluster::tool("helm");
-    assert!(
-        helm.is_file(),
-        "{} is missing: run crates/local-cluster/build.sh",
-        helm.display()
-    );
-    let out = Command::new(&helm)
-        .args([
-            "template",
-            "hanzo",
-            "deploy/helm/hanzo-s3-operator",
-            "--namespace",
-            ns,
-            "--include-crds",
-        ])
-        .args(extra)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_yaml_ng::Deserializer::from_slice(&out.stdout)
-        .filter_map(|d| serde::Deserialize::deserialize(d).ok())
-        .filter(|v: &Value| !v.is_null())
-        .collect()
+    let mut args = vec![
+        "template",
+        "hanzo",
+        "deploy/helm/hanzo-s3-operator",
+        "--namespace",
+        ns,
+        "--include-crds",
+    ];
+    args.extend_from_slice(extra);
+    support::render("helm", &args)
 }
 
 async fn apply_all(admin: &kube::Client, ns: &str, docs: &[Value]) {
@@ -102,19 +82,10 @@ async fn the_chart_installs_on_a_real_apiserver() {
         "CRD, ServiceAccount, 4 RBAC objects, Deployment, Service, PDB, backstop policy and binding"
     );
     apply_all(&admin, ns, &docs).await;
-    let crds: Api<CustomResourceDefinition> = Api::all(admin.clone());
     let pods: Api<Pod> = Api::namespaced(admin.clone(), ns);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let established = crds
-            .get("tenants.minio.min.io")
-            .await
-            .unwrap()
-            .status
-            .and_then(|s| s.conditions)
-            .unwrap_or_default()
-            .iter()
-            .any(|c| c.type_ == "Established" && c.status == "True");
+        let established = support::crd_established(&admin, "tenants.minio.min.io").await;
         let admitted = pods.list(&ListParams::default()).await.unwrap().items.len();
         if established && admitted >= 2 {
             break;

@@ -12,12 +12,11 @@ use hanzo_s3_operator::api::tenant::Tenant;
 use hanzo_s3_operator::reconcile::scrape;
 use hanzo_testkit::{PoolBuilder, TenantBuilder, control_plane};
 use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use serde_json::{Value, json};
 
-use super::deploy::render;
+use hanzo_testkit::support::{self, render};
 
 fn repo(path: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
@@ -156,22 +155,12 @@ async fn the_monitoring_objects_install_under_the_prometheus_operators_crds() {
         let crd: Value = serde_yaml_ng::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         apply(&client, "", &crd).await.unwrap();
     }
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let deadline = Instant::now() + Duration::from_secs(30);
     for name in [
         "servicemonitors.monitoring.coreos.com",
         "prometheusrules.monitoring.coreos.com",
     ] {
-        while !crds
-            .get(name)
-            .await
-            .unwrap()
-            .status
-            .and_then(|s| s.conditions)
-            .unwrap_or_default()
-            .iter()
-            .any(|c| c.type_ == "Established" && c.status == "True")
-        {
+        while !support::crd_established(&client, name).await {
             assert!(Instant::now() < deadline, "{name} never Established");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }

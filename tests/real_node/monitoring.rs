@@ -3,7 +3,8 @@
 //! server with that token and the operator itself (by the scrape configuration the
 //! ServiceMonitors stand for, `hanzo_testkit::prometheus`), the servers' health and capacity
 //! metrics and the operator's per-Tenant gauges arrive, scraping goes on through a root-password
-//! rotation, and the write-quorum alert fires when half the servers stop answering.
+//! rotation, the write-quorum alert fires when half the servers stop answering, and turning
+//! monitoring off removes what it made.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -11,14 +12,15 @@ use std::time::Duration;
 
 use hanzo_s3_operator::api::tenant::Tenant;
 use hanzo_testkit::prometheus::{self, Prometheus};
+use hanzo_testkit::support;
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use serde_json::{Value, json};
 
 use crate::real_node::{
-    ACCESS_KEY, METRICS_TOKEN_LIFETIME_SECS, OPERATOR_NS, create_namespace_with_credentials,
-    diagnose, serial, setup, two_by_two, wait_for, wait_ready,
+    METRICS_TOKEN_LIFETIME_SECS, OPERATOR_NS, create_namespace_with_credentials, diagnose,
+    replace_root_password, serial, setup, two_by_two, wait_for, wait_ready,
 };
 
 const NS: &str = "s3-metrics";
@@ -56,9 +58,9 @@ async fn install_crds(client: &kube::Client) {
 
 /// The operator's own ServiceMonitor, as the chart renders it with `monitoring.enabled`.
 fn operator_service_monitor() -> Value {
-    let helm = hanzo_local_cluster::tool("helm");
-    let out = std::process::Command::new(&helm)
-        .args([
+    let docs = support::render(
+        "helm",
+        &[
             "template",
             "hanzo",
             "deploy/helm/hanzo-s3-operator",
@@ -66,18 +68,11 @@ fn operator_service_monitor() -> Value {
             OPERATOR_NS,
             "--set",
             "monitoring.enabled=true",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
-    let mut monitor = serde_yaml_ng::Deserializer::from_slice(&out.stdout)
-        .filter_map(|d| serde::Deserialize::deserialize(d).ok())
-        .find(|d: &Value| d["kind"] == "ServiceMonitor")
+    let mut monitor = docs
+        .into_iter()
+        .find(|d| d["kind"] == "ServiceMonitor")
         .expect("the chart's ServiceMonitor");
     monitor["metadata"]["namespace"] = json!(OPERATOR_NS);
     monitor
@@ -335,17 +330,7 @@ async fn a_tenant_is_scraped_by_prometheus_with_the_operators_token_through_a_ro
 
     // A root-password rotation: every server restarts with the new one; the token, signed with the
     // scrape user's own key, stays valid, and every target is scraped with it afterwards.
-    let secret: Secret = serde_json::from_value(json!({
-        "metadata": {"name": format!("{NAME}-env")},
-        "stringData": {"config.env": format!(
-            "export S3_ROOT_USER=\"{ACCESS_KEY}\"\nexport S3_ROOT_PASSWORD=\"metrics-rotated-root-password\"\n"
-        )}
-    }))
-    .unwrap();
-    Api::<Secret>::namespaced(client.clone(), NS)
-        .replace(&format!("{NAME}-env"), &PostParams::default(), &secret)
-        .await
-        .unwrap();
+    replace_root_password(&client, NS, NAME, "metrics-rotated-root-password").await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
     let before: Vec<String> = pods
         .list(&Default::default())
@@ -429,4 +414,33 @@ async fn a_tenant_is_scraped_by_prometheus_with_the_operators_token_through_a_ro
     let alert = fired.unwrap_or_else(|e| panic!("{e}\n{:#?}", prometheus.alerts()));
     assert_eq!(alert["labels"]["severity"], "critical", "{alert:#}");
     wait_ready(setup, &client, NS, NAME, Duration::from_secs(300)).await;
+
+    // Turned off, what monitoring made goes.
+    Api::<Tenant>::namespaced(client.clone(), NS)
+        .patch(
+            NAME,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"prometheusOperator": false}})),
+        )
+        .await
+        .unwrap();
+    let gone = wait_for(
+        Duration::from_secs(60),
+        "the ServiceMonitor and the token gone",
+        || async {
+            let monitor = service_monitors(&client, NS)
+                .get_opt(&format!("{NAME}-s3"))
+                .await
+                .ok()?;
+            let token = Api::<Secret>::namespaced(client.clone(), NS)
+                .get_opt(&format!("{NAME}-prometheus-token"))
+                .await
+                .ok()?;
+            (monitor.is_none() && token.is_none()).then_some(())
+        },
+    )
+    .await;
+    if let Err(e) = gone {
+        panic!("{e}\n{}", diagnose(setup, NS).await);
+    }
 }

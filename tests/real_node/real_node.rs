@@ -416,6 +416,27 @@ pub(crate) async fn create_namespace_with_credentials(
         .unwrap();
 }
 
+/// Rotates the root password of `tenant`'s credentials Secret (made by
+/// [`create_namespace_with_credentials`]) to `password`.
+pub(crate) async fn replace_root_password(
+    client: &kube::Client,
+    ns: &str,
+    tenant: &str,
+    password: &str,
+) {
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": format!("{tenant}-env")},
+        "stringData": {"config.env": format!(
+            "export S3_ROOT_USER=\"{ACCESS_KEY}\"\nexport S3_ROOT_PASSWORD=\"{password}\"\n"
+        )}
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(client.clone(), ns)
+        .replace(&format!("{tenant}-env"), &PostParams::default(), &secret)
+        .await
+        .unwrap();
+}
+
 fn ready_condition(t: &Tenant) -> Option<(String, String, String)> {
     let c = t
         .status

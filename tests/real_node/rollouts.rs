@@ -20,9 +20,9 @@ use kube::api::{Api, EvictParams, ListParams, LogParams, Patch, PatchParams, Pos
 use serde_json::{Value, json};
 
 use super::real_node::{
-    ACCESS_KEY, OPERATOR_IMAGE, OPERATOR_NS, Setup, TENANT_CERTIFICATE_LIFETIME_SECS, append_pool,
+    OPERATOR_IMAGE, OPERATOR_NS, Setup, TENANT_CERTIFICATE_LIFETIME_SECS, append_pool,
     condition_of, create_namespace_with_credentials, diagnose, helm_upgrade_image, pool,
-    put_user_secret, serial, setup, tenant, wait_for,
+    put_user_secret, replace_root_password, serial, setup, tenant, wait_for,
 };
 
 const NS: &str = "day2";
@@ -634,20 +634,16 @@ async fn changes_under_s3_load_lose_no_object_and_fail_no_request_unless_every_s
     // their pods are replaced together.
     let before = pod_states(&client).await;
     measured.push(
-        under_load(setup, &client, ("root password rotation", "all together"), async || {
-            let secret: Secret = serde_json::from_value(json!({
-                "metadata": {"name": format!("{NAME}-env")},
-                "stringData": {"config.env": format!(
-                    "export S3_ROOT_USER=\"{ACCESS_KEY}\"\nexport S3_ROOT_PASSWORD=\"day2-rotated-root-password\"\n"
-                )}
-            }))
-            .unwrap();
-            Api::<Secret>::namespaced(client.clone(), NS)
-                .replace(&format!("{NAME}-env"), &PostParams::default(), &secret)
-                .await
-                .unwrap();
-            wait_changed_and_rolled_out(setup, &client, &before, Duration::from_secs(600)).await;
-        })
+        under_load(
+            setup,
+            &client,
+            ("root password rotation", "all together"),
+            async || {
+                replace_root_password(&client, NS, NAME, "day2-rotated-root-password").await;
+                wait_changed_and_rolled_out(setup, &client, &before, Duration::from_secs(600))
+                    .await;
+            },
+        )
         .await,
     );
     assert_eq!(

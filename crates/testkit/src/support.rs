@@ -228,3 +228,43 @@ fn pairs(items: Option<Vec<k8s_openapi::api::core::v1::KeyToPath>>) -> Vec<(Stri
         .map(|i| (i.key, i.path))
         .collect()
 }
+
+/// Runs a deploy tool built by crates/local-cluster/build.sh (`helm`, `kustomize`) in the
+/// repository's root, and returns the documents it printed. Panics with the tool's error, or with
+/// how to build it when it is missing.
+pub fn render(tool: &str, args: &[&str]) -> Vec<serde_json::Value> {
+    let bin = hanzo_local_cluster::tool(tool);
+    assert!(
+        bin.is_file(),
+        "{} is missing: run crates/local-cluster/build.sh",
+        bin.display()
+    );
+    let out = std::process::Command::new(&bin)
+        .args(args)
+        .current_dir(crate::repo_root())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{tool} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_yaml_ng::Deserializer::from_slice(&out.stdout)
+        .filter_map(|d| serde::Deserialize::deserialize(d).ok())
+        .filter(|v: &serde_json::Value| !v.is_null())
+        .collect()
+}
+
+/// Whether the CustomResourceDefinition `name` is Established (false while it is not, or absent).
+pub async fn crd_established(client: &kube::Client, name: &str) -> bool {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    Api::<CustomResourceDefinition>::all(client.clone())
+        .get_opt(name)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|crd| crd.status?.conditions)
+        .unwrap_or_default()
+        .iter()
+        .any(|c| c.type_ == "Established" && c.status == "True")
+}
