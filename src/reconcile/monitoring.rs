@@ -43,76 +43,102 @@ pub async fn ensure(
     admin: &AdminClient,
     public: bool,
 ) -> Result<Option<Duration>, StepError> {
-    let ns = tenant.namespace();
     let uid = tenant.metadata.uid.clone().unwrap_or_default();
-    let token_name = scrape::token_secret_name(tenant);
     if !tenant.spec.prometheus_operator.unwrap_or(false) {
         remove(ctx, tenant).await?;
         return Ok(None);
     }
-    let mut due_in = None;
-    let mut token_written = false;
-    if public {
+    let token = if public {
         remove_token(ctx, tenant).await?;
+        Token::default()
     } else {
-        let ca_key = ctx.settings.ca.current().derived_key(scrape::KEY_PURPOSE);
-        let key = scrape::scrape_user_secret(&ca_key, &uid);
-        let fingerprint = scrape::fingerprint(&key);
-        let annotations: BTreeMap<String, String> =
-            [scrape::EXPIRES_ANNOTATION, scrape::SIGNED_WITH_ANNOTATION]
-                .into_iter()
-                .filter_map(|k| {
-                    ctx.caches
-                        .own_secret_annotation(ns, &token_name, k)
-                        .map(|v| (k.to_owned(), v))
-                })
-                .collect();
-        let seen = (!annotations.is_empty()).then_some(&annotations);
-        let now = SystemTime::now();
-        let lifetime = ctx.settings.metrics_token_lifetime;
-        // The user's key is set once per process (and whenever it changes): a token is worth
-        // nothing if the servers lost its user.
-        if !ctx.memory.scrape_user_set(&uid, &fingerprint) {
-            if let Err((call, error)) = set_scrape_user(admin, &key).await {
-                log_admin_error(tenant, call, &error);
-                let note = format!(
-                    "cannot give the servers the metrics user {SCRAPE_USER:?} ({call}): {error}; the token in Secret {token_name:?} is not made until they take it"
-                );
-                report::publish(
-                    &ctx.events,
-                    tenant,
-                    EventType::Warning,
-                    "MetricsUserFailed",
-                    note,
-                )
-                .await;
-                return Ok(Some(Duration::from_secs(30)));
-            }
-            ctx.memory.remember_scrape_user(&uid, Some(fingerprint));
+        match ensure_token(ctx, tenant, admin).await? {
+            Some(token) => token,
+            // The servers did not take the scrape user: said, and asked again soon.
+            None => return Ok(Some(Duration::from_secs(30))),
         }
-        match scrape::token_good_for(seen, &key, lifetime, now) {
-            Some(left) => due_in = Some(left),
-            None => {
-                write_token(ctx, tenant, &token_name, &key, now, lifetime).await?;
-                token_written = true;
-                let (reason, what) = match seen {
-                    None => ("MetricsTokenIssued", "made"),
-                    Some(_) => ("MetricsTokenRenewed", "made again"),
-                };
-                let note = format!(
-                    "the metrics token in Secret {token_name:?} was {what} for user {SCRAPE_USER:?} (admin:Prometheus only), valid {} s",
-                    lifetime.as_secs()
-                );
-                report::publish(&ctx.events, tenant, EventType::Normal, reason, note).await;
-                due_in = Some(lifetime * 2 / 3);
-            }
-        }
-    }
+    };
     let mut monitor =
         scrape::service_monitor(tenant, &ctx.settings.defaults.cluster_domain, !public);
     monitor["metadata"]["ownerReferences"] = serde_json::json!([desired::owner_reference(tenant)]);
-    apply_monitor(ctx, tenant, &uid, monitor, token_written).await?;
-    Ok(due_in)
+    apply_monitor(ctx, tenant, &uid, monitor, token.written).await?;
+    Ok(token.due_in)
+}
+
+/// What the token step did.
+#[derive(Default)]
+struct Token {
+    /// When it is due again.
+    due_in: Option<Duration>,
+    /// It was (re)written on this pass.
+    written: bool,
+}
+
+/// The scrape user on the servers, and its token in the Tenant's Secret; `None` when the servers
+/// refused the user.
+async fn ensure_token(
+    ctx: &Context,
+    tenant: &Tenant,
+    admin: &AdminClient,
+) -> Result<Option<Token>, StepError> {
+    let ns = tenant.namespace();
+    let uid = tenant.metadata.uid.clone().unwrap_or_default();
+    let token_name = scrape::token_secret_name(tenant);
+    let ca_key = ctx.settings.ca.current().derived_key(scrape::KEY_PURPOSE);
+    let key = scrape::scrape_user_secret(&ca_key, &uid);
+    let fingerprint = scrape::fingerprint(&key);
+    let annotations: BTreeMap<String, String> =
+        [scrape::EXPIRES_ANNOTATION, scrape::SIGNED_WITH_ANNOTATION]
+            .into_iter()
+            .filter_map(|k| {
+                ctx.caches
+                    .own_secret_annotation(ns, &token_name, k)
+                    .map(|v| (k.to_owned(), v))
+            })
+            .collect();
+    let seen = (!annotations.is_empty()).then_some(&annotations);
+    let now = SystemTime::now();
+    let lifetime = ctx.settings.metrics_token_lifetime;
+    // The user's key is set once per process (and whenever it changes): a token is worth
+    // nothing if the servers lost its user.
+    if !ctx.memory.scrape_user_set(&uid, &fingerprint) {
+        if let Err((call, error)) = set_scrape_user(admin, &key).await {
+            log_admin_error(tenant, call, &error);
+            let note = format!(
+                "cannot give the servers the metrics user {SCRAPE_USER:?} ({call}): {error}; the token in Secret {token_name:?} is not made until they take it"
+            );
+            report::publish(
+                &ctx.events,
+                tenant,
+                EventType::Warning,
+                "MetricsUserFailed",
+                note,
+            )
+            .await;
+            return Ok(None);
+        }
+        ctx.memory.remember_scrape_user(&uid, Some(fingerprint));
+    }
+    if let Some(left) = scrape::token_good_for(seen, &key, lifetime, now) {
+        return Ok(Some(Token {
+            due_in: Some(left),
+            written: false,
+        }));
+    }
+    write_token(ctx, tenant, &token_name, &key, now, lifetime).await?;
+    let (reason, what) = match seen {
+        None => ("MetricsTokenIssued", "made"),
+        Some(_) => ("MetricsTokenRenewed", "made again"),
+    };
+    let note = format!(
+        "the metrics token in Secret {token_name:?} was {what} for user {SCRAPE_USER:?} (admin:Prometheus only), valid {} s",
+        lifetime.as_secs()
+    );
+    report::publish(&ctx.events, tenant, EventType::Normal, reason, note).await;
+    Ok(Some(Token {
+        due_in: Some(lifetime * 2 / 3),
+        written: true,
+    }))
 }
 
 async fn set_scrape_user(
