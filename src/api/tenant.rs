@@ -156,6 +156,15 @@ impl Tenant {
     pub fn tls(&self) -> bool {
         self.spec.request_auto_cert.unwrap_or(true) || !self.spec.external_cert_secret.is_empty()
     }
+
+    /// The servers its pools ask for, all pools together.
+    pub fn servers(&self) -> usize {
+        self.spec
+            .pools
+            .iter()
+            .map(|p| usize::try_from(p.servers).unwrap_or(0))
+            .sum()
+    }
 }
 
 /// `scheduler` at the root of the object (beside `spec`), as in the Go API.

@@ -168,17 +168,15 @@ pub fn services(tenant: &Tenant) -> Vec<Service> {
     if sftp(tenant) {
         headless_ports.push(port("sftp-minio", SFTP_PORT, SFTP_PORT));
     }
-    // A ServiceMonitor selects by labels: the role tells the two Services of the S3 port apart.
-    let with_role = |mut m: ObjectMeta, headless: bool| {
-        let (key, value) = scrape::service_role(headless);
-        m.labels.get_or_insert_default().insert(key, value);
-        m
-    };
+    // A ServiceMonitor selects by labels: this one tells the headless Service from the S3
+    // Service, which has the same port.
+    let mut headless_labels = tenant_labels(tenant);
+    headless_labels.insert(
+        scrape::SERVICE_ROLE_LABEL.to_owned(),
+        scrape::HEADLESS_SERVICE_ROLE.to_owned(),
+    );
     let headless = Service {
-        metadata: with_role(
-            meta(tenant, headless_service_name(tenant), tenant_labels(tenant)),
-            true,
-        ),
+        metadata: meta(tenant, headless_service_name(tenant), headless_labels),
         spec: Some(ServiceSpec {
             cluster_ip: Some("None".to_owned()),
             publish_not_ready_addresses: Some(true),
@@ -190,13 +188,10 @@ pub fn services(tenant: &Tenant) -> Vec<Service> {
         status: None,
     };
     let s3 = Service {
-        metadata: with_role(
-            metadata_of(
-                sm.map(|m| &m.minio_service_labels),
-                sm.map(|m| &m.minio_service_annotations),
-                S3_SERVICE_NAME.to_owned(),
-            ),
-            false,
+        metadata: metadata_of(
+            sm.map(|m| &m.minio_service_labels),
+            sm.map(|m| &m.minio_service_annotations),
+            S3_SERVICE_NAME.to_owned(),
         ),
         spec: Some(ServiceSpec {
             selector: Some(tenant_labels(tenant)),

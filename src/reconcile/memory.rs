@@ -29,7 +29,7 @@ struct Remembered {
     /// new ones only once they restart, which the rollout asks them with these.
     admin: Option<Credentials>,
     /// Monitoring: the fingerprint of the scrape user's key last set on the servers, and a hash
-    /// of the ServiceMonitors last applied.
+    /// of the ServiceMonitor last applied.
     scrape_user: Option<String>,
     monitors: Option<u64>,
 }
@@ -160,14 +160,14 @@ impl TenantMemory {
         self.with(uid, |r| r.scrape_user = fingerprint);
     }
 
-    /// Whether the ServiceMonitors with this hash were applied last.
+    /// Whether the ServiceMonitor with this hash was applied last.
     pub fn monitors_applied(&self, uid: &str, hash: u64) -> bool {
         self.0
             .lock()
             .is_ok_and(|map| map.get(uid).is_some_and(|r| r.monitors == Some(hash)))
     }
 
-    /// Whether this process applied ServiceMonitors for the Tenant.
+    /// Whether this process applied a ServiceMonitor for the Tenant.
     pub fn monitors_applied_any(&self, uid: &str) -> bool {
         self.0
             .lock()

@@ -100,7 +100,7 @@ struct Done {
     provisioned: Option<Provisioned>,
     rollout: Rollout,
     /// When the tenant's certificate, or its metrics token, is due to be made again.
-    certificate_due_in: Option<Duration>,
+    due_in: Option<Duration>,
 }
 
 /// The phases, in order; `tenant` is `stored` with defaults applied.
@@ -128,7 +128,7 @@ async fn phases(ctx: &Context, stored: &Tenant, tenant: &Tenant) -> Result<Done,
             observed,
             provisioned: None,
             rollout,
-            certificate_due_in: configured.certificate_due_in,
+            due_in: configured.certificate_due_in,
         });
     };
     let provisioned = provisioning::provision(ctx, tenant, &admin, configured.ldap).await?;
@@ -148,7 +148,7 @@ async fn phases(ctx: &Context, stored: &Tenant, tenant: &Tenant) -> Result<Done,
         observed,
         provisioned: Some(provisioned),
         rollout,
-        certificate_due_in: due_in,
+        due_in,
     })
 }
 
@@ -160,7 +160,7 @@ async fn completed(ctx: &Context, stored: &Tenant, done: Done) -> Result<Action,
         observed,
         provisioned,
         rollout,
-        certificate_due_in,
+        due_in,
     } = done;
     report_provisioning(ctx, stored, provisioned.as_ref()).await;
     let servers_up = observed.servers_up();
@@ -193,8 +193,9 @@ async fn completed(ctx: &Context, stored: &Tenant, done: Done) -> Result<Action,
         (true, ReadyWhen::S3Healthy) => HEALTH_PERIOD,
         (true, ReadyWhen::PodsReady) => MAX_RETRY,
     };
-    // Back when the certificate is due (a second late: due means less than a third left).
-    let next = certificate_due_in.map_or(next, |due| next.min(due + Duration::from_secs(1)));
+    // Back when the certificate or the token is due (a second late: due means less than a third
+    // left).
+    let next = due_in.map_or(next, |due| next.min(due + Duration::from_secs(1)));
     tracing::debug!(
         namespace = stored.namespace(),
         name = stored.name(),

@@ -72,12 +72,7 @@ fn gauges_of(tenant: &Tenant, status: &TenantStatus) -> TenantState {
             .conditions
             .iter()
             .any(|c| c.type_ == CONDITION_READY && c.status == "True"),
-        servers: tenant
-            .spec
-            .pools
-            .iter()
-            .map(|p| u64::try_from(p.servers).unwrap_or(0))
-            .sum(),
+        servers: u64::try_from(tenant.servers()).unwrap_or(u64::MAX),
         servers_ready: count(status.available_replicas),
         drives_offline: count(status.drives_offline),
         certificate_expiry: None,

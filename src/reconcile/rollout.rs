@@ -74,12 +74,7 @@ pub async fn advance(
 ) -> Result<Rollout, StepError> {
     let rendered = &configured.rendered;
     let admin = configured.admin.as_ref();
-    let servers_wanted: usize = tenant
-        .spec
-        .pools
-        .iter()
-        .map(|p| usize::try_from(p.servers).unwrap_or(0))
-        .sum();
+    let servers_wanted = tenant.servers();
     let Some(servers) = classify(ctx, tenant, rendered) else {
         let none = Count {
             updated: 0,

@@ -20,6 +20,7 @@ use ring::hmac;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::admission::validate::erasure::server_variables;
 use crate::api::names::TENANT_LABEL;
 use crate::api::tenant::Tenant;
 
@@ -38,9 +39,8 @@ pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 /// the key that signed it (a new key, after a rotation of the operator CA, means a new token).
 pub const EXPIRES_ANNOTATION: &str = "hanzo.ai/expires-at";
 pub const SIGNED_WITH_ANNOTATION: &str = "hanzo.ai/signed-with";
-/// Marks which of a Tenant's Services a ServiceMonitor selects.
+/// Marks the Tenant's Service the ServiceMonitor selects (the headless one).
 pub const SERVICE_ROLE_LABEL: &str = "hanzo.ai/service";
-pub const S3_SERVICE_ROLE: &str = "s3";
 pub const HEADLESS_SERVICE_ROLE: &str = "headless";
 /// What the Go operators scrape when the Tenant names no paths.
 pub const DEFAULT_PATH: &str = "/minio/v2/metrics/cluster";
@@ -57,27 +57,10 @@ pub fn service_monitor_name(tenant: &Tenant) -> String {
 /// Whether the server answers metrics without a token (`PROMETHEUS_AUTH_TYPE=public`, in the
 /// Tenant's environment or its configuration file): then none is made.
 pub fn metrics_public(tenant: &Tenant, configuration: &[(String, String)]) -> bool {
-    lookup(tenant, configuration, "PROMETHEUS_AUTH_TYPE")
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("public"))
-}
-
-/// A server setting as the server reads it: `S3_<key>` then `MINIO_<key>` (which wins) from
-/// `spec.env`, then from the configuration file, which wins over both. Empty is unset.
-fn lookup(tenant: &Tenant, configuration: &[(String, String)], key: &str) -> Option<String> {
-    let mut found = None;
-    for prefix in ["S3_", "MINIO_"] {
-        let name = format!("{prefix}{key}");
-        for var in tenant.spec.env.iter().filter(|v| v.name == name) {
-            found = var.value.clone().or(found);
-        }
-    }
-    for prefix in ["S3_", "MINIO_"] {
-        let name = format!("{prefix}{key}");
-        for (_, value) in configuration.iter().filter(|(n, _)| *n == name) {
-            found = Some(value.clone());
-        }
-    }
-    found.filter(|v| !v.trim().is_empty())
+    server_variables(&tenant.spec.env, configuration)
+        .filter(|v| v.key == "PROMETHEUS_AUTH_TYPE")
+        .last()
+        .is_some_and(|v| v.value.trim().eq_ignore_ascii_case("public"))
 }
 
 /// The paths asked for (`spec.prometheusOperatorScrapeMetricsPaths`, else [`DEFAULT_PATH`]).
@@ -220,16 +203,6 @@ pub fn token_good_for(
     let expires: u64 = annotations.get(EXPIRES_ANNOTATION)?.parse().ok()?;
     let renew_at = SystemTime::UNIX_EPOCH + Duration::from_secs(expires) - lifetime / 3;
     renew_at.duration_since(now).ok()
-}
-
-/// The labels that tell the ServiceMonitors the Tenant's two S3 Services apart.
-pub fn service_role(headless: bool) -> (String, String) {
-    let role = if headless {
-        HEADLESS_SERVICE_ROLE
-    } else {
-        S3_SERVICE_ROLE
-    };
-    (SERVICE_ROLE_LABEL.to_owned(), role.to_owned())
 }
 
 #[cfg(test)]

@@ -138,6 +138,22 @@ async fn all_targets_up(prometheus: &Prometheus, since: f64) -> Result<usize, St
     .await
 }
 
+/// The Tenant's ServiceMonitor and token Secret as the API has them (`None`: it could not be
+/// asked).
+async fn made_for_monitoring(
+    client: &kube::Client,
+) -> Option<(Option<DynamicObject>, Option<Secret>)> {
+    let monitor = service_monitors(client, NS)
+        .get_opt(&format!("{NAME}-s3"))
+        .await
+        .ok()?;
+    let token = Api::<Secret>::namespaced(client.clone(), NS)
+        .get_opt(&format!("{NAME}-prometheus-token"))
+        .await
+        .ok()?;
+    Some((monitor, token))
+}
+
 /// Every token seen, in order, with when (Unix seconds).
 type Tokens = Arc<Mutex<Vec<(f64, Vec<u8>)>>>;
 
@@ -224,14 +240,9 @@ async fn a_tenant_is_scraped_by_prometheus_with_the_operators_token_through_a_ro
         Duration::from_secs(60),
         "the ServiceMonitor and the token",
         || async {
-            let monitor = service_monitors(&client, NS)
-                .get_opt(&format!("{NAME}-s3"))
-                .await
-                .ok()??;
-            let token = Api::<Secret>::namespaced(client.clone(), NS)
-                .get_opt(&format!("{NAME}-prometheus-token"))
-                .await
-                .ok()??;
+            let (Some(monitor), Some(token)) = made_for_monitoring(&client).await? else {
+                return None;
+            };
             Some((serde_json::to_value(monitor).ok()?, token))
         },
     )
@@ -333,7 +344,7 @@ async fn a_tenant_is_scraped_by_prometheus_with_the_operators_token_through_a_ro
 
     // A root-password rotation: every server restarts with the new one; the token, signed with the
     // scrape user's own key, stays valid, and every target is scraped with it afterwards.
-    replace_root_password(&client, NS, NAME, "metrics-rotated-root-password").await;
+    // The pods before it, listed first: the operator replaces them within moments.
     let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
     let before: Vec<String> = pods
         .list(&Default::default())
@@ -343,6 +354,7 @@ async fn a_tenant_is_scraped_by_prometheus_with_the_operators_token_through_a_ro
         .iter()
         .filter_map(|p| p.metadata.uid.clone())
         .collect();
+    replace_root_password(&client, NS, NAME, "metrics-rotated-root-password").await;
     let replaced = wait_for(
         Duration::from_secs(300),
         "every server replaced and Ready",
@@ -449,17 +461,7 @@ async fn a_tenant_is_scraped_by_prometheus_with_the_operators_token_through_a_ro
     let gone = wait_for(
         Duration::from_secs(60),
         "the ServiceMonitor and the token gone",
-        || async {
-            let monitor = service_monitors(&client, NS)
-                .get_opt(&format!("{NAME}-s3"))
-                .await
-                .ok()?;
-            let token = Api::<Secret>::namespaced(client.clone(), NS)
-                .get_opt(&format!("{NAME}-prometheus-token"))
-                .await
-                .ok()?;
-            (monitor.is_none() && token.is_none()).then_some(())
-        },
+        || async { matches!(made_for_monitoring(&client).await?, (None, None)).then_some(()) },
     )
     .await;
     if let Err(e) = gone {

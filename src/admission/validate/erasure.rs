@@ -85,25 +85,16 @@ impl ServerSettings {
     /// What `spec.env` sets (values from references cannot be seen and are left out).
     pub fn of_env(env: &[EnvVar]) -> ServerSettings {
         let mut settings = ServerSettings::default();
-        // `S3_<X>` first, then `MINIO_<X>`, which the server reads over it.
-        for prefix in ["S3_", "MINIO_"] {
-            for (i, var) in env.iter().enumerate() {
-                if let (Some(key), Some(value)) = (var.name.strip_prefix(prefix), &var.value) {
-                    settings.set(key, &var.name, value, Source::SpecEnv(i));
-                }
-            }
+        for var in server_variables(env, &[]) {
+            settings.set(var.key, var.name, var.value, var.from);
         }
         settings
     }
 
     /// Adds what the configuration Secret's `config.env` sets, which wins.
     pub fn with_configuration(mut self, entries: &[(String, String)]) -> ServerSettings {
-        for prefix in ["S3_", "MINIO_"] {
-            for (name, value) in entries {
-                if let Some(key) = name.strip_prefix(prefix) {
-                    self.set(key, name, value, Source::ConfigurationSecret);
-                }
-            }
+        for var in server_variables(&[], entries) {
+            self.set(var.key, var.name, var.value, var.from);
         }
         self
     }
@@ -122,6 +113,46 @@ impl ServerSettings {
             from,
         });
     }
+}
+
+/// One server variable as written: `S3_<key>` or `MINIO_<key>`.
+pub struct ServerVariable<'a> {
+    /// The name without its prefix, e.g. `STORAGE_CLASS_STANDARD`.
+    pub key: &'a str,
+    pub name: &'a str,
+    pub value: &'a str,
+    pub from: Source,
+}
+
+/// The server variables of `env` (values from references cannot be seen and are left out), then
+/// of the configuration file's `entries`, in the order the server applies them, so the last of a
+/// key wins: in each, `S3_<X>` before `MINIO_<X>`, which the server reads over it; the file after
+/// the container's environment. (The server takes an empty value as unset.)
+pub fn server_variables<'a>(
+    env: &'a [EnvVar],
+    entries: &'a [(String, String)],
+) -> impl Iterator<Item = ServerVariable<'a>> {
+    let from_env = ["S3_", "MINIO_"].into_iter().flat_map(move |prefix| {
+        env.iter().enumerate().filter_map(move |(i, var)| {
+            Some(ServerVariable {
+                key: var.name.strip_prefix(prefix)?,
+                name: &var.name,
+                value: var.value.as_deref()?,
+                from: Source::SpecEnv(i),
+            })
+        })
+    });
+    let from_file = ["S3_", "MINIO_"].into_iter().flat_map(move |prefix| {
+        entries.iter().filter_map(move |(name, value)| {
+            Some(ServerVariable {
+                key: name.strip_prefix(prefix)?,
+                name,
+                value,
+                from: Source::ConfigurationSecret,
+            })
+        })
+    });
+    from_env.chain(from_file)
 }
 
 /// A storage-class value `EC:<parity>`, as the server parses it.
