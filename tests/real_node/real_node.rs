@@ -129,9 +129,34 @@ fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
 }
 
 /// The tests share one node and 2 cores: one at a time.
-pub(crate) async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+pub(crate) async fn serial() -> Turn {
     static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-    LOCK.lock().await
+    let guard = LOCK.lock().await;
+    Turn {
+        _guard: guard,
+        since: Instant::now(),
+    }
+}
+
+/// A test's turn on the node. It says how long the turn took when it ends, passed or failed:
+/// the tier's minutes are most of CI's, and this is where they are counted.
+pub(crate) struct Turn {
+    _guard: tokio::sync::MutexGuard<'static, ()>,
+    since: Instant,
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        use std::io::Write;
+        let thread = std::thread::current();
+        // Straight to stderr, past the test harness's capture: CI's log shows it for every test.
+        let _ = writeln!(
+            std::io::stderr(),
+            "real node: {} held the node {} s",
+            thread.name().unwrap_or("a test"),
+            self.since.elapsed().as_secs()
+        );
+    }
 }
 
 /// The operator image, built from the Dockerfile by scripts/image.sh (incremental: a no-op
@@ -255,9 +280,50 @@ pub(crate) async fn diagnose(setup: &Setup, ns: &str) -> String {
             })
             .unwrap_or_default()
     };
+    // Pods the kubelet refused or evicted are listed once per reason: a node under pressure
+    // refuses a Deployment's replacements as fast as they come, and their names drown the rest.
+    let failed = kubectl(&[
+        "get",
+        "pods",
+        "-A",
+        "--field-selector=status.phase=Failed",
+        "-o",
+        r#"jsonpath={range .items[*]}{.status.reason}: {.status.message}{"\n"}{end}"#,
+    ]);
+    let mut reasons: Vec<(usize, &str)> = Vec::new();
+    for line in failed.lines().filter(|l| !l.trim().is_empty()) {
+        match reasons.iter_mut().find(|(_, r)| *r == line) {
+            Some((n, _)) => *n += 1,
+            None => reasons.push((1, line)),
+        }
+    }
+    let failed: String = reasons
+        .iter()
+        .map(|(n, reason)| format!("{n} x {reason}\n"))
+        .collect();
+    let machine = Command::new("sh")
+        .args(["-c", "df -h / \"$TMPDIR\" /tmp 2>/dev/null; free -m"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
     format!(
-        "--- pods\n{}\n--- tenant\n{}\n--- operator logs\n{}\n--- events\n{}",
-        kubectl(&["get", "pods", "-A", "-o", "wide"]),
+        "--- node conditions\n{}\n--- machine\n{}--- failed pods, by reason\n{}--- pods\n{}\n--- tenant\n{}\n--- operator logs\n{}\n--- events\n{}",
+        kubectl(&[
+            "get",
+            "nodes",
+            "-o",
+            r#"jsonpath={range .items[*].status.conditions[*]}{.type}={.status} {.reason}: {.message}{"\n"}{end}"#,
+        ]),
+        machine,
+        failed,
+        kubectl(&[
+            "get",
+            "pods",
+            "-A",
+            "-o",
+            "wide",
+            "--field-selector=status.phase!=Failed"
+        ]),
         kubectl(&["-n", ns, "get", "tenants", "-o", "yaml"]),
         kubectl(&[
             "-n",
