@@ -10,7 +10,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step's time is printed when the run ends, however it ends: where CI's minutes go is the
+# first thing to know before making it faster.
+step_name="" step_start=0 timings=()
+end_step() {
+  [[ -n "${step_name}" ]] && timings+=("$(printf '%6d s  %s' $((SECONDS - step_start)) "${step_name}")")
+  step_name=""
+}
+step() {
+  end_step
+  step_name="$*" step_start=${SECONDS}
+  printf '\n==> %s\n' "$*"
+}
+trap 'end_step; printf "\n==> time per step (%d s in all)\n" "${SECONDS}"; printf "%s\n" "${timings[@]}"' EXIT
 need() {
   command -v "$1" >/dev/null 2>&1 || { echo "error: '$1' is not installed; $2" >&2; exit 2; }
 }
