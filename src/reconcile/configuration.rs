@@ -41,34 +41,30 @@ pub struct Configured {
     pub metrics_public: bool,
 }
 
-/// The root credentials of `config.env` (`S3_ROOT_USER`/`S3_ROOT_PASSWORD`, or the server's own
-/// `MINIO_ROOT_*` names), and whether an LDAP server provides the users.
+/// The root credentials of `config.env` and whether an LDAP server provides the users, read as
+/// the server reads them (`erasure::server_variables`): `MINIO_ROOT_USER` over `S3_ROOT_USER`, the
+/// last of a name winning, an empty value unset. Credentials read any other way sign admin requests
+/// the server refuses.
 fn admin_of(entries: &[(String, String)]) -> (Option<Credentials>, bool) {
-    let get = |names: [&str; 2]| {
-        names.iter().find_map(|n| {
-            entries
-                .iter()
-                .rev()
-                .find(|(k, v)| k == n && !v.is_empty())
-                .map(|(_, v)| v.trim().to_owned())
-        })
-    };
-    let admin = match (
-        get(["S3_ROOT_USER", "MINIO_ROOT_USER"]),
-        get(["S3_ROOT_PASSWORD", "MINIO_ROOT_PASSWORD"]),
-    ) {
+    let (mut user, mut password, mut ldap) = (None, None, None);
+    for var in erasure::server_variables(&[], entries) {
+        let slot = match var.key {
+            "ROOT_USER" => &mut user,
+            "ROOT_PASSWORD" => &mut password,
+            "IDENTITY_LDAP_SERVER_ADDR" => &mut ldap,
+            _ => continue,
+        };
+        let value = var.value.trim();
+        *slot = (!value.is_empty()).then(|| value.to_owned());
+    }
+    let admin = match (user, password) {
         (Some(access_key), Some(secret_key)) => Some(Credentials {
             access_key,
             secret_key,
         }),
         _ => None,
     };
-    let ldap = get([
-        "S3_IDENTITY_LDAP_SERVER_ADDR",
-        "MINIO_IDENTITY_LDAP_SERVER_ADDR",
-    ])
-    .is_some();
-    (admin, ldap)
+    (admin, ldap.is_some())
 }
 
 /// What the pod-template hashes are keyed for.
@@ -545,6 +541,53 @@ mod tests {
     use super::*;
 
     const LIFETIME: Duration = Duration::from_secs(300);
+
+    fn entries(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn the_admin_is_whom_the_server_takes_for_root() {
+        let keys = |e: &[(&str, &str)]| {
+            let (admin, ldap) = admin_of(&entries(e));
+            (admin.map(|c| (c.access_key, c.secret_key)), ldap)
+        };
+        let pair = |u: &str, p: &str| Some((u.to_owned(), p.to_owned()));
+        assert_eq!(
+            keys(&[("S3_ROOT_USER", "s3"), ("S3_ROOT_PASSWORD", "s3-secret")]),
+            (pair("s3", "s3-secret"), false)
+        );
+        // The server reads MINIO_ over S3_, wherever each stands in the file.
+        assert_eq!(
+            keys(&[
+                ("MINIO_ROOT_USER", "minio"),
+                ("S3_ROOT_USER", "s3"),
+                ("S3_ROOT_PASSWORD", "s3-secret"),
+                ("MINIO_ROOT_PASSWORD", "minio-secret"),
+            ]),
+            (pair("minio", "minio-secret"), false)
+        );
+        // The last of a name wins; an empty value is unset; a user without a password is no admin.
+        assert_eq!(
+            keys(&[
+                ("S3_ROOT_USER", "first"),
+                ("S3_ROOT_USER", " second "),
+                ("S3_ROOT_PASSWORD", "p"),
+            ]),
+            (pair("second", "p"), false)
+        );
+        assert_eq!(
+            keys(&[("S3_ROOT_USER", "u"), ("S3_ROOT_PASSWORD", "  ")]),
+            (None, false)
+        );
+        assert_eq!(
+            keys(&[("MINIO_IDENTITY_LDAP_SERVER_ADDR", "ldap:636")]),
+            (None, true)
+        );
+    }
 
     fn seen(now: SystemTime, left: u64, signer: &str, bundle: &str) -> TlsSeen {
         TlsSeen {
