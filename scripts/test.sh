@@ -22,7 +22,17 @@ step() {
   step_name="$*" step_start=${SECONDS}
   printf '\n==> %s\n' "$*"
 }
-trap 'end_step; printf "\n==> time per step (%d s in all)\n" "${SECONDS}"; printf "%s\n" "${timings[@]}"' EXIT
+# The disk left is printed too: CI's caches grow from run to run, and a full disk fails tests far
+# from their cause.
+report() {
+  end_step
+  printf '\n==> time per step (%d s in all)\n' "${SECONDS}"
+  printf '%s\n' "${timings[@]}"
+  printf '\n==> disk\n'
+  df -h / "${HOME}/.cache" 2>/dev/null | uniq || true
+  du -sh "${HOME}/.cache/hanzo-s3-operator" "$(go env GOCACHE 2>/dev/null || echo /nonexistent)" 2>/dev/null || true
+}
+trap report EXIT
 need() {
   command -v "$1" >/dev/null 2>&1 || { echo "error: '$1' is not installed; $2" >&2; exit 2; }
 }
