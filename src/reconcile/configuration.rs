@@ -347,18 +347,7 @@ async fn ensure_tls(ctx: &Context, tenant: &Tenant) -> Result<(usize, Option<Dur
     let lifetime = ctx.settings.tenant_certificate_lifetime;
     let ca = ctx.settings.ca.current();
     let signer = ca.signer();
-    let ca_pem = ctx.caches.own_ca(ns, &tls_name);
-    let seen = TlsSeen {
-        not_after: ctx
-            .caches
-            .own_secret_value(ns, &tls_name, "tls.crt")
-            .and_then(|pem| crate::certs::not_after_of_pem(&pem)),
-        signer: ctx
-            .caches
-            .own_secret_annotation(ns, &tls_name, SIGNED_BY_ANNOTATION)
-            .or_else(|| crate::certs::fingerprint_of_pem(ca_pem.as_deref()?)),
-        ca_pem,
-    };
+    let seen = tls_seen(ctx, ns, &tls_name);
     crate::metrics::tenant_certificate_expiry(ns, tenant.name(), seen.not_after);
     if seen.not_after.is_none()
         && let Some(found) = secrets
@@ -366,35 +355,7 @@ async fn ensure_tls(ctx: &Context, tenant: &Tenant) -> Result<(usize, Option<Dur
             .await
             .at(Step::Certificate)?
     {
-        // Another operator's (the Tenant owns it, it holds no tls.crt) is taken over; one a
-        // user made is theirs.
-        let owned = found
-            .metadata
-            .owner_references
-            .as_deref()
-            .is_some_and(|owners| {
-                owners
-                    .iter()
-                    .any(|o| Some(&o.uid) == tenant.metadata.uid.as_ref())
-            });
-        let foreign = match owned {
-            true => secrets
-                .get_opt(&tls_name)
-                .await
-                .at(Step::Certificate)?
-                .and_then(|secret| takeover::foreign_certificate(tenant, secret)),
-            false => None,
-        };
-        return match foreign {
-            Some(foreign) => {
-                let meta = owned_meta(tenant, tls_name.clone());
-                let writes =
-                    takeover::adopt_certificate(ctx, tenant, &secrets, &tls_name, foreign, meta)
-                        .await?;
-                Ok((writes, Some(TRUST_RECHECK)))
-            }
-            None => Ok((0, None)),
-        };
+        return adopt_or_leave(ctx, tenant, &secrets, &tls_name, &found.metadata).await;
     }
     // The pods are asked only when the signer changed, the one case the answer decides.
     let servers_trust = seen.signer.as_deref() == Some(signer)
@@ -424,35 +385,90 @@ async fn ensure_tls(ctx: &Context, tenant: &Tenant) -> Result<(usize, Option<Dur
         .await
         .at(Step::Certificate)?;
     crate::metrics::tenant_certificate_expiry(ns, tenant.name(), Some(not_after));
-    let said = match reason {
-        SignReason::Missing => None,
-        SignReason::Renewal => Some(("CertificateRenewed", "signed again")),
-        SignReason::Bundle => Some((
-            "CertificateTrustUpdated",
-            "signed again with the operator's new CA bundle as ca.crt",
-        )),
-        SignReason::NewCa => Some((
-            "CertificateCaRotated",
-            "signed by the operator's new CA, which every server now trusts",
-        )),
-    };
-    if let Some((reason, what)) = said {
-        report::publish(
-            &ctx.events,
-            tenant,
-            EventType::Normal,
-            reason,
-            format!(
-                "the TLS certificate in Secret {tls_name:?} was {what}, valid for {} s; the servers reload it without a restart",
-                lifetime.as_secs()
-            ),
-        )
-        .await;
-    }
+    announce_signed(ctx, tenant, &tls_name, reason, lifetime).await;
     let due_in = (not_after - lifetime / 3)
         .duration_since(SystemTime::now())
         .unwrap_or_default();
     Ok((usize::from(written), Some(due_in)))
+}
+
+/// The tenant's TLS Secret as the caches hold it.
+fn tls_seen(ctx: &Context, ns: &str, tls_name: &str) -> TlsSeen {
+    let ca_pem = ctx.caches.own_ca(ns, tls_name);
+    TlsSeen {
+        not_after: ctx
+            .caches
+            .own_secret_value(ns, tls_name, "tls.crt")
+            .and_then(|pem| crate::certs::not_after_of_pem(&pem)),
+        signer: ctx
+            .caches
+            .own_secret_annotation(ns, tls_name, SIGNED_BY_ANNOTATION)
+            .or_else(|| crate::certs::fingerprint_of_pem(ca_pem.as_deref()?)),
+        ca_pem,
+    }
+}
+
+/// A TLS Secret of the tenant's name that holds no `tls.crt` of ours: another operator's (the
+/// Tenant owns it) is taken over; one a user made is theirs, and left alone.
+async fn adopt_or_leave(
+    ctx: &Context,
+    tenant: &Tenant,
+    secrets: &Api<Secret>,
+    tls_name: &str,
+    found: &ObjectMeta,
+) -> Result<(usize, Option<Duration>), Stop> {
+    let owned = found.owner_references.as_deref().is_some_and(|owners| {
+        owners
+            .iter()
+            .any(|o| Some(&o.uid) == tenant.metadata.uid.as_ref())
+    });
+    if !owned {
+        return Ok((0, None));
+    }
+    let Some(foreign) = secrets
+        .get_opt(tls_name)
+        .await
+        .at(Step::Certificate)?
+        .and_then(|secret| takeover::foreign_certificate(tenant, secret))
+    else {
+        return Ok((0, None));
+    };
+    let meta = owned_meta(tenant, tls_name.to_owned());
+    let writes = takeover::adopt_certificate(ctx, tenant, secrets, tls_name, foreign, meta).await?;
+    Ok((writes, Some(TRUST_RECHECK)))
+}
+
+/// An event for a certificate signed again (a first one is no news).
+async fn announce_signed(
+    ctx: &Context,
+    tenant: &Tenant,
+    tls_name: &str,
+    reason: SignReason,
+    lifetime: Duration,
+) {
+    let (reason, what) = match reason {
+        SignReason::Missing => return,
+        SignReason::Renewal => ("CertificateRenewed", "signed again"),
+        SignReason::Bundle => (
+            "CertificateTrustUpdated",
+            "signed again with the operator's new CA bundle as ca.crt",
+        ),
+        SignReason::NewCa => (
+            "CertificateCaRotated",
+            "signed by the operator's new CA, which every server now trusts",
+        ),
+    };
+    report::publish(
+        &ctx.events,
+        tenant,
+        EventType::Normal,
+        reason,
+        format!(
+            "the TLS certificate in Secret {tls_name:?} was {what}, valid for {} s; the servers reload it without a restart",
+            lifetime.as_secs()
+        ),
+    )
+    .await;
 }
 
 pub(super) fn owned_meta(tenant: &Tenant, name: String) -> ObjectMeta {

@@ -73,7 +73,6 @@ pub async fn advance(
     configured: &Configured,
 ) -> Result<Rollout, StepError> {
     let rendered = &configured.rendered;
-    let admin = configured.admin.as_ref();
     let servers_wanted = tenant.servers();
     let Some(servers) = classify(ctx, tenant, rendered) else {
         let none = Count {
@@ -101,39 +100,104 @@ pub async fn advance(
     if let Some(wait) = in_flight(&servers, servers_wanted) {
         return Ok(count.in_progress(wait));
     }
-    // A pod without the annotation predates it (an older operator made it): nothing says its
-    // credentials differ, and restarting every server would be the costlier mistake.
     // Servers that differ in their configuration file alone restart in place, together.
     let in_place = ctx.settings.restart_in_place
         && ctx.settings.ready_when == ReadyWhen::S3Healthy
         && in_place::possible(&outdated, &template_hashes(tenant, rendered));
-    let in_place_started = in_place
-        && outdated
-            .iter()
-            .any(|s| s.pod.annotation(CONFIG_HASH_ANNOTATION) == Some(&rendered.config_hash));
-    if outdated.iter().any(|s| {
-        s.pod
-            .annotation(CREDENTIALS_HASH_ANNOTATION)
-            .is_some_and(|h| h != rendered.credentials_hash)
-    }) || (in_place_started && added_pool(tenant, &servers).is_none())
-    {
-        if in_place {
-            return in_place::step(ctx, tenant, rendered, admin, count, &outdated).await;
-        }
-        let why = format!(
-            "the root credentials changed: all {} servers on the previous template restart together (servers authenticate each other with them, so two values cannot form one cluster)",
-            outdated.len()
-        );
-        restart_together(ctx, tenant, &outdated, &why).await?;
-        return Ok(count.in_progress(why));
+    let pass = Pass {
+        ctx,
+        tenant,
+        configured,
+        count,
+        in_place,
+    };
+    if let Some(rollout) = pass.all_together(&servers, &outdated).await? {
+        return Ok(rollout);
     }
-    if let Some((index, pool)) = added_pool(tenant, &servers) {
+    let mut waiting_for_peers = Vec::new();
+    for joining in servers.iter().filter(|s| s.updated && !s.pod.ready()) {
+        match joining_state(ctx, tenant, joining).await {
+            Joining::WaitsForPeers => waiting_for_peers.push(joining.pod.name()),
+            Joining::Starting(wait) => return Ok(count.in_progress(wait)),
+            Joining::Failed(why) => {
+                return Ok(count.stopped(joining.pod.name().to_owned(), why));
+            }
+        }
+    }
+    // The first restarted server (the canary) got as far as comparing its configuration with
+    // its peers': the others take it in place.
+    if in_place && !waiting_for_peers.is_empty() {
+        return pass.in_place(&outdated).await;
+    }
+    restart_next(ctx, tenant, count, &outdated, &waiting_for_peers).await
+}
+
+/// What one pass of a rollout works with.
+struct Pass<'a> {
+    ctx: &'a Context,
+    tenant: &'a Tenant,
+    configured: &'a Configured,
+    count: Count,
+    /// The outdated servers may take the change in place.
+    in_place: bool,
+}
+
+impl Pass<'_> {
+    async fn in_place(&self, outdated: &[&Server]) -> Result<Rollout, StepError> {
+        let Configured {
+            rendered, admin, ..
+        } = self.configured;
+        in_place::step(
+            self.ctx,
+            self.tenant,
+            rendered,
+            admin.as_ref(),
+            self.count,
+            outdated,
+        )
+        .await
+    }
+
+    /// The changes no cluster can take one server at a time (new root credentials, a pool
+    /// added): every server restarts at once, or takes the change in place. `None` for the
+    /// others.
+    async fn all_together(
+        &self,
+        servers: &[Server],
+        outdated: &[&Server],
+    ) -> Result<Option<Rollout>, StepError> {
+        let (ctx, tenant, rendered) = (self.ctx, self.tenant, &self.configured.rendered);
+        let in_place_started = self.in_place
+            && outdated
+                .iter()
+                .any(|s| s.pod.annotation(CONFIG_HASH_ANNOTATION) == Some(&rendered.config_hash));
+        // A pod without the annotation predates it (an older operator made it): nothing says
+        // its credentials differ, and restarting every server would be the costlier mistake.
+        if outdated.iter().any(|s| {
+            s.pod
+                .annotation(CREDENTIALS_HASH_ANNOTATION)
+                .is_some_and(|h| h != rendered.credentials_hash)
+        }) || (in_place_started && added_pool(tenant, servers).is_none())
+        {
+            if self.in_place {
+                return self.in_place(outdated).await.map(Some);
+            }
+            let why = format!(
+                "the root credentials changed: all {} servers on the previous template restart together (servers authenticate each other with them, so two values cannot form one cluster)",
+                outdated.len()
+            );
+            restart_together(ctx, tenant, outdated, &why).await?;
+            return Ok(Some(self.count.in_progress(why)));
+        }
+        let Some((index, pool)) = added_pool(tenant, servers) else {
+            return Ok(None);
+        };
         // In place, the first pools' servers keep their addresses, and the new pool's servers,
         // which ask for peers with their configuration every tenth of a second, find them as
         // soon as they run it: the new pool's pods stay (replaced with the others, they took
         // 30 s to start again while every server waited: benches/results/day2.md).
-        if in_place {
-            return in_place::step(ctx, tenant, rendered, admin, count, &outdated).await;
+        if self.in_place {
+            return self.in_place(outdated).await.map(Some);
         }
         // The new pool's servers restart too: started before the others knew them, they were
         // seen to take 30 s and more to form the larger cluster after the others restarted
@@ -149,24 +213,8 @@ pub async fn advance(
             together.len()
         );
         restart_together(ctx, tenant, &together, &why).await?;
-        return Ok(count.in_progress(why));
+        Ok(Some(self.count.in_progress(why)))
     }
-    let mut waiting_for_peers = Vec::new();
-    for joining in servers.iter().filter(|s| s.updated && !s.pod.ready()) {
-        match joining_state(ctx, tenant, joining).await {
-            Joining::WaitsForPeers => waiting_for_peers.push(joining.pod.name()),
-            Joining::Starting(wait) => return Ok(count.in_progress(wait)),
-            Joining::Failed(why) => {
-                return Ok(count.stopped(joining.pod.name().to_owned(), why));
-            }
-        }
-    }
-    // The first restarted server (the canary) got as far as comparing its configuration with
-    // its peers': the others take it in place.
-    if in_place && !waiting_for_peers.is_empty() {
-        return in_place::step(ctx, tenant, rendered, admin, count, &outdated).await;
-    }
-    restart_next(ctx, tenant, count, &outdated, &waiting_for_peers).await
 }
 
 /// A pool all of whose servers run the current template and none is Ready, beside servers on an
