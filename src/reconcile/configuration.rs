@@ -42,29 +42,19 @@ pub struct Configured {
 }
 
 /// The root credentials of `config.env` and whether an LDAP server provides the users, read as
-/// the server reads them (`erasure::server_variables`): `MINIO_ROOT_USER` over `S3_ROOT_USER`, the
+/// the server reads them (`erasure::server_value`): `MINIO_ROOT_USER` over `S3_ROOT_USER`, the
 /// last of a name winning, an empty value unset. Credentials read any other way sign admin requests
 /// the server refuses.
 fn admin_of(entries: &[(String, String)]) -> (Option<Credentials>, bool) {
-    let (mut user, mut password, mut ldap) = (None, None, None);
-    for var in erasure::server_variables(&[], entries) {
-        let slot = match var.key {
-            "ROOT_USER" => &mut user,
-            "ROOT_PASSWORD" => &mut password,
-            "IDENTITY_LDAP_SERVER_ADDR" => &mut ldap,
-            _ => continue,
-        };
-        let value = var.value.trim();
-        *slot = (!value.is_empty()).then(|| value.to_owned());
-    }
-    let admin = match (user, password) {
+    let get = |key| erasure::server_value(&[], entries, key).map(str::to_owned);
+    let admin = match (get("ROOT_USER"), get("ROOT_PASSWORD")) {
         (Some(access_key), Some(secret_key)) => Some(Credentials {
             access_key,
             secret_key,
         }),
         _ => None,
     };
-    (admin, ldap.is_some())
+    (admin, get("IDENTITY_LDAP_SERVER_ADDR").is_some())
 }
 
 /// What the pod-template hashes are keyed for.

@@ -20,7 +20,7 @@ use ring::hmac;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::admission::validate::erasure::server_variables;
+use crate::admission::validate::erasure::server_value;
 use crate::api::names::TENANT_LABEL;
 use crate::api::tenant::Tenant;
 
@@ -57,10 +57,8 @@ pub fn service_monitor_name(tenant: &Tenant) -> String {
 /// Whether the server answers metrics without a token (`PROMETHEUS_AUTH_TYPE=public`, in the
 /// Tenant's environment or its configuration file): then none is made.
 pub fn metrics_public(tenant: &Tenant, configuration: &[(String, String)]) -> bool {
-    server_variables(&tenant.spec.env, configuration)
-        .filter(|v| v.key == "PROMETHEUS_AUTH_TYPE")
-        .last()
-        .is_some_and(|v| v.value.trim().eq_ignore_ascii_case("public"))
+    server_value(&tenant.spec.env, configuration, "PROMETHEUS_AUTH_TYPE")
+        .is_some_and(|v| v.eq_ignore_ascii_case("public"))
 }
 
 /// The paths asked for (`spec.prometheusOperatorScrapeMetricsPaths`, else [`DEFAULT_PATH`]).

@@ -155,6 +155,20 @@ pub fn server_variables<'a>(
     from_env.chain(from_file)
 }
 
+/// The value the server takes for `key` (e.g. `ROOT_USER`) from `env` and `entries`: the last
+/// of [`server_variables`], trimmed; an empty value is unset.
+pub fn server_value<'a>(
+    env: &'a [EnvVar],
+    entries: &'a [(String, String)],
+    key: &str,
+) -> Option<&'a str> {
+    server_variables(env, entries)
+        .filter(|v| v.key == key)
+        .last()
+        .map(|v| v.value.trim())
+        .filter(|v| !v.is_empty())
+}
+
 /// A storage-class value `EC:<parity>`, as the server parses it.
 fn parse_parity(value: &str) -> Result<u32, String> {
     let parts: Vec<&str> = value.split(':').collect();
