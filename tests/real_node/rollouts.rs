@@ -1,8 +1,10 @@
 //! Day two on the real node, under S3 load: changes to a running TLS tenant while the load
 //! instrument (`hanzo_testkit::load`) writes, reads and lists checksummed objects through its
-//! Service as an application with an SDK's standard retries would. Each change is measured on its
-//! own: requests that failed after retries (asserted 0), attempts that failed before them, the
-//! longest failing stretch, and every acknowledged object read back (asserted none lost).
+//! Service as an application with an SDK's standard retries would. One load runs through every
+//! change, cut into a phase per change (from its start to the next change's start, so a change's
+//! tail is its own): requests that failed after retries (asserted 0 where no server restarts),
+//! attempts that failed before them, the longest failing stretch, and every acknowledged object
+//! read back at the end (asserted none lost).
 //!
 //! With `HANZO_DAY2_RESULTS=FILE` the numbers go to FILE as a Markdown table (scripts/bench.sh
 //! day2 writes benches/results/day2.md that way).
@@ -67,26 +69,70 @@ async fn start_load(setup: &Setup, client: &kube::Client, bucket: &str) -> S3Loa
     S3Load::start(&target, WORKERS).unwrap()
 }
 
-/// Runs `change` under load and measures it; the change returns once the tenant has converged.
-async fn under_load<F: AsyncFnOnce()>(
-    setup: &Setup,
-    client: &kube::Client,
-    (change, restarts): (&'static str, &'static str),
-    apply: F,
-) -> Measured {
-    let load = start_load(setup, client, "load").await;
-    tokio::time::sleep(SETTLE).await;
-    let started = Instant::now();
-    apply().await;
-    let seconds = started.elapsed().as_secs_f64();
-    tokio::time::sleep(SETTLE).await;
-    let report = load.stop(Duration::from_secs(300)).await.unwrap();
-    eprintln!("day2: {change}: {seconds:.1} s; {}", report.summary());
-    Measured {
-        change,
-        restarts,
-        seconds,
-        load: report,
+/// The changes of one run and the load they all run under: each change starts a phase of the
+/// load, so a request counts against the last change made before it started (the previous change's
+/// tail included), and nothing the load saw goes uncounted.
+struct Day2 {
+    load: S3Load,
+    measured: Vec<Measured>,
+}
+
+impl Day2 {
+    async fn start(setup: &Setup, client: &kube::Client) -> Day2 {
+        let load = start_load(setup, client, "load").await;
+        tokio::time::sleep(SETTLE).await;
+        Day2 {
+            load,
+            measured: Vec::new(),
+        }
+    }
+
+    /// Runs `apply` as the next phase of the load; it returns once the tenant has converged.
+    async fn measure<F: AsyncFnOnce()>(
+        &mut self,
+        (change, restarts): (&'static str, &'static str),
+        apply: F,
+    ) {
+        tokio::time::sleep(SETTLE).await;
+        self.load.mark().unwrap();
+        let started = Instant::now();
+        apply().await;
+        let seconds = started.elapsed().as_secs_f64();
+        tokio::time::sleep(SETTLE).await;
+        eprintln!("day2: {change}: {seconds:.1} s");
+        self.measured.push(Measured {
+            change,
+            restarts,
+            seconds,
+            load: LoadReport::default(),
+        });
+    }
+
+    /// Stops the load, reads every acknowledged object back, and gives each change its phase's
+    /// counts, after the phase before the first change (the tenant at rest).
+    async fn finish(self) -> Vec<Measured> {
+        tokio::time::sleep(SETTLE).await;
+        let report = self.load.stop(Duration::from_secs(600)).await.unwrap();
+        assert_eq!(
+            report.phases.len(),
+            self.measured.len() + 1,
+            "a phase of the load for each change: {}",
+            report.summary()
+        );
+        let mut phases = report.phases.into_iter();
+        let load = phases.next().unwrap_or_default();
+        let at_rest = Measured {
+            change: "none (the tenant at rest, before the first change)",
+            restarts: NO_RESTART,
+            seconds: load.seconds,
+            load,
+        };
+        std::iter::once(at_rest)
+            .chain(self.measured.into_iter().zip(phases).map(|(m, load)| {
+                eprintln!("day2: {}: {}", m.change, load.summary());
+                Measured { load, ..m }
+            }))
+            .collect()
     }
 }
 
@@ -426,9 +472,14 @@ fn write_results(measured: &[Measured]) {
         ({}) on {}, on the real node (kubelet, containerd, MinIO {} standing in \
         for Hanzo S3). One TLS tenant of 4 servers x 2 drives; {WORKERS} workers write, read and \
         list 64 KiB checksummed objects through its Service with minio-go's standard retries (3 \
-        after the first attempt, exponential backoff with jitter, 0.2 s to 1 s); every acknowledged \
-        object is read back after each change. Each change is measured from its start to every \
-        server on the new template and the Tenant Ready again, with 5 s of load before and after         (the operator CA's rotation: from `rotate-ca` to every server serving a certificate of the         new CA, the load's client reading the tenant's ca.crt again when it changes).\n\n\
+        after the first attempt, exponential backoff with jitter, 0.2 s to 1 s), one load through \
+        every change. A change's row counts every request that started from the change's start to \
+        the next change's start: the change until every server is on the new template and the \
+        Tenant Ready again (its duration), then 10 s more of load, so a \
+        change's tail is its own (the operator CA's rotation: from `rotate-ca` to every server \
+        serving a certificate of the new CA, the load's client reading the tenant's ca.crt again \
+        when it changes). At the end every acknowledged object is read back; a lost one counts \
+        against the row its PUT started in.\n\n\
         | change | servers restarted | duration | requests | failed after retries | failed attempts before retries | longest failing stretch (after / before retries) | objects lost |\n\
         |---|---|---|---|---|---|---|---|\n",
         if std::env::var_os("CI").is_some() {
@@ -478,36 +529,32 @@ async fn changes_under_s3_load_lose_no_object_and_fail_no_request_unless_every_s
         .await
         .unwrap();
     wait_rolled_out(setup, &client, Duration::from_secs(300)).await;
-    let mut measured = Vec::new();
+    let mut day2 = Day2::start(setup, &client).await;
 
     // A pool whose erasure sets cannot hold the tenant's parity is refused at admission, and the
     // running tenant does not notice.
     let before = pod_uids(&client).await;
-    measured.push(
-        under_load(
-            setup,
-            &client,
-            ("append a pool of 4 x 1 (refused)", NO_RESTART),
-            async || {
-                let mut small = pool("p1");
-                small["volumesPerServer"] = json!(1);
-                let refused = append_pool(&Api::namespaced(client.clone(), NS), NAME, small)
-                    .await
-                    .unwrap_err();
-                let kube::Error::Api(status) = refused else {
-                    panic!("{refused}")
-                };
-                assert_eq!(status.code, 422, "{}", status.message);
-                assert!(
-                    status.message.contains("the tenant's erasure parity is 4")
-                        && status.message.contains("4 servers x 2 volumes"),
-                    "{}",
-                    status.message
-                );
-            },
-        )
-        .await,
-    );
+    day2.measure(
+        ("append a pool of 4 x 1 (refused)", NO_RESTART),
+        async || {
+            let mut small = pool("p1");
+            small["volumesPerServer"] = json!(1);
+            let refused = append_pool(&Api::namespaced(client.clone(), NS), NAME, small)
+                .await
+                .unwrap_err();
+            let kube::Error::Api(status) = refused else {
+                panic!("{refused}")
+            };
+            assert_eq!(status.code, 422, "{}", status.message);
+            assert!(
+                status.message.contains("the tenant's erasure parity is 4")
+                    && status.message.contains("4 servers x 2 volumes"),
+                "{}",
+                status.message
+            );
+        },
+    )
+    .await;
     assert_eq!(pod_uids(&client).await, before, "no server restarted");
 
     // Pods carry no API token: the servers never call the Kubernetes API.
@@ -529,26 +576,21 @@ async fn changes_under_s3_load_lose_no_object_and_fail_no_request_unless_every_s
     // a canary's pod is replaced, and once it got as far as comparing its configuration with its
     // peers', the others' pods are replaced together (in place only with --restart-in-place).
     let before = pod_states(&client).await;
-    measured.push(
-        under_load(
-            setup,
-            &client,
-            (
-                "environment variable (S3_BROWSER=off)",
-                "a canary, then the others together",
-            ),
-            async || {
-                patch_tenant(
-                    &client,
-                    json!({"spec": {"env": [{"name": "S3_BROWSER", "value": "off"}]}}),
-                )
-                .await;
-                wait_changed_and_rolled_out(setup, &client, &before, Duration::from_secs(600))
-                    .await;
-            },
-        )
-        .await,
-    );
+    day2.measure(
+        (
+            "environment variable (S3_BROWSER=off)",
+            "a canary, then the others together",
+        ),
+        async || {
+            patch_tenant(
+                &client,
+                json!({"spec": {"env": [{"name": "S3_BROWSER", "value": "off"}]}}),
+            )
+            .await;
+            wait_changed_and_rolled_out(setup, &client, &before, Duration::from_secs(600)).await;
+        },
+    )
+    .await;
     assert_eq!(
         kept(&client, &before).await,
         0,
@@ -560,11 +602,7 @@ async fn changes_under_s3_load_lose_no_object_and_fail_no_request_unless_every_s
     // on the previous template, the Tenant says which server and what it said, and undoing the
     // change brings the first one back.
     let before_bad = pod_uids(&client).await;
-    measured.push(
-        under_load(
-            setup,
-            &client,
-            (
+    day2.measure((
                 "a variable the server cannot start with, then undone",
                 "the canary, twice",
             ),
@@ -606,8 +644,7 @@ async fn changes_under_s3_load_lose_no_object_and_fail_no_request_unless_every_s
                 wait_rolled_out(setup, &client, Duration::from_secs(300)).await;
             },
         )
-        .await,
-    );
+        .await;
 
     // An image change: the same server under a new tag (the node has no registry to pull a new
     // version from).
@@ -615,37 +652,24 @@ async fn changes_under_s3_load_lose_no_object_and_fail_no_request_unless_every_s
     let image = hanzo_local_cluster::node::s3_server_image();
     let retagged = format!("{image}-day2");
     node.tag_image(image, &retagged).unwrap();
-    measured.push(
-        under_load(
-            setup,
-            &client,
-            ("image (a new tag of the same server)", "one at a time"),
-            async || {
-                let before = pod_states(&client).await;
-                patch_tenant(&client, json!({"spec": {"image": retagged}})).await;
-                wait_changed_and_rolled_out(setup, &client, &before, Duration::from_secs(600))
-                    .await;
-            },
-        )
-        .await,
-    );
+    day2.measure(
+        ("image (a new tag of the same server)", "one at a time"),
+        async || {
+            let before = pod_states(&client).await;
+            patch_tenant(&client, json!({"spec": {"image": retagged}})).await;
+            wait_changed_and_rolled_out(setup, &client, &before, Duration::from_secs(600)).await;
+        },
+    )
+    .await;
 
     // A root-password rotation: servers authenticate each other with the root credentials, so
     // their pods are replaced together.
     let before = pod_states(&client).await;
-    measured.push(
-        under_load(
-            setup,
-            &client,
-            ("root password rotation", "all together"),
-            async || {
-                replace_root_password(&client, NS, NAME, "day2-rotated-root-password").await;
-                wait_changed_and_rolled_out(setup, &client, &before, Duration::from_secs(600))
-                    .await;
-            },
-        )
-        .await,
-    );
+    day2.measure(("root password rotation", "all together"), async || {
+        replace_root_password(&client, NS, NAME, "day2-rotated-root-password").await;
+        wait_changed_and_rolled_out(setup, &client, &before, Duration::from_secs(600)).await;
+    })
+    .await;
     assert_eq!(
         kept(&client, &before).await,
         0,
@@ -680,17 +704,17 @@ async fn changes_under_s3_load_lose_no_object_and_fail_no_request_unless_every_s
         budget.spec.unwrap().max_unavailable,
         Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(1))
     );
-    measured.push(
-        under_load(
-            setup,
-            &client,
-            ("two evictions (kubectl drain)", "the one evicted"),
-            async || {
-                // Servers restarted a minute ago (the rotation) can drop out of Ready for a probe
-                // or two while they settle, and an eviction of a server not Ready does not count
-                // against the budget: first every server Ready for 30 s in a row.
-                let steady_since = std::cell::Cell::new(Instant::now());
-                wait_for(Duration::from_secs(180), "every server Ready for 30 s", || {
+    day2.measure(
+        ("two evictions (kubectl drain)", "the one evicted"),
+        async || {
+            // Servers restarted a minute ago (the rotation) can drop out of Ready for a probe
+            // or two while they settle, and an eviction of a server not Ready does not count
+            // against the budget: first every server Ready for 30 s in a row.
+            let steady_since = std::cell::Cell::new(Instant::now());
+            wait_for(
+                Duration::from_secs(180),
+                "every server Ready for 30 s",
+                || {
                     let (steady, client) = (&steady_since, &client);
                     async move {
                         let all_ready = server_pods(client).await?.iter().all(is_ready);
@@ -699,95 +723,85 @@ async fn changes_under_s3_load_lose_no_object_and_fail_no_request_unless_every_s
                         }
                         (steady.get().elapsed() >= Duration::from_secs(30)).then_some(())
                     }
-                })
-                .await
-                .unwrap();
-                wait_for(
-                    Duration::from_secs(60),
-                    "the budget to allow a disruption",
-                    || async {
-                        let b = Api::<PodDisruptionBudget>::namespaced(client.clone(), NS)
-                            .get(&format!("{NAME}-p0"))
-                            .await
-                            .ok()?;
-                        (b.status?.disruptions_allowed? >= 1).then_some(())
-                    },
-                )
-                .await
-                .unwrap();
-                // Two evictions of Ready servers at once, as `kubectl drain` of two nodes would:
-                // the apiserver decides them one after the other against the budget, and one is
-                // refused.
-                // Through a client that does not retry a 429 until the budget allows it (kube's
-                // default: the refused eviction then succeeds once the first server is back).
-                let first = ready_server(&client, None).await;
-                let second = ready_server(&client, Some(&first)).await;
-                let evictions: Api<Pod> = Api::namespaced(
-                    setup.cp.client_without_retries().await.unwrap(),
-                    NS,
-                );
-                let evict = EvictParams::default();
-                let (a, b) = tokio::join!(
-                    evictions.evict(&first, &evict),
-                    evictions.evict(&second, &evict)
-                );
-                let refused = |r: &Result<_, kube::Error>| {
-                    matches!(r, Err(kube::Error::Api(s)) if s.code == 429)
-                };
-                assert!(
-                    (a.is_ok() && refused(&b)) || (refused(&a) && b.is_ok()),
-                    "one of two evictions at once is refused: {:?} / {:?}\n{}",
-                    a.map(|_| ()),
-                    b.map(|_| ()),
-                    diagnose(setup, NS).await
-                );
-                wait_rolled_out(setup, &client, Duration::from_secs(300)).await;
-            },
-        )
-        .await,
-    );
+                },
+            )
+            .await
+            .unwrap();
+            wait_for(
+                Duration::from_secs(60),
+                "the budget to allow a disruption",
+                || async {
+                    let b = Api::<PodDisruptionBudget>::namespaced(client.clone(), NS)
+                        .get(&format!("{NAME}-p0"))
+                        .await
+                        .ok()?;
+                    (b.status?.disruptions_allowed? >= 1).then_some(())
+                },
+            )
+            .await
+            .unwrap();
+            // Two evictions of Ready servers at once, as `kubectl drain` of two nodes would:
+            // the apiserver decides them one after the other against the budget, and one is
+            // refused.
+            // Through a client that does not retry a 429 until the budget allows it (kube's
+            // default: the refused eviction then succeeds once the first server is back).
+            let first = ready_server(&client, None).await;
+            let second = ready_server(&client, Some(&first)).await;
+            let evictions: Api<Pod> =
+                Api::namespaced(setup.cp.client_without_retries().await.unwrap(), NS);
+            let evict = EvictParams::default();
+            let (a, b) = tokio::join!(
+                evictions.evict(&first, &evict),
+                evictions.evict(&second, &evict)
+            );
+            let refused =
+                |r: &Result<_, kube::Error>| matches!(r, Err(kube::Error::Api(s)) if s.code == 429);
+            assert!(
+                (a.is_ok() && refused(&b)) || (refused(&a) && b.is_ok()),
+                "one of two evictions at once is refused: {:?} / {:?}\n{}",
+                a.map(|_| ()),
+                b.map(|_| ()),
+                diagnose(setup, NS).await
+            );
+            wait_rolled_out(setup, &client, Duration::from_secs(300)).await;
+        },
+    )
+    .await;
 
     // The operator signs the certificate again when a third of its life is left, and every
     // server serves the new one without a restart (the Secret volume updates, the server reloads).
     let before = servers(&client).await;
     let uids = pod_uids(&client).await;
-    measured.push(
-        under_load(
-            setup,
-            &client,
-            ("certificate renewal", NO_RESTART),
-            async || {
-                let old = secret_not_after(&client).await;
-                let renewed = wait_for(
-                    Duration::from_secs(TENANT_CERTIFICATE_LIFETIME_SECS + 30),
-                    "a renewed certificate in the TLS Secret",
-                    || async {
-                        let now = secret_not_after(&client).await;
-                        (now > old).then_some(now)
-                    },
-                )
-                .await
-                .unwrap();
-                let served = wait_for(
-                    Duration::from_secs(TENANT_CERTIFICATE_LIFETIME_SECS / 3 - 10),
-                    "every server serving the renewed certificate",
-                    || async {
-                        for (ip, _) in before.values() {
-                            if served_not_after(setup, ip).await? < renewed {
-                                return None;
-                            }
-                        }
-                        Some(())
-                    },
-                )
-                .await;
-                if let Err(e) = served {
-                    panic!("{e}\n{}", diagnose(setup, NS).await);
-                }
+    day2.measure(("certificate renewal", NO_RESTART), async || {
+        let old = secret_not_after(&client).await;
+        let renewed = wait_for(
+            Duration::from_secs(TENANT_CERTIFICATE_LIFETIME_SECS + 30),
+            "a renewed certificate in the TLS Secret",
+            || async {
+                let now = secret_not_after(&client).await;
+                (now > old).then_some(now)
             },
         )
-        .await,
-    );
+        .await
+        .unwrap();
+        let served = wait_for(
+            Duration::from_secs(TENANT_CERTIFICATE_LIFETIME_SECS / 3 - 10),
+            "every server serving the renewed certificate",
+            || async {
+                for (ip, _) in before.values() {
+                    if served_not_after(setup, ip).await? < renewed {
+                        return None;
+                    }
+                }
+                Some(())
+            },
+        )
+        .await;
+        if let Err(e) = served {
+            panic!("{e}\n{}", diagnose(setup, NS).await);
+        }
+    })
+    .await;
     assert_eq!(
         (servers(&client).await, pod_uids(&client).await),
         (before, uids),
@@ -806,19 +820,15 @@ async fn changes_under_s3_load_lose_no_object_and_fail_no_request_unless_every_s
     );
     let next = format!("{OPERATOR_IMAGE}-next");
     node.tag_image(OPERATOR_IMAGE, &next).unwrap();
-    measured.push(
-        under_load(
-            setup,
-            &client,
-            ("operator upgrade (a new image), and back", NO_RESTART),
-            async || {
-                for image in [next.as_str(), OPERATOR_IMAGE] {
-                    upgrade_operator(setup, &client, image).await;
-                }
-            },
-        )
-        .await,
-    );
+    day2.measure(
+        ("operator upgrade (a new image), and back", NO_RESTART),
+        async || {
+            for image in [next.as_str(), OPERATOR_IMAGE] {
+                upgrade_operator(setup, &client, image).await;
+            }
+        },
+    )
+    .await;
     assert_eq!(
         (
             servers(&client).await,
@@ -835,79 +845,67 @@ async fn changes_under_s3_load_lose_no_object_and_fail_no_request_unless_every_s
     // The load's client follows the tenant's ca.crt as trust-manager would distribute it: its CA
     // file gains the next CA as soon as the Secret carries it (and keeps the first, which other
     // tests' clients still read).
-    measured.push(
-        under_load(
-            setup,
-            &client,
-            ("operator CA rotation (rotate-ca)", "one at a time"),
-            async || {
-                let before = pod_states(&client).await;
-                let next = rotate_ca(setup, &client).await;
-                let next_text = String::from_utf8_lossy(&next).into_owned();
-                let published = wait_for(
-                    Duration::from_secs(60),
-                    "the next CA in the tenant's ca.crt",
-                    || async {
-                        let bundle = tls_secret_value(&client, "ca.crt").await;
-                        String::from_utf8_lossy(&bundle)
-                            .contains(next_text.trim())
-                            .then_some(())
-                    },
-                )
-                .await;
-                if let Err(e) = published {
-                    panic!("{e}\n{}", diagnose(setup, NS).await);
-                }
-                let mut trusted = std::fs::read(&setup.ca_file).unwrap();
-                trusted.extend_from_slice(&next);
-                let staged = setup.ca_file.with_extension("next");
-                std::fs::write(&staged, &trusted).unwrap();
-                std::fs::rename(&staged, &setup.ca_file).unwrap();
-                wait_changed_and_rolled_out(setup, &client, &before, Duration::from_secs(600))
-                    .await;
-                let served = wait_for(
-                    Duration::from_secs(300),
-                    "every server serving a certificate of the next CA",
-                    || async {
-                        for (ip, _) in servers(&client).await.values() {
-                            served_not_after_under(&next, ip).await?;
-                        }
-                        Some(())
-                    },
-                )
-                .await;
-                if let Err(e) = served {
-                    panic!("{e}\n{}", diagnose(setup, NS).await);
-                }
-            },
-        )
-        .await,
-    );
+    day2.measure(
+        ("operator CA rotation (rotate-ca)", "one at a time"),
+        async || {
+            let before = pod_states(&client).await;
+            let next = rotate_ca(setup, &client).await;
+            let next_text = String::from_utf8_lossy(&next).into_owned();
+            let published = wait_for(
+                Duration::from_secs(60),
+                "the next CA in the tenant's ca.crt",
+                || async {
+                    let bundle = tls_secret_value(&client, "ca.crt").await;
+                    String::from_utf8_lossy(&bundle)
+                        .contains(next_text.trim())
+                        .then_some(())
+                },
+            )
+            .await;
+            if let Err(e) = published {
+                panic!("{e}\n{}", diagnose(setup, NS).await);
+            }
+            let mut trusted = std::fs::read(&setup.ca_file).unwrap();
+            trusted.extend_from_slice(&next);
+            let staged = setup.ca_file.with_extension("next");
+            std::fs::write(&staged, &trusted).unwrap();
+            std::fs::rename(&staged, &setup.ca_file).unwrap();
+            wait_changed_and_rolled_out(setup, &client, &before, Duration::from_secs(600)).await;
+            let served = wait_for(
+                Duration::from_secs(300),
+                "every server serving a certificate of the next CA",
+                || async {
+                    for (ip, _) in servers(&client).await.values() {
+                        served_not_after_under(&next, ip).await?;
+                    }
+                    Some(())
+                },
+            )
+            .await;
+            if let Err(e) = served {
+                panic!("{e}\n{}", diagnose(setup, NS).await);
+            }
+        },
+    )
+    .await;
 
     // A pool added: the servers learn the pools only when they start, so every server of the
     // first pool restarts together with the new pool's.
     let before = pod_states(&client).await;
-    measured.push(
-        under_load(
-            setup,
-            &client,
-            ("a pool added (4 x 2)", "all together"),
-            async || {
-                append_pool(&Api::namespaced(client.clone(), NS), NAME, pool("p1"))
-                    .await
-                    .unwrap();
-                wait_changed_and_rolled_out(setup, &client, &before, Duration::from_secs(600))
-                    .await;
-            },
-        )
-        .await,
-    );
+    day2.measure(("a pool added (4 x 2)", "all together"), async || {
+        append_pool(&Api::namespaced(client.clone(), NS), NAME, pool("p1"))
+            .await
+            .unwrap();
+        wait_changed_and_rolled_out(setup, &client, &before, Duration::from_secs(600)).await;
+    })
+    .await;
 
     assert_eq!(
         kept(&client, &before).await,
         0,
         "every server's pod replaced together for the new pool (restarts in place are opt-in)"
     );
+    let measured = day2.finish().await;
     write_results(&measured);
     for m in &measured {
         if m.restarts == NO_RESTART {

@@ -28,8 +28,10 @@ pub struct Target<'a> {
     pub bucket: &'a str,
 }
 
-/// What the load saw (s3client's JSON report).
+/// What the load saw (s3client's JSON report): over the whole run, or over one of its
+/// [`phases`](LoadReport::phases) (which carry the counts alone, no latencies).
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
 pub struct LoadReport {
     pub workers: usize,
     pub seconds: f64,
@@ -50,15 +52,16 @@ pub struct LoadReport {
     pub lost: usize,
     pub corrupt: usize,
     pub unreadable: usize,
-    #[serde(default)]
     pub first_failure: Option<String>,
-    #[serde(default)]
     pub first_loss: Option<String>,
     pub latency_p50_ms: f64,
     pub latency_p99_ms: f64,
     pub latency_max_ms: f64,
-    #[serde(default)]
     pub failure_timeline: Vec<String>,
+    /// The run cut at each [`S3Load::mark`]: phase 0 before the first mark, phase `i` from the
+    /// `i`th. A request, a failed attempt and an acknowledged object count in the phase their
+    /// request started in, so a failure belongs to the last change made before it.
+    pub phases: Vec<LoadReport>,
 }
 
 impl LoadReport {
@@ -158,7 +161,7 @@ impl S3Load {
             .args(["--resolve-to", &target.cluster_ip])
             .args(["--workers", &workers.to_string()])
             // Bounded, as every load loop here is: far longer than any test runs it.
-            .args(["--duration", "30m"])
+            .args(["--duration", "45m"])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
@@ -169,6 +172,21 @@ impl S3Load {
         Ok(S3Load {
             child: command.spawn()?,
         })
+    }
+
+    /// Starts the load's next phase (SIGUSR1): what follows counts apart from what came before.
+    pub fn mark(&self) -> std::io::Result<()> {
+        let pid = self
+            .child
+            .id()
+            .ok_or_else(|| std::io::Error::other("the load has ended"))?;
+        let status = std::process::Command::new("kill")
+            .args(["-USR1", &pid.to_string()])
+            .status()?;
+        match status.success() {
+            true => Ok(()),
+            false => Err(std::io::Error::other(format!("kill -USR1 {pid}: {status}"))),
+        }
     }
 
     /// Stops the workers (SIGTERM), waits while every acknowledged object is read back, and

@@ -45,9 +45,8 @@ const requestTimeout = 60 * time.Second
 // responseHeaderTimeout bounds one attempt's wait for an answer; the SDK retries after it.
 const responseHeaderTimeout = 15 * time.Second
 
-type loadReport struct {
-	Command  string  `json:"command"`
-	Workers  int     `json:"workers"`
+// tally is what the load saw over the whole run, or over one of its phases.
+type tally struct {
 	Seconds  float64 `json:"seconds"`
 	Requests int     `json:"requests"`
 	Puts     int     `json:"puts"`
@@ -68,12 +67,29 @@ type loadReport struct {
 	Unreadable       int            `json:"unreadable"`
 	FirstFailure     string         `json:"first_failure,omitempty"`
 	FirstLoss        string         `json:"first_loss,omitempty"`
-	LatencyP50Ms     float64        `json:"latency_p50_ms"`
-	LatencyP99Ms     float64        `json:"latency_p99_ms"`
-	LatencyMaxMs     float64        `json:"latency_max_ms"`
 	FailureTimeline  []string       `json:"failure_timeline,omitempty"`
-	VerifySeconds    float64        `json:"verify_seconds"`
-	ObjectBytes      int            `json:"object_bytes"`
+}
+
+func newTally() tally {
+	return tally{
+		Failed:          map[string]int{"put": 0, "get": 0, "list": 0},
+		FailedByKind:    map[string]int{},
+		RawErrorsByKind: map[string]int{},
+	}
+}
+
+type loadReport struct {
+	Command string `json:"command"`
+	Workers int    `json:"workers"`
+	tally
+	LatencyP50Ms  float64 `json:"latency_p50_ms"`
+	LatencyP99Ms  float64 `json:"latency_p99_ms"`
+	LatencyMaxMs  float64 `json:"latency_max_ms"`
+	VerifySeconds float64 `json:"verify_seconds"`
+	ObjectBytes   int     `json:"object_bytes"`
+	// The run cut at each SIGUSR1 (a test marks the start of each change it makes): a request,
+	// an attempt and an acknowledged object count in the phase their request started in.
+	Phases []tally `json:"phases,omitempty"`
 }
 
 // stretch follows runs of failures: from the end of the first failed request to the end of the
@@ -103,15 +119,51 @@ func (s *stretch) close(at time.Time) {
 	s.succeeded(at)
 }
 
+// counter is a tally and the failing stretches it follows.
+type counter struct {
+	t     *tally
+	after stretch
+	raw   stretch
+}
+
 type loadState struct {
-	mu        sync.Mutex
-	started   time.Time
-	report    loadReport
-	acked     map[string][32]byte
-	ackedKeys []string
-	after     stretch
-	raw       stretch
-	latencies []float64
+	mu      sync.Mutex
+	started time.Time
+	report  loadReport
+	// The whole run, and its phases: phase i+1 starts at marks[i].
+	total      counter
+	phases     []*counter
+	marks      []time.Time
+	acked      map[string][32]byte
+	ackedKeys  []string
+	ackedPhase map[string]int
+	latencies  []float64
+}
+
+// phaseAt is the phase a request that started at `at` counts in.
+func (st *loadState) phaseAt(at time.Time) int {
+	phase := 0
+	for _, mark := range st.marks {
+		if !at.Before(mark) {
+			phase++
+		}
+	}
+	return phase
+}
+
+// counting is where a request or attempt that started at `at` counts: the whole run and its phase.
+func (st *loadState) counting(at time.Time) [2]*counter {
+	return [2]*counter{&st.total, st.phases[st.phaseAt(at)]}
+}
+
+// mark starts the next phase.
+func (st *loadState) mark(at time.Time) int {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.marks = append(st.marks, at)
+	t := newTally()
+	st.phases = append(st.phases, &counter{t: &t})
+	return len(st.phases) - 1
 }
 
 // countingTransport counts every attempt that failed: no answer, or a 5xx.
@@ -121,6 +173,7 @@ type countingTransport struct {
 }
 
 func (t countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	begin := time.Now()
 	res, err := t.inner.RoundTrip(req)
 	end := time.Now()
 	kind := ""
@@ -131,12 +184,14 @@ func (t countingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		kind = fmt.Sprintf("HTTP %d", res.StatusCode)
 	}
 	t.state.mu.Lock()
-	if kind != "" {
-		t.state.report.RawErrors++
-		t.state.report.RawErrorsByKind[kind]++
-		t.state.raw.failed(end)
-	} else {
-		t.state.raw.succeeded(end)
+	for _, c := range t.state.counting(begin) {
+		if kind != "" {
+			c.t.RawErrors++
+			c.t.RawErrorsByKind[kind]++
+			c.raw.failed(end)
+		} else {
+			c.raw.succeeded(end)
+		}
 	}
 	t.state.mu.Unlock()
 	return res, err
@@ -180,31 +235,40 @@ func loadContent(key string, size int) []byte {
 func (st *loadState) record(op string, start time.Time, err error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	st.report.Requests++
-	switch op {
-	case "put":
-		st.report.Puts++
-	case "get":
-		st.report.Gets++
-	case "list":
-		st.report.Lists++
-	}
 	st.latencies = append(st.latencies, float64(time.Since(start).Microseconds())/1000)
 	end := time.Now()
+	line := ""
+	if err != nil {
+		line = fmt.Sprintf("%.1fs %s: %v", start.Sub(st.started).Seconds(), op, err)
+	}
+	for _, c := range st.counting(start) {
+		c.record(op, end, err, line)
+	}
+}
+
+func (c *counter) record(op string, end time.Time, err error, line string) {
+	c.t.Requests++
+	switch op {
+	case "put":
+		c.t.Puts++
+	case "get":
+		c.t.Gets++
+	case "list":
+		c.t.Lists++
+	}
 	if err == nil {
-		st.after.succeeded(end)
+		c.after.succeeded(end)
 		return
 	}
 	kind := errorKind(err)
-	st.report.Failed[op]++
-	st.report.FailedByKind[kind]++
-	st.after.failed(end)
-	line := fmt.Sprintf("%.1fs %s: %v", start.Sub(st.started).Seconds(), op, err)
-	if st.report.FirstFailure == "" {
-		st.report.FirstFailure = line
+	c.t.Failed[op]++
+	c.t.FailedByKind[kind]++
+	c.after.failed(end)
+	if c.t.FirstFailure == "" {
+		c.t.FirstFailure = line
 	}
-	if len(st.report.FailureTimeline) < 20 {
-		st.report.FailureTimeline = append(st.report.FailureTimeline, line)
+	if len(c.t.FailureTimeline) < 20 {
+		c.t.FailureTimeline = append(c.t.FailureTimeline, line)
 	}
 }
 
@@ -247,6 +311,7 @@ func worker(ctx context.Context, client *minio.Client, st *loadState, bucket str
 			st.mu.Lock()
 			st.acked[key] = sha256.Sum256(data)
 			st.ackedKeys = append(st.ackedKeys, key)
+			st.ackedPhase[key] = st.phaseAt(start)
 			st.mu.Unlock()
 		}
 		// Read back what was just acknowledged, or an older object: a GET that answers NoSuchKey
@@ -284,37 +349,60 @@ func worker(ctx context.Context, client *minio.Client, st *loadState, bucket str
 	}
 }
 
-// verifyAcknowledged reads every acknowledged object back.
-func verifyAcknowledged(client *minio.Client, st *loadState, bucket string, attempts int) {
+// verifyAcknowledged reads every acknowledged object back, with as many readers as the load had
+// workers (one by one, the objects of a long run took minutes).
+func verifyAcknowledged(client *minio.Client, st *loadState, bucket string, readers, attempts int) {
 	started := time.Now()
-	keys := append([]string(nil), st.ackedKeys...)
-	sort.Strings(keys)
-	for _, key := range keys {
-		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
-		got, err := get(ctx, client, bucket, key, attempts)
-		cancel()
-		var resp minio.ErrorResponse
+	keys := make(chan string)
+	var wg sync.WaitGroup
+	for i := 0; i < readers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for key := range keys {
+				ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+				got, err := get(ctx, client, bucket, key, attempts)
+				cancel()
+				st.verified(key, got, err)
+			}
+		}()
+	}
+	sorted := append([]string(nil), st.ackedKeys...)
+	sort.Strings(sorted)
+	for _, key := range sorted {
+		keys <- key
+	}
+	close(keys)
+	wg.Wait()
+	st.report.VerifySeconds = time.Since(started).Seconds()
+}
+
+// verified counts what reading an acknowledged object back gave, in the run and in its phase.
+func (st *loadState) verified(key string, got []byte, err error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	var resp minio.ErrorResponse
+	for _, t := range []*tally{st.total.t, st.phases[st.ackedPhase[key]].t} {
 		switch {
 		case err == nil && sha256.Sum256(got) == st.acked[key]:
-			st.report.Verified++
+			t.Verified++
 		case err == nil:
-			st.report.Corrupt++
-			if st.report.FirstLoss == "" {
-				st.report.FirstLoss = key + ": other bytes than were written"
+			t.Corrupt++
+			if t.FirstLoss == "" {
+				t.FirstLoss = key + ": other bytes than were written"
 			}
 		case errors.As(err, &resp) && resp.Code == "NoSuchKey":
-			st.report.Lost++
-			if st.report.FirstLoss == "" {
-				st.report.FirstLoss = key + ": NoSuchKey"
+			t.Lost++
+			if t.FirstLoss == "" {
+				t.FirstLoss = key + ": NoSuchKey"
 			}
 		default:
-			st.report.Unreadable++
-			if st.report.FirstLoss == "" {
-				st.report.FirstLoss = fmt.Sprintf("%s: %v", key, err)
+			t.Unreadable++
+			if t.FirstLoss == "" {
+				t.FirstLoss = fmt.Sprintf("%s: %v", key, err)
 			}
 		}
 	}
-	st.report.VerifySeconds = time.Since(started).Seconds()
 }
 
 func percentile(sorted []float64, p float64) float64 {
@@ -327,6 +415,16 @@ func percentile(sorted []float64, p float64) float64 {
 
 // runLoad is the `load` command. The client's own retries are set by its caller.
 func runLoad(client *minio.Client, st *loadState, bucket string, workers, size, attempts int, duration time.Duration) loadReport {
+	// Before anything slow: a SIGUSR1 that came before this would end the process.
+	marks := make(chan os.Signal, 16)
+	signal.Notify(marks, syscall.SIGUSR1)
+	defer signal.Stop(marks)
+	go func() {
+		for range marks {
+			phase := st.mark(time.Now())
+			fmt.Fprintf(os.Stderr, "s3client load: phase %d starts\n", phase)
+		}
+	}()
 	for i := 0; i < 30; i++ {
 		err := client.MakeBucket(context.Background(), bucket, minio.MakeBucketOptions{})
 		if err == nil {
@@ -355,33 +453,56 @@ func runLoad(client *minio.Client, st *loadState, bucket string, workers, size, 
 	}
 	<-ctx.Done()
 	wg.Wait()
+	signal.Stop(marks)
 	end := time.Now()
 	st.mu.Lock()
-	st.after.close(end)
-	st.raw.close(end)
-	st.report.Seconds = end.Sub(st.started).Seconds()
-	st.report.LongestFailingMs = st.after.longest.Milliseconds()
-	st.report.LongestRawFailMs = st.raw.longest.Milliseconds()
 	st.report.Acknowledged = len(st.ackedKeys)
+	for _, key := range st.ackedKeys {
+		st.phases[st.ackedPhase[key]].t.Acknowledged++
+	}
+	st.total.t.Seconds = end.Sub(st.started).Seconds()
+	for _, c := range append([]*counter{&st.total}, st.phases...) {
+		c.after.close(end)
+		c.raw.close(end)
+		c.t.LongestFailingMs = c.after.longest.Milliseconds()
+		c.t.LongestRawFailMs = c.raw.longest.Milliseconds()
+	}
+	for phase, c := range st.phases {
+		from, to := st.started, end
+		if phase > 0 {
+			from = st.marks[phase-1]
+		}
+		if phase < len(st.marks) {
+			to = st.marks[phase]
+		}
+		c.t.Seconds = to.Sub(from).Seconds()
+	}
 	sort.Float64s(st.latencies)
 	st.report.LatencyP50Ms = percentile(st.latencies, 0.5)
 	st.report.LatencyP99Ms = percentile(st.latencies, 0.99)
 	st.report.LatencyMaxMs = percentile(st.latencies, 1)
 	st.mu.Unlock()
-	verifyAcknowledged(client, st, bucket, attempts)
+	verifyAcknowledged(client, st, bucket, workers, attempts)
+	// Once every count is in: the phases as they ended.
+	for _, c := range st.phases {
+		st.report.Phases = append(st.report.Phases, *c.t)
+	}
 	return st.report
 }
 
 func newLoadState(workers, size int) *loadState {
-	return &loadState{
+	st := &loadState{
 		report: loadReport{
-			Command:         "load",
-			Workers:         workers,
-			ObjectBytes:     size,
-			Failed:          map[string]int{"put": 0, "get": 0, "list": 0},
-			FailedByKind:    map[string]int{},
-			RawErrorsByKind: map[string]int{},
+			Command:     "load",
+			Workers:     workers,
+			tally:       newTally(),
+			ObjectBytes: size,
 		},
-		acked: map[string][32]byte{},
+		acked:      map[string][32]byte{},
+		ackedPhase: map[string]int{},
 	}
+	st.total.t = &st.report.tally
+	first := newTally()
+	st.phases = []*counter{{t: &first}}
+	return st
 }
