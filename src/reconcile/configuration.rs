@@ -5,14 +5,14 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, ObjectMeta};
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use kube::api::{Api, ObjectMeta, Patch, PatchParams};
 
 use super::apply::{Version, apply};
 use super::caches::Owned;
 use super::certs_dir;
 use super::context::Context;
-use super::desired::{self, SIGNED_BY_ANNOTATION};
+use super::desired::{self, CERTIFICATE_ANNOTATION, SIGNED_BY_ANNOTATION};
 use super::events::EventType;
 use super::outcome::{AtStep, Blocked, Step, Stop, StopKind};
 use super::report;
@@ -376,10 +376,51 @@ async fn ensure_tls(ctx: &Context, tenant: &Tenant) -> Result<(usize, Option<Dur
         .at(Step::Certificate)?;
     crate::metrics::tenant_certificate_expiry(ns, tenant.name(), Some(not_after));
     announce_signed(ctx, tenant, &tls_name, reason, lifetime).await;
+    let handed = match reason {
+        SignReason::Missing => 0,
+        _ => hand_to_servers(ctx, tenant, not_after).await,
+    };
     let due_in = (not_after - lifetime / 3)
         .duration_since(SystemTime::now())
         .unwrap_or_default();
-    Ok((usize::from(written), Some(due_in)))
+    Ok((usize::from(written) + handed, Some(due_in)))
+}
+
+/// Hands a certificate signed again to the running servers now: a change to a pod makes the
+/// kubelet sync it at once, and the sync rewrites its Secret volumes; the servers then load the new
+/// files within their one-minute look. Left to the kubelet's periodic sync (a minute or more on
+/// its own) the two waits add up, and a short certificate lifetime's last third may run out before
+/// every server serves the new one (measured on the real node: not all four within 130 s).
+/// A pod that cannot be patched gets the certificate at the kubelet's next sync all the same.
+/// Returns the pods written.
+async fn hand_to_servers(ctx: &Context, tenant: &Tenant, not_after: SystemTime) -> usize {
+    let stamp = not_after
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+        .to_string();
+    let body =
+        serde_json::json!({ "metadata": { "annotations": { CERTIFICATE_ANNOTATION: stamp } } });
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), tenant.namespace());
+    let mut written = 0;
+    for pod in ctx.caches.pods_of(tenant) {
+        match pods
+            .patch(pod.name(), &PatchParams::default(), &Patch::Merge(&body))
+            .await
+        {
+            Ok(_) => {
+                crate::metrics::count_api_write();
+                written += 1;
+            }
+            Err(error) => tracing::info!(
+                %error,
+                namespace = tenant.namespace(),
+                pod = pod.name(),
+                "the renewed certificate reaches this server at the kubelet's next sync of its pod"
+            ),
+        }
+    }
+    written
 }
 
 /// The tenant's TLS Secret as the caches hold it.

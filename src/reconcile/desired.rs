@@ -58,6 +58,10 @@ pub const CREDENTIALS_HASH_ANNOTATION: &str = "hanzo.ai/root-credentials-hash";
 /// only when it starts, so a rotation of the operator CA restarts the servers (one at a time)
 /// before any certificate the new CA signs is served. Absent until the first rotation.
 pub const TRUSTED_CA_ANNOTATION: &str = "hanzo.ai/trusted-ca";
+/// On a server pod: when the certificate last handed to it expires (unix seconds). Writing it makes
+/// the kubelet sync the pod at once, which rewrites its Secret volumes: a renewed certificate
+/// reaches the server's files in seconds instead of at the kubelet's next periodic sync.
+pub const CERTIFICATE_ANNOTATION: &str = "hanzo.ai/certificate-not-after";
 /// On a tenant's TLS Secret: the CA that signed its certificate (its fingerprint), which the
 /// certificate alone does not tell apart from another CA of the same name.
 pub const SIGNED_BY_ANNOTATION: &str = "hanzo.ai/signed-by";

@@ -2,15 +2,16 @@
 //! kwok nodes: the tenant's ca.crt gains the next CA while the current one still signs; the
 //! servers' pod template names the CA they must trust, so they are replaced (one at a time) to
 //! read it; only once every server's pod carries it does the promoted CA sign the tenant's
-//! certificate. The CA Secret is the real store's, rotated by its own functions.
+//! certificate, and every server's pod is then told of it (the kubelet rewrites a changed pod's
+//! Secret volumes at once). The CA Secret is the real store's, rotated by its own functions.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hanzo_s3_operator::admission::DefaultsConfig;
 use hanzo_s3_operator::api::tenant::Tenant;
-use hanzo_s3_operator::certs::fingerprint_of_pem;
 use hanzo_s3_operator::certs::store::{self, Announced, RotationPolicy, SharedCa};
+use hanzo_s3_operator::certs::{fingerprint_of_pem, not_after_of_pem};
 use hanzo_s3_operator::reconcile::{ReadyWhen, Settings};
 use hanzo_testkit::{PoolBuilder, TenantBuilder};
 use k8s_openapi::api::apps::v1::StatefulSet;
@@ -20,6 +21,7 @@ use serde_json::json;
 
 const TRUSTED_CA: &str = "hanzo.ai/trusted-ca";
 const SIGNED_BY: &str = "hanzo.ai/signed-by";
+const CERTIFICATE: &str = "hanzo.ai/certificate-not-after";
 
 /// The tenant's TLS Secret: its ca.crt and the CA that signed it.
 async fn tls(secrets: &Api<Secret>) -> Option<(String, String)> {
@@ -39,18 +41,26 @@ async fn template_mark(statefulsets: &Api<StatefulSet>) -> Option<String> {
         .cloned()
 }
 
-async fn pod_marks(pods: &Api<Pod>) -> Vec<Option<String>> {
+/// The expiry of the tenant's certificate, in unix seconds.
+async fn tls_not_after(secrets: &Api<Secret>) -> Option<u64> {
+    let secret = secrets.get_opt("t-tls").await.ok()??;
+    let pem = secret.data?.get("tls.crt")?.0.clone();
+    let at = not_after_of_pem(&pem)?;
+    Some(at.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs())
+}
+
+async fn pod_annotations(pods: &Api<Pod>, key: &str) -> Vec<Option<String>> {
     pods.list(&ListParams::default().labels("v1.min.io/tenant=t"))
         .await
         .map(|l| l.items)
         .unwrap_or_default()
         .into_iter()
-        .map(|p| {
-            p.metadata
-                .annotations
-                .and_then(|a| a.get(TRUSTED_CA).cloned())
-        })
+        .map(|p| p.metadata.annotations.and_then(|a| a.get(key).cloned()))
         .collect()
+}
+
+async fn pod_marks(pods: &Api<Pod>) -> Vec<Option<String>> {
+    pod_annotations(pods, TRUSTED_CA).await
 }
 
 async fn wait<T, F: AsyncFn() -> Option<T>>(what: &str, cp_logs: impl Fn() -> String, f: F) -> T {
@@ -185,6 +195,13 @@ async fn a_tls_tenant_trusts_a_rotated_ca_before_it_is_signed_by_it() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // The certificate signed again is handed to every server's pod.
+    let not_after = tls_not_after(&secrets).await.unwrap().to_string();
+    wait("every pod told of the new certificate", logs, async || {
+        let told = pod_annotations(&pods, CERTIFICATE).await;
+        (told.len() == 4 && told.iter().all(|t| t.as_deref() == Some(&not_after))).then_some(())
+    })
+    .await;
     let _ = stop.send(());
     controller.await.unwrap();
 }

@@ -508,6 +508,13 @@ fn write_results(measured: &[Measured]) {
             l.acknowledged
         ));
     }
+    // The image change beside the Go operator's comes from its own run on fresh control planes
+    // (scripts/bench.sh real-node SNAPSHOT writes day2-image.md next to this file).
+    let beside = std::path::Path::new(&path).with_file_name("day2-image.md");
+    if let Ok(table) = std::fs::read_to_string(&beside) {
+        out.push('\n');
+        out.push_str(&table);
+    }
     std::fs::write(&path, out).unwrap();
 }
 
@@ -798,7 +805,14 @@ async fn changes_under_s3_load_lose_no_object_and_fail_no_request_unless_every_s
         )
         .await;
         if let Err(e) = served {
-            panic!("{e}\n{}", diagnose(setup, NS).await);
+            let mut serving = Vec::new();
+            for (pod, (ip, _)) in &before {
+                serving.push((pod, served_not_after(setup, ip).await));
+            }
+            panic!(
+                "{e}: the renewed certificate expires at {renewed}, the servers serve {serving:?}\n{}",
+                diagnose(setup, NS).await
+            );
         }
     })
     .await;
