@@ -312,6 +312,69 @@ async fn served_not_after_under(roots_pem: &[u8], ip: &str) -> Option<u64> {
     u64::try_from(cert.validity().not_after.timestamp()).ok()
 }
 
+/// Where a renewed certificate stops on its way to a server: what each server pod's Secret
+/// volumes hold on the node (the kubelet writes them) and the kubelet's log lines about the pod.
+async fn certificate_files(setup: &Setup, client: &kube::Client) -> String {
+    let mut out = String::from("--- certificates in the pods' volumes, by the kubelet\n");
+    let log = std::fs::read_to_string(setup.cp.log_dir().join("kubelet.log")).unwrap_or_default();
+    for pod in server_pods(client).await.unwrap_or_default() {
+        let (name, uid) = (
+            pod.metadata.name.unwrap_or_default(),
+            pod.metadata.uid.unwrap_or_default(),
+        );
+        let volumes = setup
+            .cp
+            .dir()
+            .join("kubelet/pods")
+            .join(&uid)
+            .join("volumes");
+        let files = walk_files(&volumes, "public.crt");
+        for file in &files {
+            let not_after = std::fs::read(file)
+                .ok()
+                .and_then(|pem| hanzo_s3_operator::certs::not_after_of_pem(&pem))
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_secs());
+            out.push_str(&format!(
+                "{name} ({uid}): {} expires {not_after:?}\n",
+                file.display()
+            ));
+        }
+        if files.is_empty() {
+            out.push_str(&format!(
+                "{name} ({uid}): no public.crt under {}\n",
+                volumes.display()
+            ));
+        }
+        let lines: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains(&name) || l.contains(&uid))
+            .collect();
+        for line in &lines[lines.len().saturating_sub(8)..] {
+            out.push_str(&format!("  kubelet: {line}\n"));
+        }
+    }
+    out
+}
+
+/// Files named `name` under `dir`, at any depth (symlinks followed, `..`-named entries skipped).
+fn walk_files(dir: &std::path::Path, name: &str) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        let entry_name = entry.file_name().to_string_lossy().into_owned();
+        if entry_name.starts_with("..") {
+            continue;
+        }
+        if path.is_dir() {
+            found.extend(walk_files(&path, name));
+        } else if entry_name == name {
+            found.push(path);
+        }
+    }
+    found
+}
+
 /// A key of the tenant's TLS Secret.
 async fn tls_secret_value(client: &kube::Client, key: &str) -> Vec<u8> {
     let secret = Api::<Secret>::namespaced(client.clone(), NS)
@@ -754,6 +817,7 @@ async fn changes_under_s3_load_lose_no_object_and_fail_no_request_unless_every_s
             // default: the refused eviction then succeeds once the first server is back).
             let first = ready_server(&client, None).await;
             let second = ready_server(&client, Some(&first)).await;
+            let uids = pod_uids(&client).await;
             let evictions: Api<Pod> =
                 Api::namespaced(setup.cp.client_without_retries().await.unwrap(), NS);
             let evict = EvictParams::default();
@@ -770,6 +834,25 @@ async fn changes_under_s3_load_lose_no_object_and_fail_no_request_unless_every_s
                 b.map(|_| ()),
                 diagnose(setup, NS).await
             );
+            // The evicted server's pod is still there, Terminating and often still Ready, for
+            // the seconds it drains: the eviction is over only once a new pod of its name serves
+            // (before, the next change's load met the server starting).
+            let evicted = if a.is_ok() { &first } else { &second };
+            let replaced = wait_for(
+                Duration::from_secs(300),
+                "the evicted server replaced and Ready",
+                || async {
+                    let pod = server_pods(&client)
+                        .await?
+                        .into_iter()
+                        .find(|p| p.metadata.name.as_ref() == Some(evicted))?;
+                    (pod.metadata.uid != uids.get(evicted).cloned() && is_ready(&pod)).then_some(())
+                },
+            )
+            .await;
+            if let Err(e) = replaced {
+                panic!("{e}\n{}", diagnose(setup, NS).await);
+            }
             wait_rolled_out(setup, &client, Duration::from_secs(300)).await;
         },
     )
@@ -810,7 +893,8 @@ async fn changes_under_s3_load_lose_no_object_and_fail_no_request_unless_every_s
                 serving.push((pod, served_not_after(setup, ip).await));
             }
             panic!(
-                "{e}: the renewed certificate expires at {renewed}, the servers serve {serving:?}\n{}",
+                "{e}: the renewed certificate expires at {renewed}, the servers serve {serving:?}\n{}\n{}",
+                certificate_files(setup, &client).await,
                 diagnose(setup, NS).await
             );
         }
