@@ -17,7 +17,13 @@
 //!   HANZO_GO_OPERATOR=BIN HANZO_GO_OPERATOR_SRC=SNAPSHOT HANZO_GO_SIDECAR_IMAGE=ARCHIVE \
 //!   HANZO_GO_SIDECAR_REF=REF cargo bench --bench real_node_side_by_side   (root)
 //!
-//! Without the Go operator (and in a smoke run) ours runs alone.
+//! Then, for each, an image change under S3 load (the load instrument of the day-two tests, 4
+//! workers through the Service with minio-go's retries): the same server under a new tag (the
+//! node has no registry), from the Tenant's patch until every server runs it and is Ready, with
+//! 5 s of load before and after; every acknowledged object is read back. The table goes to
+//! real-node-side-by-side.md and, as the day-two results' side-by-side, to day2-image.md.
+//!
+//! Without the Go operator (and in a smoke run) ours runs alone; a smoke run changes no image.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -26,12 +32,14 @@ use std::time::{Duration, Instant};
 
 use hanzo_local_cluster::{ControlPlane, Options};
 use hanzo_s3_operator::admission::{DefaultsConfig, defaulted};
+use hanzo_s3_operator::api::names::SERVER_CONTAINER_NAME;
 use hanzo_s3_operator::api::tenant::Tenant;
 use hanzo_testkit::bench;
+use hanzo_testkit::load::{LoadReport, S3Load, Target};
 use hanzo_testkit::operators::{self, GoBuild, Operator};
 use hanzo_testkit::{PoolBuilder, TenantBuilder};
 use k8s_openapi::api::core::v1::{Pod, Secret, Service};
-use kube::api::{Api, ApiResource, DynamicObject, ListParams, PostParams};
+use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
 use serde_json::json;
 
@@ -40,6 +48,11 @@ const SERVERS: usize = 4;
 const OBJECTS: &str = "20";
 /// How long each finish line may take.
 const DEADLINE: Duration = Duration::from_secs(600);
+/// The image change's load: workers, and its time before and after the change.
+const WORKERS: usize = 4;
+const SETTLE: Duration = Duration::from_secs(5);
+/// How long the image change may take (ours takes about 100 s on the real node).
+const IMAGE_DEADLINE: Duration = Duration::from_secs(300);
 
 struct Row {
     which: Operator,
@@ -51,6 +64,17 @@ struct Row {
     rss: f64,
     cpu: f64,
     by_resource: BTreeMap<String, usize>,
+    image_change: Option<ImageChange>,
+}
+
+/// What an image change cost the load.
+struct ImageChange {
+    /// Seconds from the Tenant's patch to every server on the new image and Ready, or `None`
+    /// when the deadline came first.
+    seconds: Option<f64>,
+    load: LoadReport,
+    /// The operator's own summary of the tenant at the end (`said`).
+    said: String,
 }
 
 /// Whether the operator says the tenant is healthy, each in its own words.
@@ -240,7 +264,15 @@ async fn measure(which: Operator, go: Option<&GoBuild>) -> Row {
         },
         _ => format!("no write within {} s: {last_s3_error}", DEADLINE.as_secs()),
     };
+    // CPU, memory and writes are the way to a healthy tenant: read before the image change.
     let (cpu, rss) = bench::usage(pid).unwrap();
+    let by_resource = operators::writes_of(&log, which.user());
+    let image_change = match (&endpoint, s3_write, bench::smoke()) {
+        (Some((ip, port)), Some(_), false) => {
+            Some(change_image(which, &cp, &client, (ip, *port)).await)
+        }
+        _ => None,
+    };
     drop(operator);
     cp.stop();
     Row {
@@ -251,8 +283,93 @@ async fn measure(which: Operator, go: Option<&GoBuild>) -> Row {
         round_trip,
         rss,
         cpu: cpu - cpu_idle,
-        by_resource: operators::writes_of(&log, which.user()),
+        by_resource,
+        image_change,
     }
+}
+
+/// The image change under load: the server image under a new tag, patched into the Tenant as a
+/// user would, and the load's account until every server runs it and is Ready.
+async fn change_image(
+    which: Operator,
+    cp: &ControlPlane,
+    client: &kube::Client,
+    (ip, port): (&str, i32),
+) -> ImageChange {
+    let node = cp.real_node().unwrap();
+    let image = hanzo_local_cluster::node::s3_server_image();
+    let retagged = format!("{image}-day2");
+    node.tag_image(image, &retagged).unwrap();
+    let target = Target {
+        s3client: node.s3client(),
+        endpoint: format!("minio.{NAMESPACE}.svc.cluster.local:{port}"),
+        cluster_ip: ip.to_owned(),
+        ca_file: None,
+        access_key: bench::BENCH_ACCESS_KEY,
+        secret_key: bench::BENCH_SECRET_KEY,
+        bucket: "day2",
+    };
+    let load = S3Load::start(&target, WORKERS).unwrap();
+    tokio::time::sleep(SETTLE).await;
+    let resource = ApiResource::from_gvk(&GroupVersionKind::gvk("minio.min.io", "v2", "Tenant"));
+    let tenants: Api<DynamicObject> = Api::namespaced_with(client.clone(), NAMESPACE, &resource);
+    let started = Instant::now();
+    tenants
+        .patch(
+            "bench",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"image": retagged}})),
+        )
+        .await
+        .unwrap();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), NAMESPACE);
+    let mut seconds = None;
+    while started.elapsed() < IMAGE_DEADLINE {
+        if every_server_on(&pods, &retagged).await {
+            seconds = Some(started.elapsed().as_secs_f64());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    tokio::time::sleep(SETTLE).await;
+    let load = load.stop(Duration::from_secs(300)).await.unwrap();
+    let said = tenants
+        .get("bench")
+        .await
+        .map_or_else(|e| e.to_string(), |t| said(which, &t));
+    ImageChange {
+        seconds,
+        load,
+        said,
+    }
+}
+
+/// Whether every server pod (none terminating) runs `image` and is Ready: the finish line is the
+/// same for both operators, whatever each says of its rollout.
+async fn every_server_on(pods: &Api<Pod>, image: &str) -> bool {
+    let Ok(list) = pods.list(&ListParams::default()).await else {
+        return false;
+    };
+    let on = list
+        .items
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .filter(|p| {
+            let spec_image = p.spec.as_ref().and_then(|s| {
+                s.containers
+                    .iter()
+                    .find(|c| c.name == SERVER_CONTAINER_NAME)
+                    .and_then(|c| c.image.as_deref())
+            });
+            let ready = p
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+            spec_image == Some(image) && ready
+        })
+        .count();
+    on == SERVERS && list.items.len() == SERVERS
 }
 
 fn cell(seconds: Option<f64>) -> String {
@@ -317,7 +434,61 @@ fn write_results(rows: &[Row], go: Option<&GoBuild>) -> String {
             operators::by_resource_cell(&r.by_resource)
         );
     }
+    let image = image_changes(rows, go);
+    if !image.is_empty() {
+        out.push('\n');
+        out.push_str(&image);
+        std::fs::write(bench::results_path("day2-image.md"), &image).unwrap();
+    }
     std::fs::write(bench::results_path("real-node-side-by-side.md"), &out).unwrap();
+    out
+}
+
+/// The image changes' table (empty when no row changed its image).
+fn image_changes(rows: &[Row], go: Option<&GoBuild>) -> String {
+    let mut out = String::new();
+    if rows.iter().all(|r| r.image_change.is_none()) {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "## An image change under S3 load, the Go operator and ours\n\n\
+        From one run of `scripts/bench.sh real-node SNAPSHOT` on {} (the Go operator: hanzos3/operator {}), each operator on its own fresh control plane with the real node, each tenant as above (4 servers x 2 drives, plain HTTP). Once the tenant is healthy, {WORKERS} workers write, read and list 64 KiB checksummed objects through its Service with minio-go's standard retries (the day-two tests' load instrument); after {} s the Tenant's `spec.image` becomes the same server under a new tag (`-day2`: the node has no registry to pull a new version from), and the duration runs until every server pod runs it and is Ready; the load runs {} s more, then every acknowledged object is read back.\n",
+        bench::chrono_now(),
+        go.map_or_else(|| "not run".to_owned(), |g| operators::go_commit(&g.src)),
+        SETTLE.as_secs(),
+        SETTLE.as_secs()
+    );
+    let _ = writeln!(
+        out,
+        "| operator | to every server on the new image and Ready | requests | failed after retries | failed attempts before retries | longest failing stretch (after / before retries) | objects lost | the operator's status at the end |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+    for r in rows {
+        let Some(change) = &r.image_change else {
+            continue;
+        };
+        let l = &change.load;
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} {:?} | {} {:?} | {} ms / {} ms | {} of {} | {} |",
+            r.which.label(),
+            change.seconds.map_or_else(
+                || format!("not within {} s", IMAGE_DEADLINE.as_secs()),
+                |s| format!("{s:.1} s")
+            ),
+            l.requests,
+            l.failed_after_retries(),
+            l.failed_by_kind,
+            l.raw_errors,
+            l.raw_errors_by_kind,
+            l.longest_failing_ms,
+            l.longest_raw_failing_ms,
+            l.objects_lost(),
+            l.acknowledged,
+            change.said.replace('|', "/")
+        );
+    }
     out
 }
 
@@ -359,5 +530,23 @@ fn main() {
             r.which.label(),
             r.round_trip
         );
+    }
+    // Ours' image change must finish and lose nothing (the run fails after writing it down); the
+    // Go operator's is what it is.
+    for r in &rows {
+        if let Some(change) = &r.image_change {
+            eprintln!(
+                "{}: image change: {}",
+                r.which.label(),
+                change.load.summary()
+            );
+            assert!(
+                r.which == Operator::Go
+                    || change.seconds.is_some() && change.load.objects_lost() == 0,
+                "{}: image change: {}",
+                r.which.label(),
+                change.load.summary()
+            );
+        }
     }
 }

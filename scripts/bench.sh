@@ -16,7 +16,9 @@
 #   scripts/bench.sh real-node [SNAPSHOT]
 #                                # one Tenant on the real node, to a healthy S3, under ours and,
 #                                # given a snapshot, the Go operator (its sidecar image is built
-#                                # from the snapshot too; root; ~3 min)     -> real-node-side-by-side.md
+#                                # from the snapshot too), then an image change under S3 load for
+#                                # each (root; ~8 min)                      -> real-node-side-by-side.md
+#                                #                                          and day2-image.md
 #   scripts/bench.sh day2        # changes to a running tenant under S3 load on the real node
 #                                # (an environment variable, an image, the root password, evictions,
 #                                # a certificate renewal, a rotation of the operator CA, an operator
