@@ -468,24 +468,15 @@ fn image_changes(rows: &[Row], go: Option<&GoBuild>) -> String {
         let Some(change) = &r.image_change else {
             continue;
         };
-        let l = &change.load;
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} {:?} | {} {:?} | {} ms / {} ms | {} of {} | {} |",
+            "| {} | {} | {} | {} |",
             r.which.label(),
             change.seconds.map_or_else(
                 || format!("not within {} s", IMAGE_DEADLINE.as_secs()),
                 |s| format!("{s:.1} s")
             ),
-            l.requests,
-            l.failed_after_retries(),
-            l.failed_by_kind,
-            l.raw_errors,
-            l.raw_errors_by_kind,
-            l.longest_failing_ms,
-            l.longest_raw_failing_ms,
-            l.objects_lost(),
-            l.acknowledged,
+            change.load.table_cells(),
             change.said.replace('|', "/")
         );
     }

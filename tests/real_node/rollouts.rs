@@ -554,21 +554,12 @@ fn write_results(measured: &[Measured]) {
         hanzo_local_cluster::node::s3_server_image()
     );
     for m in measured {
-        let l = &m.load;
         out.push_str(&format!(
-            "| {} | {} | {:.1} s | {} | {} {:?} | {} {:?} | {} ms / {} ms | {} of {} |\n",
+            "| {} | {} | {:.1} s | {} |\n",
             m.change,
             m.restarts,
             m.seconds,
-            l.requests,
-            l.failed_after_retries(),
-            l.failed_by_kind,
-            l.raw_errors,
-            l.raw_errors_by_kind,
-            l.longest_failing_ms,
-            l.longest_raw_failing_ms,
-            l.objects_lost(),
-            l.acknowledged
+            m.load.table_cells()
         ));
     }
     // The image change beside the Go operator's comes from its own run on fresh control planes

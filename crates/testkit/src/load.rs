@@ -107,6 +107,24 @@ impl LoadReport {
         )
     }
 
+    /// The results tables' cells, in their order: requests | failed after retries, by kind |
+    /// attempts failed before retries, by kind | longest failing stretch after / before retries |
+    /// objects lost of those acknowledged.
+    pub fn table_cells(&self) -> String {
+        format!(
+            "{} | {} {:?} | {} {:?} | {} ms / {} ms | {} of {}",
+            self.requests,
+            self.failed_after_retries(),
+            self.failed_by_kind,
+            self.raw_errors,
+            self.raw_errors_by_kind,
+            self.longest_failing_ms,
+            self.longest_raw_failing_ms,
+            self.objects_lost(),
+            self.acknowledged
+        )
+    }
+
     /// Fails the test with the whole report unless nothing was lost, no read answered other bytes
     /// than were written, and the load really ran (`min_requests`).
     pub fn assert_nothing_lost(&self, what: &str, min_requests: usize) {
