@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::{Pod, Secret};
-use kube::api::{Api, ObjectMeta, Patch, PatchParams};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ObjectMeta};
 
 use super::apply::{Version, apply};
 use super::caches::Owned;
@@ -16,6 +16,7 @@ use super::desired::{self, CERTIFICATE_ANNOTATION, SIGNED_BY_ANNOTATION};
 use super::events::EventType;
 use super::outcome::{AtStep, Blocked, Step, Stop, StopKind};
 use super::report;
+use super::servers::merge_pod_metadata;
 use super::status::{STATE_INVALID, STATE_NO_CERTIFICATE, STATE_NO_CONFIGURATION};
 use super::takeover;
 use crate::admission;
@@ -398,19 +399,13 @@ async fn hand_to_servers(ctx: &Context, tenant: &Tenant, not_after: SystemTime) 
         .unwrap_or_default()
         .as_secs()
         .to_string();
-    let body =
-        serde_json::json!({ "metadata": { "annotations": { CERTIFICATE_ANNOTATION: stamp } } });
-    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), tenant.namespace());
+    let annotations = serde_json::json!({ "annotations": { CERTIFICATE_ANNOTATION: stamp } });
     let mut written = 0;
     for pod in ctx.caches.pods_of(tenant) {
-        match pods
-            .patch(pod.name(), &PatchParams::default(), &Patch::Merge(&body))
-            .await
-        {
-            Ok(_) => {
-                crate::metrics::count_api_write();
-                written += 1;
-            }
+        match merge_pod_metadata(ctx, tenant.namespace(), pod.name(), &annotations).await {
+            Ok(true) => written += 1,
+            // Gone: its replacement mounts the new Secret.
+            Ok(false) => {}
             Err(error) => tracing::info!(
                 %error,
                 namespace = tenant.namespace(),

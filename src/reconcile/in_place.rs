@@ -26,8 +26,6 @@
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 
 use super::context::Context;
@@ -40,7 +38,7 @@ use super::health;
 use super::observed::Rollout;
 use super::outcome::{AtStep, Step, StepError};
 use super::report;
-use super::servers::{Count, Server, restart_together};
+use super::servers::{Count, Server, merge_pod_metadata, restart_together};
 use crate::api::tenant::Tenant;
 use crate::s3admin::{AdminClient, AdminError, Credentials, ServerInfo};
 
@@ -323,30 +321,18 @@ where
     Err(last)
 }
 
-/// Merges `metadata` (annotations, labels) into the server's pod.
+/// Merges `metadata` (annotations, labels) into the server's pod (one gone is left to the next
+/// pass).
 async fn patch(
     ctx: &Context,
     tenant: &Tenant,
     server: &Server,
     metadata: Value,
 ) -> Result<(), StepError> {
-    let body = json!({ "metadata": metadata });
-    match Api::<Pod>::namespaced(ctx.client.clone(), tenant.namespace())
-        .patch(
-            server.pod.name(),
-            &PatchParams::default(),
-            &Patch::Merge(&body),
-        )
+    merge_pod_metadata(ctx, tenant.namespace(), server.pod.name(), &metadata)
         .await
-    {
-        // Gone since the cache saw it: the next pass sees what is there.
-        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
-        Err(e) => Err(e).at(Step::Rollout),
-        Ok(_) => {
-            crate::metrics::count_api_write();
-            Ok(())
-        }
-    }
+        .map(|_| ())
+        .at(Step::Rollout)
 }
 
 #[cfg(test)]

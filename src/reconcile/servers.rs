@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, DeleteParams, Preconditions};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
+use serde_json::{Value, json};
 
 use super::caches::CachedPod;
 use super::context::Context;
@@ -110,4 +111,26 @@ pub(super) async fn restart_together(
     )
     .await;
     Ok(())
+}
+
+/// Merges `metadata` (annotations, labels) into a server's pod: whether it was written (`false`:
+/// the pod is gone since the cache saw it, and the next pass sees what is there).
+pub(super) async fn merge_pod_metadata(
+    ctx: &Context,
+    namespace: &str,
+    pod: &str,
+    metadata: &Value,
+) -> Result<bool, kube::Error> {
+    let body = json!({ "metadata": metadata });
+    match Api::<Pod>::namespaced(ctx.client.clone(), namespace)
+        .patch(pod, &PatchParams::default(), &Patch::Merge(&body))
+        .await
+    {
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(false),
+        Err(e) => Err(e),
+        Ok(_) => {
+            crate::metrics::count_api_write();
+            Ok(true)
+        }
+    }
 }
