@@ -131,13 +131,18 @@ type loadState struct {
 	started time.Time
 	report  loadReport
 	// The whole run, and its phases: phase i+1 starts at marks[i].
-	total      counter
-	phases     []*counter
-	marks      []time.Time
-	acked      map[string][32]byte
-	ackedKeys  []string
-	ackedPhase map[string]int
-	latencies  []float64
+	total     counter
+	phases    []*counter
+	marks     []time.Time
+	acked     map[string]acknowledged
+	ackedKeys []string
+	latencies []float64
+}
+
+// acknowledged is what an acknowledged object must read back as, and the phase its PUT started in.
+type acknowledged struct {
+	sum   [32]byte
+	phase int
 }
 
 // phaseAt is the phase a request that started at `at` counts in.
@@ -309,9 +314,8 @@ func worker(ctx context.Context, client *minio.Client, st *loadState, bucket str
 		st.record("put", start, err)
 		if err == nil {
 			st.mu.Lock()
-			st.acked[key] = sha256.Sum256(data)
+			st.acked[key] = acknowledged{sum: sha256.Sum256(data), phase: st.phaseAt(start)}
 			st.ackedKeys = append(st.ackedKeys, key)
-			st.ackedPhase[key] = st.phaseAt(start)
 			st.mu.Unlock()
 		}
 		// Read back what was just acknowledged, or an older object: a GET that answers NoSuchKey
@@ -321,7 +325,7 @@ func worker(ctx context.Context, client *minio.Client, st *loadState, bucket str
 		if n := len(st.ackedKeys); n > 0 {
 			readKey = st.ackedKeys[n-1-rng.Intn(min(n, 50))]
 		}
-		want := st.acked[readKey]
+		want := st.acked[readKey].sum
 		st.mu.Unlock()
 		if readKey != "" {
 			start = time.Now()
@@ -382,9 +386,10 @@ func (st *loadState) verified(key string, got []byte, err error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	var resp minio.ErrorResponse
-	for _, t := range []*tally{st.total.t, st.phases[st.ackedPhase[key]].t} {
+	object := st.acked[key]
+	for _, t := range []*tally{st.total.t, st.phases[object.phase].t} {
 		switch {
-		case err == nil && sha256.Sum256(got) == st.acked[key]:
+		case err == nil && sha256.Sum256(got) == object.sum:
 			t.Verified++
 		case err == nil:
 			t.Corrupt++
@@ -457,8 +462,8 @@ func runLoad(client *minio.Client, st *loadState, bucket string, workers, size, 
 	end := time.Now()
 	st.mu.Lock()
 	st.report.Acknowledged = len(st.ackedKeys)
-	for _, key := range st.ackedKeys {
-		st.phases[st.ackedPhase[key]].t.Acknowledged++
+	for _, object := range st.acked {
+		st.phases[object.phase].t.Acknowledged++
 	}
 	st.total.t.Seconds = end.Sub(st.started).Seconds()
 	for _, c := range append([]*counter{&st.total}, st.phases...) {
@@ -498,8 +503,7 @@ func newLoadState(workers, size int) *loadState {
 			tally:       newTally(),
 			ObjectBytes: size,
 		},
-		acked:      map[string][32]byte{},
-		ackedPhase: map[string]int{},
+		acked: map[string]acknowledged{},
 	}
 	st.total.t = &st.report.tally
 	first := newTally()
